@@ -1,0 +1,61 @@
+/*
+ * agg.h - aggregate functions and their running state (accumulators): how a record
+ * updates one, how two merge (the batch's delta into the stored state), how they are
+ * encoded for RocksDB, and what result value each yields.
+ */
+#ifndef SL_AGG_H
+#define SL_AGG_H
+
+#include "row.h"
+#include "util/util.h"
+
+typedef enum sl_agg_fn {
+    SL_AGG_COUNT,
+    SL_AGG_SUM,
+    SL_AGG_MIN,
+    SL_AGG_MAX,
+    SL_AGG_AVG,
+} sl_agg_fn_t;
+
+typedef struct sl_agg_spec {
+    sl_agg_fn_t fn;
+    int slot;          /* input field; -1 for count(*) */
+    sl_type_t in_type; /* the input field's type */
+    char *as;          /* output column name */
+} sl_agg_spec_t;
+
+/* One accumulator: n values seen (non-null ones for a field), their sum, the min/max. */
+typedef struct sl_acc {
+    int64_t n;
+    union {
+        int64_t i;
+        double d;
+    } sum;
+    sl_val_t v; /* min/max; a string points into an arena or a decoded state value */
+} sl_acc_t;
+
+const char *sl__agg_fn_name(sl_agg_fn_t fn);
+/** Parses "count", "sum", ...; -1 when unknown. */
+int sl__agg_fn_parse(const char *name);
+/** The result column's type. */
+sl_type_t sl__agg_result_type(const sl_agg_spec_t *spec);
+
+/** Folds one input value (NULL for count(*)) into @p acc; strings are copied to @p arena. */
+sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t *v,
+                        sl_arena_t *arena);
+/** Folds @p from into @p into (both of @p spec); strings are copied to @p arena. */
+sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *from,
+                       sl_arena_t *arena);
+/** The result value of @p acc; null when no value was seen (sum, min, max, avg). */
+void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out);
+
+/** Appends the encoding of @p n accumulators to @p out. */
+sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs, sl_buf_t *out);
+/**
+ * Decodes what sl__accs_encode() wrote. Strings point into @p p. SL_ERR_STATE when the
+ * bytes do not hold @p n accumulators of these specs.
+ */
+sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, size_t len,
+                         sl_acc_t *accs);
+
+#endif

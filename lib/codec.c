@@ -1,0 +1,243 @@
+/*
+ * codec.c - the part of the codec module that every format shares (fields, slots, use
+ * marks), and the JSON format. JSON is parsed by jansson per record; that allocates, so
+ * JSON is the convenient format, Avro the fast one.
+ */
+#include "codec_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+sl_codec_t *sl__codec_alloc(const codec_ops_t *ops)
+{
+    sl_codec_t *c = calloc(1, sizeof(*c));
+    if (c)
+        c->ops = ops;
+    return c;
+}
+
+int sl__codec_add_field(sl_codec_t *c, const char *name, sl_type_t type, int nullable,
+                        const char *unusable)
+{
+    if (c->nfields == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 16;
+        sl_field_t *f = realloc(c->fields, (size_t)cap * sizeof(*f));
+        if (!f)
+            return -1;
+        c->fields = f;
+        uint8_t *u = realloc(c->used, (size_t)cap);
+        if (!u)
+            return -1;
+        c->used = u;
+        char **w = realloc(c->unusable, (size_t)cap * sizeof(*w));
+        if (!w)
+            return -1;
+        c->unusable = w;
+        c->cap = cap;
+    }
+    int slot = c->nfields;
+    c->fields[slot].name = strdup(name);
+    c->fields[slot].type = type;
+    c->fields[slot].nullable = nullable;
+    c->used[slot] = 0;
+    c->unusable[slot] = unusable ? strdup(unusable) : NULL;
+    if (!c->fields[slot].name)
+        return -1;
+    c->nfields++;
+    return slot;
+}
+
+const sl_field_t *sl__codec_fields(const sl_codec_t *c, int *n)
+{
+    *n = c->nfields;
+    return c->fields;
+}
+
+int sl__codec_field_slot(const sl_codec_t *c, const char *name, size_t len)
+{
+    for (int i = 0; i < c->nfields; i++) {
+        if (strlen(c->fields[i].name) == len && !memcmp(c->fields[i].name, name, len))
+            return i;
+    }
+    return -1;
+}
+
+sl_err_t sl__codec_use(sl_codec_t *c, int slot, char *errstr, size_t errstr_size)
+{
+    if (slot < 0 || slot >= c->nfields)
+        return SL_ERR_INVAL;
+    if (c->unusable[slot]) {
+        snprintf(errstr, errstr_size, "field '%s' %s", c->fields[slot].name, c->unusable[slot]);
+        return SL_ERR_SCHEMA;
+    }
+    c->used[slot] = 1;
+    return SL_OK;
+}
+
+sl_err_t sl__codec_prepare(sl_codec_t *c, char *errstr, size_t errstr_size)
+{
+    return c->ops->prepare ? c->ops->prepare(c, errstr, errstr_size) : SL_OK;
+}
+
+sl_err_t sl__codec_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
+                          char *errstr, size_t errstr_size)
+{
+    return c->ops->decode(c, buf, len, row, errstr, errstr_size);
+}
+
+const char *sl__codec_canonical(const sl_codec_t *c)
+{
+    return c->canonical ? c->canonical : "";
+}
+
+void sl__codec_destroy(sl_codec_t *c)
+{
+    if (!c)
+        return;
+    if (c->ops->destroy)
+        c->ops->destroy(c);
+    for (int i = 0; i < c->nfields; i++) {
+        free(c->fields[i].name);
+        free(c->unusable[i]);
+    }
+    free(c->fields);
+    free(c->used);
+    free(c->unusable);
+    free(c->canonical);
+    free(c);
+}
+
+/* ---- JSON ---- */
+
+typedef struct json_impl {
+    json_t *doc; /* the record decoded last; its strings are in the row */
+} json_impl_t;
+
+static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
+                            char *errstr, size_t errstr_size)
+{
+    json_impl_t *impl = c->impl;
+    json_decref(impl->doc);
+    impl->doc = NULL;
+    json_error_t jerr;
+    json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        snprintf(errstr, errstr_size, "not JSON: %s at byte %d", jerr.text, jerr.position);
+        return SL_ERR_DECODE;
+    }
+    impl->doc = doc;
+    if (!json_is_object(doc)) {
+        snprintf(errstr, errstr_size, "a JSON record must be an object");
+        return SL_ERR_DECODE;
+    }
+    for (int i = 0; i < c->nfields; i++) {
+        if (!c->used[i])
+            continue;
+        const sl_field_t *f = &c->fields[i];
+        json_t *v = json_object_get(doc, f->name);
+        sl_val_t *out = &row[i];
+        out->t = SL_T_NULL;
+        if (!v || json_is_null(v))
+            continue;
+        switch (f->type) {
+        case SL_T_STRING:
+            if (!json_is_string(v))
+                goto wrong;
+            out->t = SL_T_STRING;
+            out->u.s = json_string_value(v);
+            out->n = (uint32_t)json_string_length(v);
+            break;
+        case SL_T_LONG:
+            if (json_is_integer(v)) {
+                out->u.i = json_integer_value(v);
+            } else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
+                       fabs(json_real_value(v)) < 9.0e15) {
+                out->u.i = (int64_t)json_real_value(v);
+            } else {
+                goto wrong;
+            }
+            out->t = SL_T_LONG;
+            break;
+        case SL_T_DOUBLE:
+            if (!json_is_number(v))
+                goto wrong;
+            out->t = SL_T_DOUBLE;
+            out->u.d = json_number_value(v);
+            break;
+        case SL_T_BOOL:
+            if (!json_is_boolean(v))
+                goto wrong;
+            out->t = SL_T_BOOL;
+            out->u.i = json_is_true(v);
+            break;
+        default:
+            goto wrong;
+        }
+        continue;
+    wrong:
+        snprintf(errstr, errstr_size, "field '%s' should be a %s", f->name,
+                 sl__type_name(f->type));
+        return SL_ERR_DECODE;
+    }
+    return SL_OK;
+}
+
+static void json_destroy(sl_codec_t *c)
+{
+    json_impl_t *impl = c->impl;
+    if (impl)
+        json_decref(impl->doc);
+    free(impl);
+}
+
+static const codec_ops_t json_ops = {NULL, json_decode, json_destroy};
+
+sl_err_t sl__codec_json_new(json_t *fields, sl_codec_t **out, char *errstr, size_t errstr_size)
+{
+    static const struct {
+        const char *name;
+        sl_type_t type;
+    } types[] = {{"string", SL_T_STRING}, {"long", SL_T_LONG},   {"int", SL_T_LONG},
+                 {"double", SL_T_DOUBLE}, {"float", SL_T_DOUBLE}, {"boolean", SL_T_BOOL}};
+    *out = NULL;
+    if (!json_is_object(fields) || json_object_size(fields) == 0) {
+        snprintf(errstr, errstr_size,
+                 "must be an object of field types, e.g. {\"page\": \"string\"}");
+        return SL_ERR_INVAL;
+    }
+    sl_codec_t *c = sl__codec_alloc(&json_ops);
+    if (!c || !(c->impl = calloc(1, sizeof(json_impl_t))))
+        goto fail_nomem;
+    const char *name;
+    json_t *v;
+    json_object_foreach(fields, name, v)
+    {
+        const char *tn = json_string_value(v);
+        int found = -1;
+        for (size_t i = 0; tn && i < SL_ARRAY_LEN(types); i++) {
+            if (!strcmp(types[i].name, tn))
+                found = (int)i;
+        }
+        if (found < 0) {
+            snprintf(errstr, errstr_size,
+                     "%s: type must be one of string, long, double, boolean", name);
+            sl__codec_destroy(c);
+            return SL_ERR_INVAL;
+        }
+        if (sl__codec_add_field(c, name, types[found].type, 1, NULL) < 0)
+            goto fail_nomem;
+    }
+    c->canonical = json_dumps(fields, JSON_SORT_KEYS | JSON_COMPACT);
+    if (!c->canonical)
+        goto fail_nomem;
+    *out = c;
+    return SL_OK;
+fail_nomem:
+    sl__codec_destroy(c);
+    snprintf(errstr, errstr_size, "out of memory");
+    return SL_ERR_NOMEM;
+}

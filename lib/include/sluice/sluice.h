@@ -1,0 +1,206 @@
+/*
+ * sluice.h - the public API of libsluice.
+ *
+ * A job reads Kafka topics in micro-batches, decodes each record (Avro or JSON), runs a
+ * stateful aggregation whose state lives in RocksDB, and publishes the rows that changed
+ * to a sink. A C program builds a job from a job file (or its JSON text), runs it until
+ * sl_job_stop() is called, and destroys it. Every type here is opaque; accessors give
+ * what a caller may read.
+ *
+ * Errors: functions return sl_err_t (SL_OK is 0, errors are negative); where a user needs
+ * to know what went wrong, the function also fills a caller's errstr buffer with what and
+ * where ("job.json: query.group_by[1]: unknown field 'pgae'").
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SL_BUILDING_LIB)
+#define SL_API __attribute__((visibility("default")))
+#else
+#define SL_API
+#endif
+
+/** Error codes: SL_OK is success, every error is negative. */
+typedef enum sl_err {
+    SL_OK = 0,
+    SL_ERR_INVAL = -1,    /**< bad argument or job configuration */
+    SL_ERR_NOMEM = -2,    /**< out of memory */
+    SL_ERR_IO = -3,       /**< file system error */
+    SL_ERR_KAFKA = -4,    /**< Kafka error (broker unreachable, unknown topic, produce) */
+    SL_ERR_STATE = -5,    /**< RocksDB error, or state that cannot be decoded */
+    SL_ERR_DECODE = -6,   /**< a record that cannot be decoded */
+    SL_ERR_SCHEMA = -7,   /**< an Avro schema that cannot be used */
+    SL_ERR_MISMATCH = -8, /**< the state was written by an incompatible job */
+    SL_ERR_NOTFOUND = -9, /**< no such key or file */
+} sl_err_t;
+
+/** @brief A short, static, human-readable name of an error code. */
+SL_API const char *sl_err2str(sl_err_t err);
+
+/** @brief The library's version string, e.g. "0.1.0". */
+SL_API const char *sl_version(void);
+
+/* ---- logging ---------------------------------------------------------------------- */
+
+/** Log levels, as syslog orders them. */
+typedef enum sl_log_level {
+    SL_LOG_ERROR = 3,
+    SL_LOG_WARN = 4,
+    SL_LOG_INFO = 6,
+    SL_LOG_DEBUG = 7,
+} sl_log_level_t;
+
+/**
+ * @brief Configures the process-wide log: lines below @p min_level are dropped; with
+ * @p json set each line is a JSON object (for containers), else human-readable text.
+ * Lines go to @p out (borrowed; stderr when NULL). librdkafka's and RocksDB's own logs
+ * are routed here too.
+ */
+SL_API void sl_log_configure(sl_log_level_t min_level, int json, FILE *out);
+
+/* ---- jobs ------------------------------------------------------------------------- */
+
+/** A job: configuration, schemas, query, state and sinks. Opaque. */
+typedef struct sl_job sl_job_t;
+
+/**
+ * @brief Reads and validates a job file. Relative paths inside it (schema files, the
+ * state directory) are taken relative to the file's folder.
+ *
+ * On failure every problem found is written to @p errstr, one per line, each naming the
+ * file and the path of the bad field, and *jobp is left NULL.
+ * @param jobp receives the job, which the caller must destroy with sl_job_destroy().
+ */
+SL_API sl_err_t sl_job_new_from_file(const char *path, sl_job_t **jobp, char *errstr,
+                                     size_t errstr_size);
+
+/**
+ * @brief Same as sl_job_new_from_file() with the job's JSON text in @p json (borrowed).
+ * @param base_dir folder that relative paths are taken from (borrowed; "." when NULL).
+ * @param origin name used in error messages in place of a file name (borrowed).
+ */
+SL_API sl_err_t sl_job_new_from_json(const char *json, const char *base_dir, const char *origin,
+                                     sl_job_t **jobp, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Sets where the console sink prints (borrowed; stdout when never set). Call
+ * before sl_job_run().
+ */
+SL_API void sl_job_set_console(sl_job_t *job, FILE *out);
+
+/**
+ * @brief Runs the job until sl_job_stop() is called (or, with an available-now trigger,
+ * until it has read what the topics held at start). Before it returns it finishes the
+ * batch under way, commits it and publishes its rows.
+ *
+ * Kafka and the schemas are checked before the state directory is opened or created, so
+ * a job that cannot start writes nothing to the state.
+ */
+SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Asks a running job to finish its current batch and return. Safe to call from a
+ * signal handler or another thread.
+ */
+SL_API void sl_job_stop(sl_job_t *job);
+
+/** @brief Counters of a job, readable during and after sl_job_run(). */
+typedef struct sl_job_stats {
+    uint64_t batches;       /**< batches committed */
+    uint64_t records_in;    /**< records read from the source */
+    uint64_t records_bad;   /**< records that could not be decoded (skipped, counted) */
+    uint64_t records_kept;  /**< records that passed the where filter */
+    uint64_t rows_out;      /**< result rows published */
+} sl_job_stats_t;
+
+/** @brief Copies the job's counters into @p out. */
+SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out);
+
+/** @brief Destroys a job that is not running. NULL is a no-op. */
+SL_API void sl_job_destroy(sl_job_t *job);
+
+/* ---- state inspection ------------------------------------------------------------- */
+
+/**
+ * @brief Prints, without Kafka, what a job's state directory holds: the stored source
+ * positions, the batch sequence, the job fingerprint, and the aggregates (all of them,
+ * or only the one whose group key is @p key, its fields' values separated by commas).
+ * @param out where to print (borrowed).
+ */
+SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, char *errstr,
+                                 size_t errstr_size);
+
+/* ---- the embedded development broker ---------------------------------------------- */
+
+/** librdkafka's mock cluster, in this process. Opaque. */
+typedef struct sl_mock sl_mock_t;
+
+/**
+ * @brief Starts a mock Kafka cluster of @p brokers brokers on loopback ports.
+ * @param mockp receives the cluster; destroy it with sl_mock_destroy().
+ */
+SL_API sl_err_t sl_mock_new(int brokers, sl_mock_t **mockp, char *errstr, size_t errstr_size);
+
+/** @brief The cluster's bootstrap servers, valid while the cluster lives. */
+SL_API const char *sl_mock_bootstraps(const sl_mock_t *mock);
+
+/** @brief Creates a topic with @p partitions partitions on the mock cluster. */
+SL_API sl_err_t sl_mock_create_topic(sl_mock_t *mock, const char *topic, int partitions);
+
+/** @brief Stops the cluster. NULL is a no-op. */
+SL_API void sl_mock_destroy(sl_mock_t *mock);
+
+/* ---- the page-view generator (demo, tests, benchmarks) ---------------------------- */
+
+/** One page view, as schemas/pageview.avsc declares it. Strings are borrowed. */
+typedef struct sl_pageview {
+    char user_id[16];
+    char page[24];
+    int64_t ts_ms;
+    int64_t bytes;
+    int32_t latency_ms;
+} sl_pageview_t;
+
+/** How sl_gen_pageview() spreads its values. */
+typedef struct sl_gen_spec {
+    uint64_t seed;      /**< different seeds give different streams */
+    uint32_t pages;     /**< distinct pages (keys), at least 1 */
+    uint32_t users;     /**< distinct users, at least 1 */
+    int64_t start_ms;   /**< ts_ms of record 0; each record is 1 ms later */
+} sl_gen_spec_t;
+
+/** @brief Fills @p out with record number @p i of the stream @p spec describes. Pure. */
+SL_API void sl_gen_pageview(const sl_gen_spec_t *spec, uint64_t i, sl_pageview_t *out);
+
+/** @brief The Avro schema of page views (schemas/pageview.avsc), as JSON text. */
+SL_API const char *sl_gen_pageview_schema(void);
+
+/**
+ * @brief Encodes @p pv as Avro binary (no container, no header) into @p buf.
+ * @return the encoded size, or 0 when @p size is too small.
+ */
+SL_API size_t sl_gen_pageview_avro(const sl_pageview_t *pv, uint8_t *buf, size_t size);
+
+/**
+ * @brief Produces records @p first .. @p first + @p count - 1 of the stream to @p topic,
+ * record i to partition i % @p partitions, keyed by user_id, Avro-encoded, and waits
+ * until all are acknowledged.
+ * @param conf extra librdkafka producer properties as "name=value" strings (borrowed;
+ * NULL-terminated; may be NULL).
+ */
+SL_API sl_err_t sl_gen_produce(const char *bootstrap, const char *const *conf, const char *topic,
+                               int partitions, const sl_gen_spec_t *spec, uint64_t first,
+                               uint64_t count, char *errstr, size_t errstr_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_H */

@@ -1,0 +1,86 @@
+/*
+ * kafka.c - shared Kafka client set-up (see kafka.h).
+ */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util/util.h"
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    sl_log_level_t l = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN
+                       : level <= 6                          ? SL_LOG_INFO
+                                                             : SL_LOG_DEBUG;
+    sl_log(l, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
+               size_t errstr_size)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "kafka property '%s': %s", k, err);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
+                                const char *const *fixed, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    for (int i = 0; i < c->kafka.n; i++) {
+        if (set(conf, c->kafka.kv[i].k, c->kafka.kv[i].v, errstr, errstr_size))
+            goto fail;
+    }
+    for (int i = 0; role && i < role->n; i++) {
+        if (set(conf, role->kv[i].k, role->kv[i].v, errstr, errstr_size))
+            goto fail;
+    }
+    for (const char *const *f = fixed; f && *f; f += 2) {
+        if (set(conf, f[0], f[1], errstr, errstr_size))
+            goto fail;
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *const *topics,
+                                int ntopics, const char *what, int *nparts, char *errstr,
+                                size_t errstr_size)
+{
+    for (int i = 0; i < ntopics; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+        rd_kafka_topic_destroy(rkt);
+        if (err) {
+            snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", bootstrap,
+                     rd_kafka_err2str(err));
+            return SL_ERR_KAFKA;
+        }
+        rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err
+                                                      : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        int parts = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+        rd_kafka_metadata_destroy(md);
+        if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!terr && parts == 0)) {
+            snprintf(errstr, errstr_size, "%s: topic '%s' does not exist on %s", what,
+                     topics[i], bootstrap);
+            return SL_ERR_KAFKA;
+        }
+        if (terr) {
+            snprintf(errstr, errstr_size, "%s: topic '%s': %s", what, topics[i],
+                     rd_kafka_err2str(terr));
+            return SL_ERR_KAFKA;
+        }
+        if (nparts)
+            nparts[i] = parts;
+    }
+    return SL_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * kafka.h - what sluice's Kafka clients share: building a librdkafka configuration from
+ * the job's properties, routing librdkafka's logs into sl_log, and checking at start
+ * that the brokers answer and the topics exist, so that a job that cannot run says so in
+ * one line before it touches its state.
+ */
+#ifndef SL_KAFKA_H
+#define SL_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "conf.h"
+
+/**
+ * A librdkafka configuration with the job's common properties, then @p role's
+ * (consumer or producer), then @p fixed ("name", "value" pairs, NULL-terminated), which
+ * sluice owns. NULL with @p errstr filled when a property is rejected.
+ */
+rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
+                                const char *const *fixed, char *errstr, size_t errstr_size);
+
+/**
+ * Checks that every topic exists, through @p rk's metadata; fills @p errstr naming the
+ * first missing topic, or the brokers when they cannot be reached.
+ * @param nparts receives each topic's partition count when not NULL.
+ */
+sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *const *topics,
+                                int ntopics, const char *what, int *nparts, char *errstr,
+                                size_t errstr_size);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * output.c - builds result rows and encodes them as JSON or Avro.
+ */
+#include "output.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "table.h"
+
+sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen,
+                         const sl_acc_t *accs, sl_val_t *cols)
+{
+    sl_err_t err = sl__key_decode(key, klen, c->ngroup, cols);
+    if (err)
+        return err;
+    for (int i = 0; i < c->naggs; i++)
+        sl__acc_result(&c->aggs[i], &accs[i], &cols[c->ngroup + i]);
+    return SL_OK;
+}
+
+static const char *col_name(const sl_conf_t *c, int i)
+{
+    return i < c->ngroup ? sl__conf_group_name(c, i) : c->aggs[i - c->ngroup].as;
+}
+
+static sl_type_t col_type(const sl_conf_t *c, int i, int *nullable)
+{
+    if (i < c->ngroup) {
+        int n;
+        const sl_field_t *f = &sl__codec_fields(c->codec, &n)[c->group_slots[i]];
+        *nullable = f->nullable;
+        return f->type;
+    }
+    const sl_agg_spec_t *s = &c->aggs[i - c->ngroup];
+    *nullable = s->fn != SL_AGG_COUNT;
+    return sl__agg_result_type(s);
+}
+
+static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
+{
+    switch (v->t) {
+    case SL_T_NULL:
+        return sl__buf_append(b, "null", 4);
+    case SL_T_BOOL:
+        return v->u.i ? sl__buf_append(b, "true", 4) : sl__buf_append(b, "false", 5);
+    case SL_T_LONG:
+        return sl__buf_printf(b, "%lld", (long long)v->u.i);
+    case SL_T_DOUBLE:
+        if (!isfinite(v->u.d))
+            return sl__buf_append(b, "null", 4);
+        return sl__buf_printf(b, "%.17g", v->u.d);
+    case SL_T_STRING:
+        return sl__buf_json_string(b, v->u.s, v->n);
+    }
+    return SL_OK;
+}
+
+static sl_err_t json_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
+{
+    sl_err_t err = sl__buf_append(b, "{", 1);
+    for (int i = 0; i < n && !err; i++) {
+        const char *name = col_name(c, i);
+        if (i)
+            err = sl__buf_append(b, ",", 1);
+        if (!err)
+            err = sl__buf_json_string(b, name, strlen(name));
+        if (!err)
+            err = sl__buf_append(b, ":", 1);
+        if (!err)
+            err = json_value(b, &cols[i]);
+    }
+    return err ? err : sl__buf_append(b, "}", 1);
+}
+
+static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
+{
+    for (int i = 0; i < n; i++) {
+        int nullable;
+        sl_type_t t = col_type(c, i, &nullable);
+        const sl_val_t *v = &cols[i];
+        uint8_t tmp[16];
+        size_t len = 0;
+        if (nullable)
+            len += sl__zz_encode(v->t == SL_T_NULL ? 0 : 1, tmp);
+        if (v->t == SL_T_NULL) {
+            if (!nullable)
+                return SL_ERR_INVAL;
+        } else if (t == SL_T_DOUBLE) {
+            double d = sl__val_num(v);
+            memcpy(tmp + len, &d, 8);
+            len += 8;
+        } else if (t == SL_T_BOOL) {
+            tmp[len++] = v->u.i != 0;
+        } else if (t == SL_T_LONG) {
+            len += sl__zz_encode(v->u.i, tmp + len);
+        } else if (t == SL_T_STRING) {
+            len += sl__zz_encode(v->n, tmp + len);
+        }
+        if (sl__buf_append(b, tmp, len) != SL_OK)
+            return SL_ERR_NOMEM;
+        if (v->t == SL_T_STRING && sl__buf_append(b, v->u.s, v->n) != SL_OK)
+            return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
+                        sl_buf_t *value)
+{
+    if (c->out_fmt == SL_OUT_AVRO) {
+        sl_err_t err = avro_row(c, cols, c->ngroup, key);
+        return err ? err : avro_row(c, cols, sl__out_ncols(c), value);
+    }
+    sl_err_t err = json_row(c, cols, c->ngroup, key);
+    return err ? err : json_row(c, cols, sl__out_ncols(c), value);
+}
+
+char *sl__out_avro_schema(const sl_conf_t *c, int key_only)
+{
+    json_t *fields = json_array();
+    int n = key_only ? c->ngroup : sl__out_ncols(c);
+    for (int i = 0; i < n; i++) {
+        int nullable;
+        sl_type_t t = col_type(c, i, &nullable);
+        json_t *type = json_string(sl__type_name(t));
+        if (nullable)
+            type = json_pack("[s,o]", "null", type);
+        json_array_append_new(fields, json_pack("{s:s,s:o}", "name", col_name(c, i), "type", type));
+    }
+    char name[256];
+    snprintf(name, sizeof(name), "%s", c->name ? c->name : "result");
+    for (char *p = name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+    }
+    json_t *schema = json_pack("{s:s,s:s,s:s,s:o}", "type", "record", "name",
+                               key_only ? "Key" : "Row", "namespace", "io.sluice.result",
+                               "fields", fields);
+    json_object_set_new(schema, "doc", json_string(name));
+    char *s = json_dumps(schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(schema);
+    return s;
+}
+
+void sl__val_format(const sl_val_t *v, char *buf, size_t size)
+{
+    switch (v->t) {
+    case SL_T_NULL:
+        snprintf(buf, size, "null");
+        break;
+    case SL_T_BOOL:
+        snprintf(buf, size, "%s", v->u.i ? "true" : "false");
+        break;
+    case SL_T_LONG:
+        snprintf(buf, size, "%lld", (long long)v->u.i);
+        break;
+    case SL_T_DOUBLE:
+        snprintf(buf, size, "%.15g", v->u.d);
+        break;
+    case SL_T_STRING:
+        snprintf(buf, size, "%.*s", (int)v->n, v->u.s);
+        break;
+    }
+}

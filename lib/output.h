@@ -1,0 +1,30 @@
+/*
+ * output.h - result rows: the group key's values followed by each aggregate's result,
+ * and their encodings for sinks (JSON, or Avro with a schema derived from the query).
+ * The Kafka message key of a row is its group key in the same format, so a compacted
+ * output topic keeps the latest row per key.
+ */
+#ifndef SL_OUTPUT_H
+#define SL_OUTPUT_H
+
+#include "conf.h"
+#include "util/util.h"
+
+/** Number of output columns: group fields, then aggregates. */
+static inline int sl__out_ncols(const sl_conf_t *c)
+{
+    return c->ngroup + c->naggs;
+}
+
+/** Fills @p cols (sl__out_ncols() values) from a key and its accumulators. */
+sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen,
+                         const sl_acc_t *accs, sl_val_t *cols);
+/** Appends the encoded message key and value of a row to @p key and @p value. */
+sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
+                        sl_buf_t *value);
+/** The Avro schema (JSON text) of output values, or of keys with @p key_only; free(). */
+char *sl__out_avro_schema(const sl_conf_t *c, int key_only);
+/** Formats a value as text for people (console, inspect). */
+void sl__val_format(const sl_val_t *v, char *buf, size_t size);
+
+#endif

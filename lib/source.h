@@ -1,0 +1,61 @@
+/*
+ * source.h - the Kafka source: a consumer-group member whose partitions start at the
+ * positions stored in the state (never at Kafka's committed offsets), read in batches.
+ * It tracks, per partition, the next offset to read, so that the job commits positions
+ * in the same write as the state they produced.
+ */
+#ifndef SL_SOURCE_H
+#define SL_SOURCE_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "conf.h"
+#include "store.h"
+
+typedef struct sl_part {
+    int64_t pos;       /* next offset to read; -1 when not known yet */
+    int64_t committed; /* the position last written to the state */
+    int64_t end;       /* available-now: the end offset seen at start; -1 none */
+    int assigned;
+} sl_part_t;
+
+typedef struct sl_source_topic {
+    char *name;
+    sl_part_t *parts;
+    int nparts;
+} sl_source_topic_t;
+
+typedef struct sl_source {
+    const sl_conf_t *conf;
+    sl_store_t *store; /* borrowed; positions are read from it on assignment */
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    sl_source_topic_t *topics;
+    int ntopics;
+    rd_kafka_topic_t *last_rkt; /* cache for topic lookup per message */
+    int last_topic;
+    char fatal[512]; /* set by callbacks when the job cannot go on */
+} sl_source_t;
+
+/**
+ * Creates the consumer and checks that the brokers answer and every source topic
+ * exists. Does not subscribe yet. Fills @p errstr with one line on failure.
+ */
+sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
+                         size_t errstr_size);
+/** Loads stored positions for assignments from @p store from now on, and subscribes. With
+ *  @p available_now, first records each partition's end offset. */
+sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now,
+                          char *errstr, size_t errstr_size);
+/** The partition record of a message's topic and partition (grown on demand); NULL when
+ *  the topic is not a source topic or out of memory. */
+sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m);
+/** With available-now: 1 once every partition's position reached its end offset. */
+int sl__source_caught_up(const sl_source_t *src);
+/** Leaves the group and destroys the consumer. */
+void sl__source_close(sl_source_t *src);
+
+/** Meta key of a partition's position: "pos/<topic>/<partition>". */
+int sl__source_pos_key(char *buf, size_t size, const char *topic, int partition);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * table.c - group-key encoding and the open-addressing table a batch aggregates into.
+ */
+#include "table.h"
+
+#include <stdlib.h>
+
+enum { TAG_NULL = 0, TAG_BOOL = 1, TAG_LONG = 2, TAG_DOUBLE = 3, TAG_STRING = 4 };
+
+sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
+{
+    for (int i = 0; i < n; i++) {
+        const sl_val_t *v = &row[slots[i]];
+        uint8_t b[16];
+        size_t len = 0;
+        switch (v->t) {
+        case SL_T_NULL:
+            b[len++] = TAG_NULL;
+            break;
+        case SL_T_BOOL:
+            b[len++] = TAG_BOOL;
+            b[len++] = v->u.i != 0;
+            break;
+        case SL_T_LONG:
+            b[len++] = TAG_LONG;
+            sl__be64_put(b + len, (uint64_t)v->u.i ^ (1ULL << 63));
+            len += 8;
+            break;
+        case SL_T_DOUBLE: {
+            uint64_t u;
+            memcpy(&u, &v->u.d, 8);
+            b[len++] = TAG_DOUBLE;
+            sl__be64_put(b + len, u);
+            len += 8;
+            break;
+        }
+        case SL_T_STRING:
+            b[len++] = TAG_STRING;
+            len += sl__zz_encode(v->n, b + len);
+            break;
+        }
+        if (sl__buf_append(out, b, len) != SL_OK)
+            return SL_ERR_NOMEM;
+        if (v->t == SL_T_STRING && sl__buf_append(out, v->u.s, v->n) != SL_OK)
+            return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+sl_err_t sl__key_decode(const uint8_t *p, size_t len, int n, sl_val_t *vals)
+{
+    const uint8_t *end = p + len;
+    for (int i = 0; i < n; i++) {
+        sl_val_t *v = &vals[i];
+        memset(v, 0, sizeof(*v));
+        if (p >= end)
+            return SL_ERR_STATE;
+        switch (*p++) {
+        case TAG_NULL:
+            v->t = SL_T_NULL;
+            break;
+        case TAG_BOOL:
+            if (p >= end)
+                return SL_ERR_STATE;
+            v->t = SL_T_BOOL;
+            v->u.i = *p++;
+            break;
+        case TAG_LONG:
+            if (end - p < 8)
+                return SL_ERR_STATE;
+            v->t = SL_T_LONG;
+            v->u.i = (int64_t)(sl__be64_get(p) ^ (1ULL << 63));
+            p += 8;
+            break;
+        case TAG_DOUBLE: {
+            if (end - p < 8)
+                return SL_ERR_STATE;
+            uint64_t u = sl__be64_get(p);
+            v->t = SL_T_DOUBLE;
+            memcpy(&v->u.d, &u, 8);
+            p += 8;
+            break;
+        }
+        case TAG_STRING: {
+            int64_t sl;
+            if (sl__zz_decode(&p, end, &sl) < 0 || sl < 0 || sl > end - p)
+                return SL_ERR_STATE;
+            v->t = SL_T_STRING;
+            v->u.s = (const char *)p;
+            v->n = (uint32_t)sl;
+            p += sl;
+            break;
+        }
+        default:
+            return SL_ERR_STATE;
+        }
+    }
+    return p == end ? SL_OK : SL_ERR_STATE;
+}
+
+sl_err_t sl__table_init(sl_table_t *t, int naccs)
+{
+    memset(t, 0, sizeof(*t));
+    t->naccs = naccs;
+    t->cap = 1024;
+    t->slots = calloc(t->cap, sizeof(*t->slots));
+    t->order_cap = 1024;
+    t->order = malloc(t->order_cap * sizeof(*t->order));
+    sl__arena_init(&t->arena);
+    if (!t->slots || !t->order) {
+        sl__table_fini(t);
+        return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+void sl__table_fini(sl_table_t *t)
+{
+    free(t->slots);
+    free(t->order);
+    sl__arena_fini(&t->arena);
+    memset(t, 0, sizeof(*t));
+}
+
+void sl__table_clear(sl_table_t *t)
+{
+    /* Clearing only the used slots keeps a small batch cheap after a big one. */
+    if (t->n < t->cap / 8) {
+        for (size_t i = 0; i < t->n; i++) {
+            /* Without deletions, an entry sits in the run of full slots that starts at
+             * its home slot, so clearing that run to its end clears it. */
+            size_t m = t->cap - 1;
+            for (size_t j = t->order[i]->hash & m; t->slots[j]; j = (j + 1) & m)
+                t->slots[j] = NULL;
+        }
+    } else {
+        memset(t->slots, 0, t->cap * sizeof(*t->slots));
+    }
+    t->n = 0;
+    sl__arena_reset(&t->arena);
+}
+
+static sl_err_t grow(sl_table_t *t)
+{
+    size_t cap = t->cap * 2;
+    sl_entry_t **slots = calloc(cap, sizeof(*slots));
+    if (!slots)
+        return SL_ERR_NOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        sl_entry_t *e = t->order[i];
+        size_t j = e->hash & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = e;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    return SL_OK;
+}
+
+sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen)
+{
+    uint64_t h = sl__hash(key, klen);
+    size_t m = t->cap - 1, j = h & m;
+    for (sl_entry_t *e; (e = t->slots[j]); j = (j + 1) & m) {
+        if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
+            return e;
+    }
+    if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
+        if (grow(t) != SL_OK)
+            return NULL;
+        m = t->cap - 1;
+        for (j = h & m; t->slots[j]; j = (j + 1) & m)
+            ;
+    }
+    if (t->n == t->order_cap) {
+        sl_entry_t **o = realloc(t->order, t->order_cap * 2 * sizeof(*o));
+        if (!o)
+            return NULL;
+        t->order = o;
+        t->order_cap *= 2;
+    }
+    size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t);
+    sl_entry_t *e = sl__arena_alloc(&t->arena, size);
+    uint8_t *k = e ? sl__arena_dup(&t->arena, key, klen) : NULL;
+    if (!k)
+        return NULL;
+    memset(e, 0, size);
+    e->hash = h;
+    e->klen = klen;
+    e->key = k;
+    t->slots[j] = e;
+    t->order[t->n++] = e;
+    return e;
+}

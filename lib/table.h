@@ -1,0 +1,48 @@
+/*
+ * table.h - group keys and the batch-local aggregation table.
+ *
+ * A group key is the group-by values encoded into bytes (a type tag, then the value;
+ * integers big-endian with the sign bit flipped so byte order is numeric order). The
+ * table maps key bytes to one entry of accumulators; entries and their keys live in the
+ * batch arena, so a record that hits an existing key allocates nothing.
+ */
+#ifndef SL_TABLE_H
+#define SL_TABLE_H
+
+#include "agg.h"
+#include "row.h"
+#include "util/util.h"
+
+/** Appends the key of @p row's values at @p slots to @p out. */
+sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out);
+/**
+ * Decodes a key of @p n values into @p vals; strings point into @p p.
+ * SL_ERR_STATE when the bytes are not such a key.
+ */
+sl_err_t sl__key_decode(const uint8_t *p, size_t len, int n, sl_val_t *vals);
+
+typedef struct sl_entry {
+    uint64_t hash;
+    uint32_t klen;
+    uint8_t *key;
+    sl_acc_t acc[]; /* one per aggregate */
+} sl_entry_t;
+
+typedef struct sl_table {
+    sl_entry_t **slots; /* open addressing, linear probing; NULL is empty */
+    size_t cap;         /* a power of two */
+    size_t n;
+    sl_entry_t **order; /* entries in the order they were created */
+    size_t order_cap;
+    int naccs;
+    sl_arena_t arena;
+} sl_table_t;
+
+sl_err_t sl__table_init(sl_table_t *t, int naccs);
+void sl__table_fini(sl_table_t *t);
+/** Empties the table and its arena, keeping their memory for the next batch. */
+void sl__table_clear(sl_table_t *t);
+/** Finds the entry of @p key, creating it (zeroed accumulators) when absent. NULL: no memory. */
+sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * util.c - the generic helpers declared in util.h: buffers, arenas, clocks, strings.
+ * The arena is what keeps the per-record path free of malloc: every record's key bytes
+ * and strings live in the batch arena, which is rewound once per batch.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <xxhash.h>
+
+void sl__buf_init(sl_buf_t *b)
+{
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void sl__buf_fini(sl_buf_t *b)
+{
+    free(b->p);
+    sl__buf_init(b);
+}
+
+sl_err_t sl__buf_reserve(sl_buf_t *b, size_t n)
+{
+    if (b->len + n <= b->cap)
+        return SL_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return SL_ERR_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return SL_OK;
+}
+
+sl_err_t sl__buf_append(sl_buf_t *b, const void *p, size_t n)
+{
+    if (sl__buf_reserve(b, n) != SL_OK)
+        return SL_ERR_NOMEM;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return SL_OK;
+}
+
+sl_err_t sl__buf_printf(sl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || sl__buf_reserve(b, (size_t)n + 1) != SL_OK)
+        return SL_ERR_NOMEM;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return SL_OK;
+}
+
+sl_err_t sl__buf_json_string(sl_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Worst case every byte becomes \u00XX. */
+    if (sl__buf_reserve(b, n * 6 + 2) != SL_OK)
+        return SL_ERR_NOMEM;
+    uint8_t *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = c;
+        } else if (c < 0x20) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = (uint8_t)hex[c >> 4];
+            *o++ = (uint8_t)hex[c & 15];
+        } else {
+            *o++ = c;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+    return SL_OK;
+}
+
+struct sl_arena_block {
+    sl_arena_block_t *next;
+    size_t size;
+    size_t used;
+    _Alignas(16) uint8_t data[];
+};
+
+#define ARENA_BLOCK (1u << 20)
+
+void sl__arena_init(sl_arena_t *a)
+{
+    a->head = NULL;
+    a->used_total = 0;
+}
+
+void sl__arena_reset(sl_arena_t *a)
+{
+    if (!a->head)
+        return;
+    /* Keep the oldest block (the tail) so the next batch starts without a malloc. */
+    sl_arena_block_t *b = a->head;
+    while (b->next) {
+        sl_arena_block_t *n = b->next;
+        free(b);
+        b = n;
+    }
+    b->used = 0;
+    a->head = b;
+    a->used_total = 0;
+}
+
+void sl__arena_fini(sl_arena_t *a)
+{
+    sl_arena_block_t *b = a->head;
+    while (b) {
+        sl_arena_block_t *n = b->next;
+        free(b);
+        b = n;
+    }
+    sl__arena_init(a);
+}
+
+void *sl__arena_alloc(sl_arena_t *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    sl_arena_block_t *b = a->head;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        sl_arena_block_t *nb = malloc(sizeof(*nb) + size);
+        if (!nb)
+            return NULL;
+        nb->size = size;
+        nb->used = 0;
+        nb->next = b;
+        a->head = b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    a->used_total += n;
+    return p;
+}
+
+void *sl__arena_dup(sl_arena_t *a, const void *p, size_t n)
+{
+    void *d = sl__arena_alloc(a, n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+int64_t sl__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sl__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sl__strlcatf(char *buf, size_t size, const char *fmt, ...)
+{
+    if (!buf || !size)
+        return;
+    size_t len = strnlen(buf, size);
+    if (len >= size - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
+}
+
+size_t sl__strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = strlen(src);
+    if (size) {
+        size_t c = n < size - 1 ? n : size - 1;
+        memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return n;
+}
+
+sl_err_t sl__read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? SL_ERR_NOTFOUND : SL_ERR_IO;
+    sl_buf_t b;
+    sl__buf_init(&b);
+    char chunk[8192];
+    size_t n;
+    sl_err_t err = SL_OK;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if ((err = sl__buf_append(&b, chunk, n)) != SL_OK)
+            break;
+    }
+    if (err == SL_OK && ferror(f))
+        err = SL_ERR_IO;
+    fclose(f);
+    if (err == SL_OK)
+        err = sl__buf_append(&b, "", 1);
+    if (err != SL_OK) {
+        sl__buf_fini(&b);
+        return err;
+    }
+    *out = (char *)b.p;
+    if (len)
+        *len = b.len - 1;
+    return SL_OK;
+}
+
+uint64_t sl__hash(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}

@@ -1,0 +1,133 @@
+/*
+ * util.h - the one home of sluice's generic helpers: a growable byte buffer, a bump
+ * arena for per-batch memory, Avro's zigzag varints, big-endian integers, a clock, and
+ * bounded string formatting. Nothing here knows about Kafka, Avro schemas or RocksDB.
+ */
+#ifndef SL_UTIL_H
+#define SL_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sluice/sluice.h"
+
+#define SL_INTERNAL __attribute__((visibility("hidden")))
+#define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- growable buffer: owned bytes that grow on append ---- */
+typedef struct sl_buf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+} sl_buf_t;
+
+void sl__buf_init(sl_buf_t *b);
+void sl__buf_fini(sl_buf_t *b);
+/** Makes room for @p n more bytes; SL_ERR_NOMEM on failure. */
+sl_err_t sl__buf_reserve(sl_buf_t *b, size_t n);
+sl_err_t sl__buf_append(sl_buf_t *b, const void *p, size_t n);
+sl_err_t sl__buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Appends @p n bytes as a JSON string literal, quotes included. */
+sl_err_t sl__buf_json_string(sl_buf_t *b, const char *s, size_t n);
+static inline void sl__buf_reset(sl_buf_t *b)
+{
+    b->len = 0;
+}
+
+/* ---- arena: bump allocation, freed all at once at the end of a batch ---- */
+typedef struct sl_arena_block sl_arena_block_t;
+typedef struct sl_arena {
+    sl_arena_block_t *head;
+    size_t used_total;
+} sl_arena_t;
+
+void sl__arena_init(sl_arena_t *a);
+/** Frees every block but the first, and rewinds. */
+void sl__arena_reset(sl_arena_t *a);
+void sl__arena_fini(sl_arena_t *a);
+/** 16-byte aligned memory valid until the next reset; NULL when out of memory. */
+void *sl__arena_alloc(sl_arena_t *a, size_t n);
+void *sl__arena_dup(sl_arena_t *a, const void *p, size_t n);
+
+/* ---- Avro varints (zigzag) ---- */
+/** Encodes @p v into @p out (at least 10 bytes); returns the bytes written. */
+static inline size_t sl__zz_encode(int64_t v, uint8_t *out)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+    while (u & ~0x7fULL) {
+        out[n++] = (uint8_t)((u & 0x7f) | 0x80);
+        u >>= 7;
+    }
+    out[n++] = (uint8_t)u;
+    return n;
+}
+
+/** Decodes a zigzag varint at *pp (not past @p end); advances *pp. -1 when malformed. */
+static inline int sl__zz_decode(const uint8_t **pp, const uint8_t *end, int64_t *out)
+{
+    const uint8_t *p = *pp;
+    uint64_t u = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (p >= end)
+            return -1;
+        uint8_t c = *p++;
+        if (shift == 63 && (c & 0x7e))
+            return -1; /* more than 64 bits */
+        u |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *pp = p;
+            *out = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- big-endian integers ---- */
+static inline void sl__be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+static inline uint64_t sl__be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline void sl__be32_put(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline uint32_t sl__be32_get(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* ---- time ---- */
+/** Monotonic milliseconds. */
+int64_t sl__now_ms(void);
+/** Wall-clock milliseconds since the epoch. */
+int64_t sl__wall_ms(void);
+
+/* ---- strings ---- */
+/** snprintf that appends to what @p buf already holds, never overflowing @p size. */
+void sl__strlcatf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Copies with truncation and a terminating NUL (like BSD strlcpy). */
+size_t sl__strlcpy(char *dst, const char *src, size_t size);
+/** Reads a whole file into a NUL-terminated heap string; the caller frees it. */
+sl_err_t sl__read_file(const char *path, char **out, size_t *len);
+/** 64-bit hash of @p n bytes (xxHash3). */
+uint64_t sl__hash(const void *p, size_t n);
+
+#endif

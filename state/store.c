@@ -1,0 +1,257 @@
+/*
+ * store.c - the RocksDB store behind store.h, through RocksDB's C API.
+ *
+ * Options: one 64 MiB memtable per family (a batch's keys land sorted in a few large
+ * flushes), level compaction, and RocksDB's own info log kept at warnings in the state
+ * directory (Debian's RocksDB 7.8 C API offers no logging callback to route it into
+ * sl_log).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util/util.h"
+
+static const char *const cf_names[] = {"agg", "meta", "outbox"};
+#define NCF 3
+
+struct sl_store {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_column_family_handle_t *cf[NCF + 1]; /* [NCF] is "default" */
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wsync;
+    rocksdb_writeoptions_t *wnosync;
+    char *dir;
+};
+
+struct sl_store_batch {
+    rocksdb_writebatch_t *wb;
+};
+
+static void set_err(char *errstr, size_t errstr_size, const char *what, const char *dir,
+                    char *rerr)
+{
+    snprintf(errstr, errstr_size, "state %s: %s: %s", dir, what, rerr ? rerr : "unknown error");
+    rocksdb_free(rerr);
+}
+
+sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out,
+                        char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (!create || errno != ENOENT) {
+            snprintf(errstr, errstr_size, "state %s: %s", dir,
+                     errno == ENOENT ? "no such directory" : strerror(errno));
+            return errno == ENOENT ? SL_ERR_NOTFOUND : SL_ERR_IO;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(errstr, errstr_size, "state %s: not a directory", dir);
+        return SL_ERR_IO;
+    }
+    sl_store_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->dir = strdup(dir))) {
+        free(s);
+        snprintf(errstr, errstr_size, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    s->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(s->opts, create);
+    rocksdb_options_set_create_missing_column_families(s->opts, create);
+    rocksdb_options_set_write_buffer_size(s->opts, 64u << 20);
+    rocksdb_options_set_info_log_level(s->opts, 2 /* WARN */);
+    rocksdb_options_set_keep_log_file_num(s->opts, 3);
+    rocksdb_options_increase_parallelism(s->opts, 2);
+
+    const char *names[NCF + 1];
+    const rocksdb_options_t *cfopts[NCF + 1];
+    for (int i = 0; i < NCF; i++)
+        names[i] = cf_names[i];
+    names[NCF] = "default";
+    for (int i = 0; i <= NCF; i++)
+        cfopts[i] = s->opts;
+    char *rerr = NULL;
+    if (read_only) {
+        s->db = rocksdb_open_for_read_only_column_families(s->opts, dir, NCF + 1, names, cfopts,
+                                                           s->cf, 0, &rerr);
+    } else {
+        s->db = rocksdb_open_column_families(s->opts, dir, NCF + 1, names, cfopts, s->cf, &rerr);
+    }
+    if (!s->db) {
+        set_err(errstr, errstr_size, "cannot open the state store", dir, rerr);
+        sl__store_close(s);
+        return SL_ERR_STATE;
+    }
+    s->ropts = rocksdb_readoptions_create();
+    s->wsync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wsync, 1);
+    s->wnosync = rocksdb_writeoptions_create();
+    *out = s;
+    return SL_OK;
+}
+
+void sl__store_close(sl_store_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i <= NCF; i++) {
+        if (s->cf[i])
+            rocksdb_column_family_handle_destroy(s->cf[i]);
+    }
+    if (s->db)
+        rocksdb_close(s->db);
+    if (s->opts)
+        rocksdb_options_destroy(s->opts);
+    if (s->ropts)
+        rocksdb_readoptions_destroy(s->ropts);
+    if (s->wsync)
+        rocksdb_writeoptions_destroy(s->wsync);
+    if (s->wnosync)
+        rocksdb_writeoptions_destroy(s->wnosync);
+    free(s->dir);
+    free(s);
+}
+
+sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, char **val,
+                       size_t *vlen, char *errstr, size_t errstr_size)
+{
+    char *rerr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], key, klen, &n, &rerr);
+    if (rerr) {
+        set_err(errstr, errstr_size, "read failed", s->dir, rerr);
+        return SL_ERR_STATE;
+    }
+    if (!v)
+        return SL_ERR_NOTFOUND;
+    *val = malloc(n + 1);
+    if (!*val) {
+        rocksdb_free(v);
+        return SL_ERR_NOMEM;
+    }
+    memcpy(*val, v, n);
+    (*val)[n] = 0;
+    *vlen = n;
+    rocksdb_free(v);
+    return SL_OK;
+}
+
+sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys,
+                            const size_t *klens, char **vals, size_t *vlens, char *errstr,
+                            size_t errstr_size)
+{
+    if (n == 0)
+        return SL_OK;
+    const rocksdb_column_family_handle_t **cfs = malloc(n * sizeof(*cfs));
+    char **errs = calloc(n, sizeof(*errs));
+    if (!cfs || !errs) {
+        free(cfs);
+        free(errs);
+        return SL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        cfs[i] = s->cf[SL_CF_AGG];
+    rocksdb_multi_get_cf(s->db, s->ropts, cfs, n, keys, klens, vals, vlens, errs);
+    sl_err_t err = SL_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i]) {
+            if (err == SL_OK)
+                set_err(errstr, errstr_size, "read failed", s->dir, errs[i]);
+            else
+                rocksdb_free(errs[i]);
+            err = SL_ERR_STATE;
+        }
+    }
+    free(cfs);
+    free(errs);
+    return err;
+}
+
+void sl__store_free(void *p)
+{
+    if (p)
+        rocksdb_free(p);
+}
+
+sl_err_t sl__store_scan(sl_store_t *s, sl_cf_t cf, const void *prefix, size_t plen,
+                        int (*fn)(void *opaque, const char *k, size_t klen, const char *v,
+                                  size_t vlen),
+                        void *opaque, char *errstr, size_t errstr_size)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[cf]);
+    if (plen)
+        rocksdb_iter_seek(it, prefix, plen);
+    else
+        rocksdb_iter_seek_to_first(it);
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < plen || memcmp(k, prefix, plen) != 0)
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        if (fn(opaque, k, kl, v, vl))
+            break;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        set_err(errstr, errstr_size, "scan failed", s->dir, rerr);
+        return SL_ERR_STATE;
+    }
+    return SL_OK;
+}
+
+sl_store_batch_t *sl__store_batch_new(void)
+{
+    sl_store_batch_t *b = calloc(1, sizeof(*b));
+    if (b)
+        b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void sl__store_batch_destroy(sl_store_batch_t *b)
+{
+    if (!b)
+        return;
+    rocksdb_writebatch_destroy(b->wb);
+    free(b);
+}
+
+void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
+                         size_t klen, const void *v, size_t vlen)
+{
+    rocksdb_writebatch_put_cf(b->wb, s->cf[cf], k, klen, v, vlen);
+}
+
+void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf,
+                                  const void *from, size_t flen, const void *to, size_t tlen)
+{
+    rocksdb_writebatch_delete_range_cf(b->wb, s->cf[cf], from, flen, to, tlen);
+}
+
+size_t sl__store_batch_count(const sl_store_batch_t *b)
+{
+    return (size_t)rocksdb_writebatch_count(b->wb);
+}
+
+sl_err_t sl__store_write(sl_store_t *s, sl_store_batch_t *b, int sync, char *errstr,
+                         size_t errstr_size)
+{
+    char *rerr = NULL;
+    rocksdb_write(s->db, sync ? s->wsync : s->wnosync, b->wb, &rerr);
+    if (rerr) {
+        set_err(errstr, errstr_size, "write failed", s->dir, rerr);
+        return SL_ERR_STATE;
+    }
+    rocksdb_writebatch_clear(b->wb);
+    return SL_OK;
+}

@@ -1,0 +1,66 @@
+/*
+ * store.h - the RocksDB state store of one job.
+ *
+ * Three column families (see DESIGN.md): "agg" holds the aggregates by group key,
+ * "meta" the source positions ("pos/<topic>/<partition>"), the batch sequence ("seq"),
+ * the job fingerprint ("job") and the query layout ("query"); "outbox" the encoded
+ * result rows of a committed batch that are not yet known to be published. Everything a
+ * batch changes goes into one WriteBatch, written with sync, so a crash leaves either all
+ * of a batch or none of it.
+ */
+#ifndef SL_STORE_H
+#define SL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/sluice.h"
+
+typedef struct sl_store sl_store_t;
+typedef struct sl_store_batch sl_store_batch_t;
+
+typedef enum { SL_CF_AGG = 0, SL_CF_META = 1, SL_CF_OUTBOX = 2 } sl_cf_t;
+
+/**
+ * Opens (with @p create, creating) the store in @p dir. @p read_only opens without a
+ * lock, for inspection beside a running job.
+ */
+sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out,
+                        char *errstr, size_t errstr_size);
+void sl__store_close(sl_store_t *s);
+
+/**
+ * Reads one value. On SL_OK *val is a heap copy the caller frees with free(); a missing
+ * key is SL_ERR_NOTFOUND.
+ */
+sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, char **val,
+                       size_t *vlen, char *errstr, size_t errstr_size);
+
+/**
+ * Reads @p n aggregates at once. vals[i] is NULL for a missing key, else a value the
+ * caller releases with sl__store_free().
+ */
+sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys,
+                            const size_t *klens, char **vals, size_t *vlens, char *errstr,
+                            size_t errstr_size);
+void sl__store_free(void *p);
+
+/** Calls @p fn for every key of @p cf that starts with @p prefix, in key order, until fn
+ *  returns non-zero. */
+sl_err_t sl__store_scan(sl_store_t *s, sl_cf_t cf, const void *prefix, size_t plen,
+                        int (*fn)(void *opaque, const char *k, size_t klen, const char *v,
+                                  size_t vlen),
+                        void *opaque, char *errstr, size_t errstr_size);
+
+sl_store_batch_t *sl__store_batch_new(void);
+void sl__store_batch_destroy(sl_store_batch_t *b);
+void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
+                         size_t klen, const void *v, size_t vlen);
+void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf,
+                                  const void *from, size_t flen, const void *to, size_t tlen);
+size_t sl__store_batch_count(const sl_store_batch_t *b);
+/** Writes the batch atomically; @p sync waits until it is on disk. */
+sl_err_t sl__store_write(sl_store_t *s, sl_store_batch_t *b, int sync, char *errstr,
+                         size_t errstr_size);
+
+#endif
