@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "kafka.h"
 #include "log.h"
 #include "output.h"
 #include "sink.h"
@@ -573,6 +574,8 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     sl__buf_init(&job->out);
 
     /* Kafka first: a job that cannot reach its brokers or topics writes no state. */
+    int quiet = 1;
+    sl__kafka_quiet(1);
     if ((e = sl__source_open(&job->src, c, errstr, errstr_size)))
         goto fail_sink; /* the source may be half open */
     if ((e = sl__sink_open(&job->sink, c, job->console, errstr, errstr_size)))
@@ -595,6 +598,8 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         goto fail_run;
     if ((e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size)))
         goto fail_run;
+    sl__kafka_quiet(0);
+    quiet = 0;
     sl_log(SL_LOG_INFO, "job",
            "job '%s' running: %d topic(s) on %s, state %s, batch %" PRId64 " next, trigger "
            "%" PRId64 " ms%s, delivery at-least-once",
@@ -622,5 +627,7 @@ fail_sink:
     sl__source_close(&job->src);
     sl__buf_fini(&job->key);
     sl__buf_fini(&job->out);
+    if (quiet)
+        sl__kafka_quiet(0);
     return e;
 }

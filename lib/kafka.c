@@ -3,14 +3,26 @@
  */
 #include "kafka.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
 #include "util/util.h"
 
+/* While a job starts, librdkafka's own complaints (connection refused, ...) are held
+ * back: a start that fails ends in one line that says what is wrong. */
+static atomic_int g_quiet;
+
+void sl__kafka_quiet(int on)
+{
+    atomic_fetch_add(&g_quiet, on ? 1 : -1);
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+    if (atomic_load(&g_quiet) && level > 2)
+        return;
     sl_log_level_t l = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN
                        : level <= 6                          ? SL_LOG_INFO
                                                              : SL_LOG_DEBUG;
@@ -55,7 +67,8 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
                                 int ntopics, const char *what, int *nparts, char *errstr,
                                 size_t errstr_size)
 {
-    for (int i = 0; i < ntopics; i++) {
+    sl_err_t e = SL_OK;
+    for (int i = 0; i < ntopics && !e; i++) {
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[i], NULL);
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
@@ -63,7 +76,8 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
         if (err) {
             snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", bootstrap,
                      rd_kafka_err2str(err));
-            return SL_ERR_KAFKA;
+            e = SL_ERR_KAFKA;
+            break;
         }
         rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err
                                                       : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
@@ -72,15 +86,14 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
         if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!terr && parts == 0)) {
             snprintf(errstr, errstr_size, "%s: topic '%s' does not exist on %s", what,
                      topics[i], bootstrap);
-            return SL_ERR_KAFKA;
-        }
-        if (terr) {
+            e = SL_ERR_KAFKA;
+        } else if (terr) {
             snprintf(errstr, errstr_size, "%s: topic '%s': %s", what, topics[i],
                      rd_kafka_err2str(terr));
-            return SL_ERR_KAFKA;
-        }
-        if (nparts)
+            e = SL_ERR_KAFKA;
+        } else if (nparts) {
             nparts[i] = parts;
+        }
     }
-    return SL_OK;
+    return e;
 }

@@ -28,4 +28,8 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
                                 int ntopics, const char *what, int *nparts, char *errstr,
                                 size_t errstr_size);
 
+/** Holds back (@p on) or lets through again librdkafka's log lines, all but critical
+ *  ones; calls nest. */
+void sl__kafka_quiet(int on);
+
 #endif

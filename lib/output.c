@@ -50,7 +50,19 @@ static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
     case SL_T_DOUBLE:
         if (!isfinite(v->u.d))
             return sl__buf_append(b, "null", 4);
-        return sl__buf_printf(b, "%.17g", v->u.d);
+        else {
+            /* Shortest text that reads back to the same double, and always reads as a
+             * real number (1.0, not 1), so consumers keep the column's type. */
+            char num[40];
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(num, sizeof(num), "%.*g", prec, v->u.d);
+                if (strtod(num, NULL) == v->u.d)
+                    break;
+            }
+            if (!strpbrk(num, ".eE"))
+                strcat(num, ".0");
+            return sl__buf_append(b, num, strlen(num));
+        }
     case SL_T_STRING:
         return sl__buf_json_string(b, v->u.s, v->n);
     }

@@ -1,0 +1,272 @@
+/*
+ * tk.c - the test kit (see tk.h).
+ */
+#include "tk.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char g_bootstrap[256];
+static char g_broker_dir[512];
+static pid_t g_owner;
+
+static void stop_broker(void)
+{
+    if (!g_broker_dir[0] || getpid() != g_owner)
+        return;
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", TK_KAFKA_SH, g_broker_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "tk: could not stop the broker in %s\n", g_broker_dir);
+    g_broker_dir[0] = 0;
+}
+
+const char *tk_bootstrap(void)
+{
+    if (g_bootstrap[0])
+        return g_bootstrap;
+    const char *env = getenv("KAFKA_BOOTSTRAP_SERVERS");
+    if (env && *env) {
+        snprintf(g_bootstrap, sizeof(g_bootstrap), "%s", env);
+        return g_bootstrap;
+    }
+    snprintf(g_broker_dir, sizeof(g_broker_dir), "/tmp/sluice-test-kafka-%d", (int)getpid());
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "'%s' start '%s'", TK_KAFKA_SH, g_broker_dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "cannot run %s", TK_KAFKA_SH);
+    char line[256] = "";
+    char *got = fgets(line, sizeof(line), p);
+    int rc = pclose(p);
+    cr_assert(got && rc == 0, "tests/kafka/kafka.sh could not start a broker (exit %d)", rc);
+    line[strcspn(line, "\n")] = 0;
+    snprintf(g_bootstrap, sizeof(g_bootstrap), "%s", line);
+    g_owner = getpid();
+    atexit(stop_broker);
+    return g_bootstrap;
+}
+
+void tk_unique(char *buf, size_t size, const char *prefix)
+{
+    static int n;
+    snprintf(buf, size, "%s-%d-%ld-%d", prefix, (int)getpid(), (long)time(NULL), ++n);
+}
+
+static rd_kafka_t *admin_client(const char *bootstrap)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    cr_assert(rk, "admin client: %s", err);
+    return rk;
+}
+
+static void admin_wait(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what, const char *topic)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    cr_assert(ev, "%s %s: no answer from the broker", what, topic);
+    cr_assert(!rd_kafka_event_error(ev), "%s %s: %s", what, topic, rd_kafka_event_error_string(ev));
+    const rd_kafka_topic_result_t **res;
+    size_t n = 0;
+    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+        res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    else
+        res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!rd_kafka_topic_result_error(res[i]), "%s %s: %s", what, topic,
+                  rd_kafka_topic_result_error_string(res[i]));
+    rd_kafka_event_destroy(ev);
+    (void)rk;
+}
+
+void tk_create_topic(const char *bootstrap, const char *topic, int partitions)
+{
+    rd_kafka_t *rk = admin_client(bootstrap);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    char err[512];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
+    cr_assert(nt, "NewTopic: %s", err);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    admin_wait(rk, q, "create topic", topic);
+    rd_kafka_NewTopic_destroy(nt);
+    /* Wait until every partition has a leader, so producers do not race the creation. */
+    for (int i = 0; i < 100; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        const struct rd_kafka_metadata *md;
+        int ready = 0;
+        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
+            ready = md->topic_cnt == 1 && !md->topics[0].err &&
+                    md->topics[0].partition_cnt == partitions;
+            for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
+                ready = md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
+            rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(rkt);
+        if (ready)
+            break;
+        usleep(100000);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+void tk_delete_topic(const char *bootstrap, const char *topic)
+{
+    rd_kafka_t *rk = admin_client(bootstrap);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+    rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+    admin_wait(rk, q, "delete topic", topic);
+    rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+uint64_t tk_consume_all(const char *bootstrap, const char *topic,
+                        void (*fn)(void *opaque, const rd_kafka_message_t *m), void *opaque)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "tk-reader", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(conf, "isolation.level", "read_committed", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    cr_assert(rk, "consumer: %s", err);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md;
+    cr_assert(!rd_kafka_metadata(rk, 0, rkt, &md, 10000), "metadata of %s", topic);
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int p = 0; p < parts; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    cr_assert(!rd_kafka_assign(rk, l));
+    rd_kafka_topic_partition_list_destroy(l);
+    uint64_t n = 0;
+    int eofs = 0;
+    char *seen = calloc((size_t)parts, 1);
+    time_t deadline = time(NULL) + 120;
+    while (eofs < parts && time(NULL) < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (!seen[m->partition]) {
+                seen[m->partition] = 1;
+                eofs++;
+            }
+        } else if (m->err) {
+            cr_log_warn("reading %s: %s", topic, rd_kafka_message_errstr(m));
+        } else {
+            fn(opaque, m);
+            n++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(seen);
+    cr_assert(eofs == parts, "reading %s: did not reach the end of every partition in 120 s",
+              topic);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+char *tk_tmpdir(const char *prefix)
+{
+    char *dir = malloc(256);
+    snprintf(dir, 256, "/tmp/%s-XXXXXX", prefix);
+    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+    return dir;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tk_rmrf(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tk_write_file(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+const char *tk_sluice_bin(void)
+{
+    return TK_SLUICE_BIN;
+}
+
+int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_s)
+{
+    int pipefd[2];
+    cr_assert(pipe(pipefd) == 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        close(pipefd[0]);
+        const char *args[32];
+        int n = 0;
+        args[n++] = TK_SLUICE_BIN;
+        for (int i = 0; argv[i] && n < 31; i++)
+            args[n++] = argv[i];
+        args[n] = NULL;
+        execv(TK_SLUICE_BIN, (char *const *)args);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    time_t deadline = time(NULL) + timeout_s;
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    int status = -1;
+    for (;;) {
+        ssize_t r = read(pipefd[0], err + len, err_size - 1 - len);
+        if (r > 0) {
+            len += (size_t)r;
+            if (len >= err_size - 1)
+                len = err_size - 1;
+            continue;
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (time(NULL) > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            cr_assert_fail("sluice %s did not finish in %d s", argv[0], timeout_s);
+        }
+        usleep(20000);
+    }
+    for (ssize_t r; (r = read(pipefd[0], err + len, err_size - 1 - len)) > 0;)
+        len += (size_t)r;
+    err[len] = 0;
+    close(pipefd[0]);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

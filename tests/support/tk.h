@@ -1,0 +1,39 @@
+/*
+ * tk.h - what sluice's tests share: a real Kafka broker (started by tests/kafka/kafka.sh
+ * unless KAFKA_BOOTSTRAP_SERVERS names one), topics made and deleted through the admin
+ * API, reading a topic to its end, temporary folders, and running the sluice CLI.
+ */
+#ifndef SL_TK_H
+#define SL_TK_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** The bootstrap address of the test broker; starts one on first use (stopped at exit). */
+const char *tk_bootstrap(void);
+/** A name unique to this process and call, e.g. "agg-in-4242-3". */
+void tk_unique(char *buf, size_t size, const char *prefix);
+/** Creates a topic (and waits until its metadata is visible); aborts the test on failure. */
+void tk_create_topic(const char *bootstrap, const char *topic, int partitions);
+void tk_delete_topic(const char *bootstrap, const char *topic);
+/**
+ * Reads @p topic from the beginning to its current end with isolation.level
+ * read_committed, calling @p fn for each record. Returns the number of records.
+ */
+uint64_t tk_consume_all(const char *bootstrap, const char *topic,
+                        void (*fn)(void *opaque, const rd_kafka_message_t *m), void *opaque);
+/** A new empty folder under /tmp; the caller removes it with tk_rmrf(). */
+char *tk_tmpdir(const char *prefix);
+void tk_rmrf(const char *path);
+/** Writes @p text to @p dir/@p name. */
+void tk_write_file(const char *dir, const char *name, const char *text);
+/**
+ * Runs the sluice CLI with @p argv (NULL-terminated, without the program name) and
+ * returns its exit status; its stderr is captured into @p err (NUL-terminated).
+ */
+int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_s);
+/** Path of the built sluice binary. */
+const char *tk_sluice_bin(void);
+
+#endif

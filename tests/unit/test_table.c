@@ -1,0 +1,81 @@
+/*
+ * test_table.c - group keys and the batch table.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "table.h"
+
+Test(table, key_round_trip_all_types)
+{
+    sl_val_t row[5] = {{.t = SL_T_STRING, .n = 3, .u.s = "a\0b"},
+                       {.t = SL_T_LONG, .u.i = -42},
+                       {.t = SL_T_NULL},
+                       {.t = SL_T_DOUBLE, .u.d = 2.5},
+                       {.t = SL_T_BOOL, .u.i = 1}};
+    int slots[5] = {0, 1, 2, 3, 4};
+    sl_buf_t b;
+    sl__buf_init(&b);
+    cr_assert_eq(sl__key_encode(row, slots, 5, &b), SL_OK);
+    sl_val_t out[5];
+    cr_assert_eq(sl__key_decode(b.p, b.len, 5, out), SL_OK);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(out[i].t, row[i].t);
+        if (row[i].t != SL_T_NULL)
+            cr_assert_eq(sl__val_cmp(&out[i], &row[i]), 0, "value %d", i);
+    }
+    cr_assert_eq(sl__key_decode(b.p, b.len - 1, 5, out), SL_ERR_STATE);
+    cr_assert_eq(sl__key_decode(b.p, b.len, 4, out), SL_ERR_STATE, "bytes left over");
+    sl__buf_fini(&b);
+}
+
+Test(table, long_keys_sort_numerically)
+{
+    int64_t vals[] = {-1000, -1, 0, 1, 255, 256, 1000000};
+    sl_buf_t prev;
+    sl__buf_init(&prev);
+    int slots[1] = {0};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        sl_val_t v = {.t = SL_T_LONG, .u.i = vals[i]};
+        sl_buf_t b;
+        sl__buf_init(&b);
+        sl__key_encode(&v, slots, 1, &b);
+        if (i)
+            cr_assert(memcmp(prev.p, b.p, b.len) < 0, "%lld sorts after %lld", (long long)vals[i],
+                      (long long)vals[i - 1]);
+        sl__buf_fini(&prev);
+        prev = b;
+    }
+    sl__buf_fini(&prev);
+}
+
+Test(table, upsert_grow_clear)
+{
+    sl_table_t t;
+    cr_assert_eq(sl__table_init(&t, 2), SL_OK);
+    for (int round = 0; round < 3; round++) {
+        int n = round == 1 ? 10 : 50000; /* a small batch after a big one, then big again */
+        for (int rep = 0; rep < 2; rep++) {
+            for (int i = 0; i < n; i++) {
+                char k[32];
+                int len = snprintf(k, sizeof(k), "key-%d", i);
+                sl_entry_t *e = sl__table_upsert(&t, (const uint8_t *)k, (uint32_t)len);
+                cr_assert_not_null(e);
+                e->acc[0].n++;
+                e->acc[1].n += i;
+            }
+        }
+        cr_assert_eq(t.n, (size_t)n);
+        for (size_t i = 0; i < t.n; i++) {
+            sl_entry_t *e = t.order[i];
+            cr_assert_eq(e->acc[0].n, 2, "each key was seen twice");
+            cr_assert_eq(e->acc[1].n, 2 * (int64_t)i, "insertion order is kept");
+        }
+        sl__table_clear(&t);
+        cr_assert_eq(t.n, 0);
+        for (size_t i = 0; i < t.cap; i++)
+            cr_assert_null(t.slots[i], "slot %zu not cleared after round %d", i, round);
+    }
+    sl__table_fini(&t);
+}
