@@ -1,2 +1,243 @@
+/*
+ * 0002-bad-input.c - what a user sees when something is wrong: the CLI prints one clear
+ * line and exits non-zero, and nothing is written to the state. A record that cannot be
+ * decoded stops the job before it (no data lost) unless the job sends it to a
+ * dead-letter topic.
+ */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
-Test(x, y) { cr_assert(1); }
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sluice/sluice.h"
+#include "tk.h"
+
+static char *dir;
+
+static void setup(void)
+{
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    dir = tk_tmpdir("sluice-it-bad");
+    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+}
+
+static void teardown(void)
+{
+    tk_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 300);
+
+static void write_job(const char *bootstrap, const char *in, const char *out, const char *schema,
+                      const char *extra_source)
+{
+    char json[4096];
+    snprintf(json, sizeof(json),
+             "{\"name\": \"it-bad\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": [\"%s\"], \"schema\": \"%s\"%s},"
+             " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"interval\": \"500ms\", \"available_now\": true},"
+             " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
+             " \"state\": {\"dir\": \"state\"}}",
+             bootstrap, in, schema, extra_source, out);
+    tk_write_file(dir, "job.json", json);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static int state_exists(void)
+{
+    char path[600];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/state", dir);
+    return stat(path, &st) == 0;
+}
+
+/* Runs `sluice run job.json` and checks for one line holding @p want, exit 1, no state. */
+static void expect_refusal(const char *want)
+{
+    char job[600], err[8192];
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    const char *argv[] = {"run", job, NULL};
+    int rc = tk_run_cli(argv, err, sizeof(err), 120);
+    cr_log_info("sluice run said: %s", err);
+    cr_assert_eq(rc, 1, "exit status %d, stderr: %s", rc, err);
+    cr_assert(strstr(err, want), "expected \"%s\" in: %s", want, err);
+    cr_assert_eq(lines(err), 1, "expected one line, got: %s", err);
+    cr_assert(!state_exists(), "the state directory was created");
+}
+
+Test(bad_input, unreadable_job_file)
+{
+    char err[4096];
+    const char *argv[] = {"run", "/nonexistent/job.json", NULL};
+    int rc = tk_run_cli(argv, err, sizeof(err), 30);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(err, "/nonexistent/job.json: cannot read the job file: no such file"),
+              "got: %s", err);
+    cr_assert_eq(lines(err), 1, "got: %s", err);
+}
+
+Test(bad_input, missing_schema)
+{
+    write_job(tk_bootstrap(), "in", "out", "gone.avsc", "");
+    expect_refusal("source.schema: schema file '");
+}
+
+Test(bad_input, topics_that_do_not_exist)
+{
+    const char *bs = tk_bootstrap();
+    char in[128], out[128], want[512];
+    tk_unique(in, sizeof(in), "bad-in");
+    tk_unique(out, sizeof(out), "bad-out");
+    write_job(bs, in, out, "pageview.avsc", "");
+    snprintf(want, sizeof(want), "source.topics: topic '%s' does not exist on %s", in, bs);
+    expect_refusal(want);
+
+    tk_create_topic(bs, in, 1);
+    snprintf(want, sizeof(want), "output.topic: topic '%s' does not exist on %s", out, bs);
+    expect_refusal(want);
+    tk_delete_topic(bs, in);
+}
+
+Test(bad_input, unreachable_broker)
+{
+    /* A loopback port that nothing listens on. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s);
+    char bs[64], want[128];
+    snprintf(bs, sizeof(bs), "127.0.0.1:%d", ntohs(a.sin_port));
+    write_job(bs, "in", "out", "pageview.avsc", "");
+    snprintf(want, sizeof(want), "cannot reach Kafka at %s", bs);
+    expect_refusal(want);
+}
+
+Test(bad_input, validate_lists_every_problem)
+{
+    tk_write_file(dir, "job.json",
+                  "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+                  " \"source\": {\"topics\": \"t\", \"schema\": \"pageview.avsc\"},"
+                  " \"query\": {\"group_by\": [\"pgae\"], \"aggregates\": [{\"fn\": \"sum\","
+                  " \"field\": \"page\"}]}, \"output\": {\"sink\": \"console\"}}");
+    char job[600], err[8192];
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    const char *argv[] = {"validate", job, NULL};
+    cr_assert_eq(tk_run_cli(argv, err, sizeof(err), 30), 1);
+    cr_assert(strstr(err, "query.group_by[0]: unknown field 'pgae'"), "got: %s", err);
+    cr_assert(strstr(err, "query.aggregates[0].field: sum needs a numeric field"), "got: %s", err);
+    cr_assert(strstr(err, "state: missing"), "got: %s", err);
+    cr_assert_eq(lines(err), 3, "got: %s", err);
+}
+
+/* ---- undecodable records ---- */
+
+static void produce_raw(const char *bs, const char *topic, const void *buf, size_t len)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    cr_assert(rk, "%s", err);
+    cr_assert(!rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                                 RD_KAFKA_V_VALUE((void *)buf, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
+    cr_assert(!rd_kafka_flush(rk, 30000));
+    rd_kafka_destroy(rk);
+}
+
+static uint64_t count_views(const char *text)
+{
+    /* Sums "count=N" over the aggregates that `sluice inspect` printed. */
+    uint64_t total = 0;
+    for (const char *p = text; (p = strstr(p, " count=")); p += 7)
+        total += strtoull(p + 7, NULL, 10);
+    return total;
+}
+
+static void inspect(char *out, size_t size)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "'%s' inspect '%s/state'", tk_sluice_bin(), dir);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "inspect failed: %s", out);
+}
+
+static void on_dead(void *opaque, const rd_kafka_message_t *m)
+{
+    int *n = opaque;
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t s;
+    cr_assert(!rd_kafka_message_headers(m, &h) &&
+                  !rd_kafka_header_get_last(h, "sluice-source-offset", &v, &s) && s == 2 &&
+                  !memcmp(v, "10", 2),
+              "a dead letter names its source offset");
+    cr_assert(m->len == 5 && !memcmp(m->payload, "\xff\xff\xff\xff\xff", 5),
+              "a dead letter holds the original bytes");
+    (*n)++;
+}
+
+Test(bad_input, an_undecodable_record_stops_the_job_before_it)
+{
+    const char *bs = tk_bootstrap();
+    char in[128], out[128], dead[128], want[256];
+    tk_unique(in, sizeof(in), "dec-in");
+    tk_unique(out, sizeof(out), "dec-out");
+    tk_unique(dead, sizeof(dead), "dec-dead");
+    tk_create_topic(bs, in, 1);
+    tk_create_topic(bs, out, 1);
+    tk_create_topic(bs, dead, 1);
+    sl_gen_spec_t spec = {.seed = 3, .pages = 5, .users = 5};
+    char err[8192];
+    cr_assert_eq(sl_gen_produce(bs, NULL, in, 1, &spec, 0, 10, err, sizeof(err)), SL_OK);
+    produce_raw(bs, in, "\xff\xff\xff\xff\xff", 5);
+    cr_assert_eq(sl_gen_produce(bs, NULL, in, 1, &spec, 10, 10, err, sizeof(err)), SL_OK);
+
+    write_job(bs, in, out, "pageview.avsc", "");
+    char job[600];
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    const char *argv[] = {"run", "--quiet", job, NULL};
+    int rc = tk_run_cli(argv, err, sizeof(err), 120);
+    snprintf(want, sizeof(want), "%s[0] offset 10: at byte 0, field 'user_id': malformed varint",
+             in);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, want), "expected \"%s\" in: %s", want, err);
+    char text[65536];
+    inspect(text, sizeof(text));
+    snprintf(want, sizeof(want), "%s/0 = 10\n", in);
+    cr_assert(strstr(text, want), "the position stops at the bad record:\n%s", text);
+    cr_assert_eq(count_views(text), 10, "the 10 records before it are counted:\n%s", text);
+
+    /* Sent to a dead-letter topic, the record no longer stops the job. */
+    char extra[256];
+    snprintf(extra, sizeof(extra), ", \"on_decode_error\": {\"dead_letter_topic\": \"%s\"}", dead);
+    write_job(bs, in, out, "pageview.avsc", extra);
+    rc = tk_run_cli(argv, err, sizeof(err), 120);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+    inspect(text, sizeof(text));
+    cr_assert_eq(count_views(text), 20, "all 20 good records are counted:\n%s", text);
+    int dead_letters = 0;
+    tk_consume_all(bs, dead, on_dead, &dead_letters);
+    cr_assert_eq(dead_letters, 1);
+    tk_delete_topic(bs, in);
+    tk_delete_topic(bs, out);
+    tk_delete_topic(bs, dead);
+}

@@ -20,14 +20,34 @@ static char g_bootstrap[256];
 static char g_broker_dir[512];
 static pid_t g_owner;
 
+char *tk_broker_start(const char *version, const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "KAFKA_VERSION='%s' '%s' start '%s'", version, TK_KAFKA_SH, dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "cannot run %s", TK_KAFKA_SH);
+    char line[256] = "";
+    char *got = fgets(line, sizeof(line), p);
+    int rc = pclose(p);
+    cr_assert(got && rc == 0, "tests/kafka/kafka.sh could not start Kafka %s (exit %d)", version,
+              rc);
+    line[strcspn(line, "\n")] = 0;
+    return strdup(line);
+}
+
+void tk_broker_stop(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", TK_KAFKA_SH, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "tk: could not stop the broker in %s\n", dir);
+}
+
 static void stop_broker(void)
 {
     if (!g_broker_dir[0] || getpid() != g_owner)
         return;
-    char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", TK_KAFKA_SH, g_broker_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "tk: could not stop the broker in %s\n", g_broker_dir);
+    tk_broker_stop(g_broker_dir);
     g_broker_dir[0] = 0;
 }
 
@@ -41,16 +61,10 @@ const char *tk_bootstrap(void)
         return g_bootstrap;
     }
     snprintf(g_broker_dir, sizeof(g_broker_dir), "/tmp/sluice-test-kafka-%d", (int)getpid());
-    char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "'%s' start '%s'", TK_KAFKA_SH, g_broker_dir);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p, "cannot run %s", TK_KAFKA_SH);
-    char line[256] = "";
-    char *got = fgets(line, sizeof(line), p);
-    int rc = pclose(p);
-    cr_assert(got && rc == 0, "tests/kafka/kafka.sh could not start a broker (exit %d)", rc);
-    line[strcspn(line, "\n")] = 0;
-    snprintf(g_bootstrap, sizeof(g_bootstrap), "%s", line);
+    const char *version = getenv("KAFKA_VERSION");
+    char *bs = tk_broker_start(version && *version ? version : TK_KAFKA_DEFAULT, g_broker_dir);
+    snprintf(g_bootstrap, sizeof(g_bootstrap), "%s", bs);
+    free(bs);
     g_owner = getpid();
     atexit(stop_broker);
     return g_bootstrap;

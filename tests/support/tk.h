@@ -12,6 +12,12 @@
 
 /** The bootstrap address of the test broker; starts one on first use (stopped at exit). */
 const char *tk_bootstrap(void);
+/**
+ * Starts a broker of Kafka @p version with its data in @p dir (tests/kafka/kafka.sh);
+ * returns its bootstrap address (free() it). Stop it with tk_broker_stop().
+ */
+char *tk_broker_start(const char *version, const char *dir);
+void tk_broker_stop(const char *dir);
 /** A name unique to this process and call, e.g. "agg-in-4242-3". */
 void tk_unique(char *buf, size_t size, const char *prefix);
 /** Creates a topic (and waits until its metadata is visible); aborts the test on failure. */
