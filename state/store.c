@@ -194,7 +194,7 @@ sl_err_t sl__store_scan(sl_store_t *s, sl_cf_t cf, const void *prefix, size_t pl
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
-        if (kl < plen || memcmp(k, prefix, plen) != 0)
+        if (plen && (kl < plen || memcmp(k, prefix, plen) != 0))
             break;
         const char *v = rocksdb_iter_value(it, &vl);
         if (fn(opaque, k, kl, v, vl))

@@ -6,6 +6,7 @@
  *   sluice demo [--seconds N]      page counts on generated page views, on the mock broker
  *   sluice dev-broker              the mock broker alone, for trying jobs by hand
  *   sluice inspect STATE_DIR       what a job's state holds
+ *   sluice generate ...            produce generated page views to a topic
  */
 #include <errno.h>
 #include <ftw.h>
@@ -56,6 +57,10 @@ static void usage(FILE *out)
           "                            start the embedded broker and print its address\n"
           "  inspect STATE_DIR [--key K]\n"
           "                            print a job's stored positions, batch and aggregates\n"
+          "  generate --bootstrap B --topic T [--count N] [--partitions P] [--pages K]\n"
+          "           [--seed S]       produce N generated Avro page views\n"
+          "                            (schemas/pageview.avsc) to topic T, record i to\n"
+          "                            partition i %% P\n"
           "  version                   print the version\n"
           "\n"
           "options for every command:\n"
@@ -68,6 +73,9 @@ static void usage(FILE *out)
 
 typedef struct opts {
     int seconds;
+    const char *bootstrap;
+    const char *topic;
+    long long count, partitions, pages, seed;
     const char *key;
     const char *topics[32];
     int ntopics;
@@ -83,11 +91,30 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         {"seconds", required_argument, NULL, 's'}, {"key", required_argument, NULL, 'k'},
         {"topic", required_argument, NULL, 't'},   {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},         {"log-json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {"bootstrap", required_argument, NULL, 'b'},
+        {"count", required_argument, NULL, 'n'},   {"partitions", required_argument, NULL, 'p'},
+        {"pages", required_argument, NULL, 'P'},   {"seed", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "s:k:t:vqh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:k:t:vqhb:n:p:", longopts, NULL)) != -1) {
+        long long *num = NULL;
         switch (ch) {
+        case 'b':
+            o->bootstrap = optarg;
+            break;
+        case 'n':
+            num = &o->count;
+            break;
+        case 'p':
+            num = &o->partitions;
+            break;
+        case 'P':
+            num = &o->pages;
+            break;
+        case 'S':
+            num = &o->seed;
+            break;
         case 's': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -121,6 +148,17 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         default:
             usage(stderr);
             exit(2);
+        }
+        if (num) {
+            char *end;
+            *num = strtoll(optarg, &end, 10);
+            if (*end || *num < 0) {
+                fprintf(stderr, "sluice: --%s wants a number, not '%s'\n",
+                        ch == 'n' ? "count" : ch == 'p' ? "partitions" : ch == 'P' ? "pages"
+                                                                                   : "seed",
+                        optarg);
+                exit(2);
+            }
         }
     }
     if (o->json_set)
@@ -229,6 +267,25 @@ static int cmd_dev_broker(int argc, char **argv)
     while (!g_stop)
         pause();
     sl_mock_destroy(mock);
+    return 0;
+}
+
+static int cmd_generate(int argc, char **argv)
+{
+    opts_t o = {.level = SL_LOG_WARN, .count = 100000, .partitions = 1, .pages = 1000, .seed = 1};
+    int i = parse_opts(argc, argv, &o);
+    if (i != argc || !o.bootstrap || o.ntopics != 1 || o.partitions < 1 || o.pages < 1) {
+        fprintf(stderr, "usage: sluice generate --bootstrap HOST:PORT --topic T [--count N] "
+                        "[--partitions P] [--pages K] [--seed S]\n");
+        return 2;
+    }
+    sl_gen_spec_t spec = {.seed = (uint64_t)o.seed, .pages = (uint32_t)o.pages,
+                          .users = (uint32_t)o.pages * 5, .start_ms = 1764000000000LL};
+    char errstr[ERRSTR_SIZE];
+    if (sl_gen_produce(o.bootstrap, NULL, o.topics[0], (int)o.partitions, &spec, 0,
+                       (uint64_t)o.count, errstr, sizeof(errstr)) != SL_OK)
+        return print_error("generate", errstr);
+    fprintf(stderr, "sluice generate: %lld page views produced to %s\n", o.count, o.topics[0]);
     return 0;
 }
 
@@ -387,6 +444,8 @@ int main(int argc, char **argv)
         return cmd_dev_broker(argc, argv);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc, argv);
+    if (!strcmp(cmd, "generate"))
+        return cmd_generate(argc, argv);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sluice %s\n", sl_version());
         return 0;

@@ -7,6 +7,8 @@
 #   kafka.sh fetch               fetch the jars (once; cached)
 #   kafka.sh start DIR           start a broker with its data in DIR; prints host:port
 #   kafka.sh stop DIR            stop it and remove DIR
+#   kafka.sh topic DIR NAME [PARTITIONS]
+#                                create a topic on the broker started in DIR
 #
 # KAFKA_VERSION picks the release (default 3.9.1); SLUICE_CACHE the cache folder
 # (default ~/.cache/sluice).
@@ -111,9 +113,19 @@ stop() {
     rm -rf "$dir"
 }
 
+topic() {
+    local dir=$1 name=$2 parts=${3:-1}
+    [ -f "$dir/bootstrap" ] || die "no broker was started in $dir"
+    java -Xmx256m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$libs/*" \
+        org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$(cat "$dir/bootstrap")" --create --topic "$name" \
+        --partitions "$parts" --replication-factor 1 2>&1 | grep -vE '^(SLF4J|log4j:WARN)' >&2 || true
+}
+
 case "${1:-}" in
     fetch) fetch ;;
     start) [ $# -eq 2 ] || die "usage: kafka.sh start DIR"; start "$2" ;;
     stop) [ $# -eq 2 ] || die "usage: kafka.sh stop DIR"; stop "$2" ;;
-    *) die "usage: kafka.sh fetch | start DIR | stop DIR" ;;
+    topic) [ $# -ge 3 ] || die "usage: kafka.sh topic DIR NAME [PARTITIONS]"; topic "$2" "$3" "${4:-1}" ;;
+    *) die "usage: kafka.sh fetch | start DIR | stop DIR | topic DIR NAME [PARTITIONS]" ;;
 esac
