@@ -241,3 +241,43 @@ Test(bad_input, an_undecodable_record_stops_the_job_before_it)
     tk_delete_topic(bs, out);
     tk_delete_topic(bs, dead);
 }
+
+Test(bad_input, a_changed_query_is_refused_on_old_state)
+{
+    const char *bs = tk_bootstrap();
+    char in[128], out[128], err[8192];
+    tk_unique(in, sizeof(in), "fp-in");
+    tk_unique(out, sizeof(out), "fp-out");
+    tk_create_topic(bs, in, 1);
+    tk_create_topic(bs, out, 1);
+    sl_gen_spec_t spec = {.seed = 4, .pages = 5, .users = 5};
+    cr_assert_eq(sl_gen_produce(bs, NULL, in, 1, &spec, 0, 100, err, sizeof(err)), SL_OK);
+    write_job(bs, in, out, "pageview.avsc", "");
+    char job[600];
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    const char *argv[] = {"run", "--quiet", job, NULL};
+    cr_assert_eq(tk_run_cli(argv, err, sizeof(err), 120), 0, "%s", err);
+
+    /* Same state, another query. */
+    char json[4096];
+    snprintf(json, sizeof(json),
+             "{\"name\": \"it-bad\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": [\"%s\"], \"schema\": \"pageview.avsc\"},"
+             " \"query\": {\"group_by\": \"user_id\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"available_now\": true},"
+             " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
+             " \"state\": {\"dir\": \"state\"}}",
+             bs, in, out);
+    tk_write_file(dir, "job.json", json);
+    int rc = tk_run_cli(argv, err, sizeof(err), 120);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, "was written by an incompatible job: the query changed"), "got: %s",
+              err);
+    cr_assert(strstr(err, "\"name\":\"page\"") && strstr(err, "\"name\":\"user_id\""),
+              "the message shows the stored and the new query: %s", err);
+    char text[65536];
+    inspect(text, sizeof(text));
+    cr_assert_eq(count_views(text), 100, "the old state is untouched:\n%s", text);
+    tk_delete_topic(bs, in);
+    tk_delete_topic(bs, out);
+}
