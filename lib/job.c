@@ -48,6 +48,9 @@ struct sl_job {
     sl_buf_t out; /* encoded rows of the batch being published */
     int64_t seq;
     int fingerprint_stored;
+    /* counted per record without atomics, added to stats after each consume call */
+    uint64_t n_in, n_bad, n_kept;
+    uint64_t batch_records; /* records (good or bad) in the batch under way */
     char fatal[1024];
     sl_err_t fatal_err;
 };
@@ -251,7 +254,7 @@ static void bad_record(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *p,
 {
     const sl_conf_t *c = job->conf;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    STAT_ADD(job, records_bad, 1);
+    job->n_bad++;
     switch (c->on_bad) {
     case SL_ON_BAD_FAIL:
         set_fatal(job, SL_ERR_DECODE,
@@ -298,7 +301,7 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
     sl_part_t *p = sl__source_part(&job->src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
-    STAT_ADD(job, records_in, 1);
+    job->n_in++;
     char why[512];
     if (!m->payload) {
         bad_record(job, m, p, "the record has no value (a tombstone)");
@@ -311,7 +314,7 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
     p->pos = m->offset + 1;
     if (c->where && !sl__expr_match(c->where, job->row))
         return;
-    STAT_ADD(job, records_kept, 1);
+    job->n_kept++;
     sl__buf_reset(&job->key);
     if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
         goto nomem;
@@ -459,7 +462,10 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
 
     /* Publish. */
     if (c->sink == SL_SINK_CONSOLE) {
-        sl__sink_console(&job->sink, seq, cols, n);
+        /* Like Spark, a batch that read records prints its table even when the filter left
+         * no rows; one that only moved positions (past transaction markers) does not. */
+        if (job->batch_records)
+            sl__sink_console(&job->sink, seq, cols, n);
     } else if (n) {
         for (size_t i = 0; i < n; i++) {
             const uint8_t *p = job->out.p + spans[i], *end = job->out.p + spans[i + 1];
@@ -476,6 +482,7 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
             goto done;
     }
     STAT_ADD(job, rows_out, n);
+    job->batch_records = 0;
     e = SL_OK;
 done:
     if (vals) {
@@ -543,6 +550,11 @@ static void run_batches(sl_job_t *job)
                 rd_kafka_message_destroy(msgs[i]);
             }
             nrec += got;
+            STAT_ADD(job, records_in, job->n_in);
+            STAT_ADD(job, records_bad, job->n_bad);
+            STAT_ADD(job, records_kept, job->n_kept);
+            job->batch_records += job->n_in;
+            job->n_in = job->n_bad = job->n_kept = 0;
             if (job->src.fatal[0])
                 set_fatal(job, SL_ERR_STATE, "%s", job->src.fatal);
             if (c->available_now && sl__source_caught_up(&job->src)) {

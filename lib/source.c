@@ -103,9 +103,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 tp->offset = src->conf->starting_latest ? RD_KAFKA_OFFSET_END
                                                         : RD_KAFKA_OFFSET_BEGINNING;
             }
-            sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at %s%" PRId64, tp->topic,
-                   tp->partition, pos >= 0 ? "stored position " : "",
-                   pos >= 0 ? pos : (int64_t)0);
+            if (pos >= 0)
+                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at stored position %" PRId64,
+                       tp->topic, tp->partition, pos);
+            else
+                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at the %s offset (no stored position)",
+                       tp->topic, tp->partition,
+                       src->conf->starting_latest ? "latest" : "earliest");
         }
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
