@@ -59,29 +59,16 @@ sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t
 {
     if (spec->slot >= 0 && v->t == SL_T_NULL)
         return SL_OK; /* aggregates of a field skip nulls, as SQL's do */
-    acc->n++;
-    switch (spec->fn) {
-    case SL_AGG_COUNT:
-        break;
-    case SL_AGG_SUM:
-    case SL_AGG_AVG:
+    /* One value is an accumulator of one; folding it in is a merge. */
+    sl_acc_t one = {.n = 1};
+    if (spec->slot >= 0) {
+        one.v = *v;
         if (spec->in_type == SL_T_LONG)
-            acc->sum.i = add_wrap(acc->sum.i, v->u.i);
+            one.sum.i = v->u.i;
         else
-            acc->sum.d += sl__val_num(v);
-        break;
-    case SL_AGG_MIN:
-    case SL_AGG_MAX:
-        if (acc->n == 1) {
-            return keep_string(acc, v, arena);
-        } else {
-            int c = sl__val_cmp(v, &acc->v);
-            if ((spec->fn == SL_AGG_MIN && c < 0) || (spec->fn == SL_AGG_MAX && c > 0))
-                return keep_string(acc, v, arena);
-        }
-        break;
+            one.sum.d = sl__val_num(v);
     }
-    return SL_OK;
+    return sl__acc_merge(spec, acc, &one, arena);
 }
 
 sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *from,

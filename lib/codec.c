@@ -113,6 +113,44 @@ void sl__codec_destroy(sl_codec_t *c)
 
 /* ---- JSON ---- */
 
+int sl__codec_json_value(json_t *v, sl_type_t type, sl_val_t *out)
+{
+    out->t = SL_T_NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    switch (type) {
+    case SL_T_STRING:
+        if (!json_is_string(v))
+            return -1;
+        out->u.s = json_string_value(v);
+        out->n = (uint32_t)json_string_length(v);
+        break;
+    case SL_T_LONG:
+        if (json_is_integer(v))
+            out->u.i = json_integer_value(v);
+        else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
+                 fabs(json_real_value(v)) < 9.0e15)
+            out->u.i = (int64_t)json_real_value(v);
+        else
+            return -1;
+        break;
+    case SL_T_DOUBLE:
+        if (!json_is_number(v))
+            return -1;
+        out->u.d = json_number_value(v);
+        break;
+    case SL_T_BOOL:
+        if (!json_is_boolean(v))
+            return -1;
+        out->u.i = json_is_true(v);
+        break;
+    default:
+        return -1;
+    }
+    out->t = (uint8_t)type;
+    return 0;
+}
+
 typedef struct json_impl {
     json_t *doc; /* the record decoded last; its strings are in the row */
 } json_impl_t;
@@ -140,43 +178,8 @@ static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t
         const sl_field_t *f = &c->fields[i];
         json_t *v = json_object_get(doc, f->name);
         sl_val_t *out = &row[i];
-        out->t = SL_T_NULL;
-        if (!v || json_is_null(v))
-            continue;
-        switch (f->type) {
-        case SL_T_STRING:
-            if (!json_is_string(v))
-                goto wrong;
-            out->t = SL_T_STRING;
-            out->u.s = json_string_value(v);
-            out->n = (uint32_t)json_string_length(v);
-            break;
-        case SL_T_LONG:
-            if (json_is_integer(v)) {
-                out->u.i = json_integer_value(v);
-            } else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
-                       fabs(json_real_value(v)) < 9.0e15) {
-                out->u.i = (int64_t)json_real_value(v);
-            } else {
-                goto wrong;
-            }
-            out->t = SL_T_LONG;
-            break;
-        case SL_T_DOUBLE:
-            if (!json_is_number(v))
-                goto wrong;
-            out->t = SL_T_DOUBLE;
-            out->u.d = json_number_value(v);
-            break;
-        case SL_T_BOOL:
-            if (!json_is_boolean(v))
-                goto wrong;
-            out->t = SL_T_BOOL;
-            out->u.i = json_is_true(v);
-            break;
-        default:
+        if (sl__codec_json_value(v, f->type, out) < 0)
             goto wrong;
-        }
         continue;
     wrong:
         snprintf(errstr, errstr_size, "field '%s' should be a %s", f->name,

@@ -67,7 +67,6 @@ typedef struct avro_impl {
     sl_val_t *defaults; /* per slot: value when the writer lacks the field */
     uint8_t *has_default;
     uint8_t *from_writer; /* per slot: the writer fills it */
-    char *default_strs;   /* storage for string defaults */
 } avro_impl_t;
 
 /* ---- reader schema: flatten into fields ---- */
@@ -413,9 +412,9 @@ static json_t *find_field_json(json_t *schema, const char *path)
     }
 }
 
+/* Strings of defaults point into reader_doc, which lives as long as the codec. */
 static sl_err_t set_defaults(sl_codec_t *c, avro_impl_t *impl, char *errstr, size_t errstr_size)
 {
-    size_t strbytes = 0;
     for (int i = 0; i < c->nfields; i++) {
         if (!c->used[i] || impl->from_writer[i])
             continue;
@@ -428,59 +427,12 @@ static sl_err_t set_defaults(sl_codec_t *c, avro_impl_t *impl, char *errstr, siz
                      c->fields[i].name);
             return SL_ERR_SCHEMA;
         }
-        if (json_is_string(d))
-            strbytes += json_string_length(d) + 1;
-    }
-    impl->default_strs = malloc(strbytes ? strbytes : 1);
-    if (!impl->default_strs)
-        return SL_ERR_NOMEM;
-    char *sp = impl->default_strs;
-    for (int i = 0; i < c->nfields; i++) {
-        if (!c->used[i] || impl->from_writer[i])
-            continue;
-        json_t *d = json_object_get(find_field_json(impl->reader_doc, c->fields[i].name),
-                                    "default");
-        sl_val_t *v = &impl->defaults[i];
-        impl->has_default[i] = 1;
-        v->t = SL_T_NULL;
-        if (json_is_null(d))
-            continue;
-        switch (c->fields[i].type) {
-        case SL_T_LONG:
-            if (!json_is_integer(d))
-                goto bad;
-            v->t = SL_T_LONG;
-            v->u.i = json_integer_value(d);
-            break;
-        case SL_T_DOUBLE:
-            if (!json_is_number(d))
-                goto bad;
-            v->t = SL_T_DOUBLE;
-            v->u.d = json_number_value(d);
-            break;
-        case SL_T_BOOL:
-            if (!json_is_boolean(d))
-                goto bad;
-            v->t = SL_T_BOOL;
-            v->u.i = json_is_true(d);
-            break;
-        case SL_T_STRING:
-            if (!json_is_string(d))
-                goto bad;
-            v->t = SL_T_STRING;
-            v->n = (uint32_t)json_string_length(d);
-            memcpy(sp, json_string_value(d), v->n + 1);
-            v->u.s = sp;
-            sp += v->n + 1;
-            break;
-        default:
-            goto bad;
+        if (sl__codec_json_value(d, c->fields[i].type, &impl->defaults[i]) < 0) {
+            snprintf(errstr, errstr_size, "reader schema: the default of field '%s' is not a %s",
+                     c->fields[i].name, sl__type_name(c->fields[i].type));
+            return SL_ERR_SCHEMA;
         }
-        continue;
-    bad:
-        snprintf(errstr, errstr_size, "reader schema: the default of field '%s' is not a %s",
-                 c->fields[i].name, sl__type_name(c->fields[i].type));
-        return SL_ERR_SCHEMA;
+        impl->has_default[i] = 1;
     }
     return SL_OK;
 }
@@ -743,7 +695,6 @@ static void avro_destroy(sl_codec_t *c)
     free(impl->defaults);
     free(impl->has_default);
     free(impl->from_writer);
-    free(impl->default_strs);
     if (impl->reader)
         avro_schema_decref(impl->reader);
     if (impl->writer)

@@ -29,5 +29,10 @@ struct sl_codec {
 int sl__codec_add_field(sl_codec_t *c, const char *name, sl_type_t type, int nullable,
                         const char *unusable);
 sl_codec_t *sl__codec_alloc(const codec_ops_t *ops);
+/**
+ * Converts a JSON value to a value of @p type (null for a missing or null one); strings
+ * point into @p v. -1 when the JSON value is not of that type.
+ */
+int sl__codec_json_value(json_t *v, sl_type_t type, sl_val_t *out);
 
 #endif

@@ -174,39 +174,42 @@ static int print_error(const char *what, const char *errstr)
     return 1;
 }
 
-static int cmd_validate(int argc, char **argv)
+/* Parses the options and reads the one job file named; 0 with *jobp set, else the exit
+ * status to return. */
+static int load_job(int argc, char **argv, const char *command, sl_job_t **jobp)
 {
     opts_t o = {.level = SL_LOG_INFO};
     int i = parse_opts(argc, argv, &o);
     if (i != argc - 1) {
-        fprintf(stderr, "usage: sluice validate JOB\n");
+        fprintf(stderr, "usage: sluice %s JOB\n", command);
         return 2;
     }
     char errstr[ERRSTR_SIZE];
-    sl_job_t *job;
-    if (sl_job_new_from_file(argv[i], &job, errstr, sizeof(errstr)) != SL_OK) {
+    if (sl_job_new_from_file(argv[i], jobp, errstr, sizeof(errstr)) != SL_OK) {
         fprintf(stderr, "%s\n", errstr);
         return 1;
     }
-    printf("%s: ok\n", argv[i]);
+    return 0;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    sl_job_t *job;
+    int rc = load_job(argc, argv, "validate", &job);
+    if (rc)
+        return rc;
+    printf("%s: ok\n", argv[argc - 1]);
     sl_job_destroy(job);
     return 0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
-    opts_t o = {.level = SL_LOG_INFO};
-    int i = parse_opts(argc, argv, &o);
-    if (i != argc - 1) {
-        fprintf(stderr, "usage: sluice run JOB\n");
-        return 2;
-    }
-    char errstr[ERRSTR_SIZE];
     sl_job_t *job;
-    if (sl_job_new_from_file(argv[i], &job, errstr, sizeof(errstr)) != SL_OK) {
-        fprintf(stderr, "%s\n", errstr);
-        return 1;
-    }
+    int rc = load_job(argc, argv, "run", &job);
+    if (rc)
+        return rc;
+    char errstr[ERRSTR_SIZE];
     sl_job_set_console(job, stdout);
     g_job = job;
     install_signals();
