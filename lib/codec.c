@@ -178,13 +178,11 @@ static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t
         const sl_field_t *f = &c->fields[i];
         json_t *v = json_object_get(doc, f->name);
         sl_val_t *out = &row[i];
-        if (sl__codec_json_value(v, f->type, out) < 0)
-            goto wrong;
-        continue;
-    wrong:
-        snprintf(errstr, errstr_size, "field '%s' should be a %s", f->name,
-                 sl__type_name(f->type));
-        return SL_ERR_DECODE;
+        if (sl__codec_json_value(v, f->type, out) < 0) {
+            snprintf(errstr, errstr_size, "field '%s' should be a %s", f->name,
+                     sl__type_name(f->type));
+            return SL_ERR_DECODE;
+        }
     }
     return SL_OK;
 }
