@@ -500,8 +500,13 @@ static void parse_output(checker_t *ck, json_t *root)
     json_t *o = get_object(ck, root, "output", "output", 1);
     if (!o)
         return;
-    static const char *const keys[] = {"mode", "sink", "topic", "format", NULL};
+    static const char *const keys[] = {"mode", "sink", "topic", "format", "delivery", NULL};
     check_keys(ck, o, "output", keys);
+    const char *delivery = get_string(ck, o, "delivery", "output.delivery", 0);
+    if (delivery && strcmp(delivery, "exactly-once") && strcmp(delivery, "at-least-once"))
+        problem(ck, "output.delivery", "must be \"exactly-once\" or \"at-least-once\", not '%s'",
+                delivery);
+    c->exactly_once = !delivery || !strcmp(delivery, "exactly-once");
     const char *mode = get_string(ck, o, "mode", "output.mode", 0);
     if (mode && strcmp(mode, "update")) {
         if (!strcmp(mode, "complete") || !strcmp(mode, "append"))
@@ -519,6 +524,8 @@ static void parse_output(checker_t *ck, json_t *root)
         c->sink = SL_SINK_CONSOLE;
         if (json_object_get(o, "topic"))
             problem(ck, "output.topic", "only the kafka sink has a topic");
+        if (delivery)
+            problem(ck, "output.delivery", "only the kafka sink has a delivery guarantee");
     } else if (sink) {
         problem(ck, "output.sink", "unknown sink '%s' (kafka or console)", sink);
     }

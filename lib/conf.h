@@ -57,6 +57,7 @@ typedef struct sl_conf {
     sl_sink_kind_t sink;
     char *out_topic;
     sl_out_fmt_t out_fmt;
+    int exactly_once; /* Kafka sink: publish each batch in a transaction */
 
     char *state_dir;
 

@@ -26,6 +26,8 @@ SL_API const char *sl_err2str(sl_err_t err)
         return "state belongs to an incompatible job";
     case SL_ERR_NOTFOUND:
         return "not found";
+    case SL_ERR_FENCED:
+        return "producer fenced";
     }
     return "unknown error";
 }

@@ -18,8 +18,10 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "crash.h"
 #include "kafka.h"
 #include "log.h"
+#include "outbox.h"
 #include "output.h"
 #include "sink.h"
 #include "source.h"
@@ -191,62 +193,6 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     return SL_OK;
 }
 
-typedef struct recover_ctx {
-    sl_job_t *job;
-    uint64_t n;
-    sl_err_t err;
-    char *errstr;
-    size_t errstr_size;
-} recover_ctx_t;
-
-static int recover_one(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    recover_ctx_t *rc = opaque;
-    const uint8_t *p = (const uint8_t *)v, *end = p + vlen;
-    int64_t kl;
-    if (klen != 12 || sl__zz_decode(&p, end, &kl) < 0 || kl < 0 || kl > end - p) {
-        snprintf(rc->errstr, rc->errstr_size, "state %s: a corrupt outbox entry",
-                 rc->job->conf->state_dir);
-        rc->err = SL_ERR_STATE;
-        return 1;
-    }
-    int64_t seq = (int64_t)sl__be64_get((const uint8_t *)k);
-    uint32_t idx = sl__be32_get((const uint8_t *)k + 8);
-    rc->err = sl__sink_produce(&rc->job->sink, rc->job->conf->out_topic, p, (size_t)kl, p + kl,
-                               (size_t)(end - p - kl), seq, idx, rc->errstr, rc->errstr_size);
-    rc->n++;
-    return rc->err != SL_OK;
-}
-
-static sl_err_t delete_outbox(sl_job_t *job, int64_t from_seq, int64_t to_seq, char *errstr,
-                              size_t errstr_size)
-{
-    uint8_t from[12] = {0}, to[12] = {0};
-    sl__be64_put(from, (uint64_t)from_seq);
-    sl__be64_put(to, (uint64_t)to_seq);
-    sl__store_batch_delete_range(job->wb, job->store, SL_CF_OUTBOX, from, 12, to, 12);
-    return sl__store_write(job->store, job->wb, 0, errstr, errstr_size);
-}
-
-/* Rows of a batch that committed but may not have been published before a crash. */
-static sl_err_t recover_outbox(sl_job_t *job, char *errstr, size_t errstr_size)
-{
-    recover_ctx_t rc = {job, 0, SL_OK, errstr, errstr_size};
-    sl_err_t e = sl__store_scan(job->store, SL_CF_OUTBOX, NULL, 0, recover_one, &rc, errstr,
-                                errstr_size);
-    if (e || rc.err)
-        return e ? e : rc.err;
-    if (!rc.n)
-        return SL_OK;
-    if ((e = sl__sink_flush(&job->sink, errstr, errstr_size)))
-        return e;
-    sl_log(SL_LOG_WARN, "job",
-           "published %" PRIu64 " result row(s) left in the outbox by an interrupted run "
-           "(rows may appear twice in the output topic)",
-           rc.n);
-    return delete_outbox(job, 0, INT64_MAX, errstr, errstr_size);
-}
-
 /* ---- per record ---- */
 
 static void bad_record(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *p,
@@ -355,6 +301,7 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
     if (n == 0 && !positions_moved(job))
         return SL_OK;
     int64_t seq = job->seq + 1;
+    int64_t t0 = sl__now_ms(), t_commit = 0;
     int ncols = sl__out_ncols(c);
     sl_err_t e = SL_ERR_NOMEM;
     const char **keys = malloc((n ? n : 1) * sizeof(*keys));
@@ -364,9 +311,10 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
     sl_acc_t *merged = malloc((size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
     sl_val_t *cols = malloc((size_t)ncols * (n ? n : 1) * sizeof(sl_val_t));
     size_t *spans = malloc((n + 1) * sizeof(size_t)); /* row i is out[spans[i], spans[i+1]) */
+    sl_out_row_t *rows = malloc((n ? n : 1) * sizeof(*rows));
     sl_buf_t enc;
     sl__buf_init(&enc);
-    if (!keys || !klens || !vals || !vlens || !merged || !cols || !spans)
+    if (!keys || !klens || !vals || !vlens || !merged || !cols || !spans || !rows)
         goto done;
     for (size_t i = 0; i < n; i++) {
         keys[i] = (const char *)t->order[i]->key;
@@ -406,20 +354,12 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
             sl__buf_init(&k);
             sl__buf_init(&v);
             e = sl__out_encode(c, row, &k, &v);
-            uint8_t hdr[10], okey[12];
-            size_t hl = sl__zz_encode((int64_t)k.len, hdr);
-            size_t start = job->out.len;
-            if (!e && (sl__buf_append(&job->out, hdr, hl) || sl__buf_append(&job->out, k.p, k.len) ||
-                       sl__buf_append(&job->out, v.p, v.len)))
-                e = SL_ERR_NOMEM;
+            if (!e)
+                e = sl__outbox_put(job->store, job->wb, seq, (uint32_t)i, &k, &v, &job->out);
             sl__buf_fini(&k);
             sl__buf_fini(&v);
             if (e)
                 goto done;
-            sl__be64_put(okey, (uint64_t)seq);
-            sl__be32_put(okey + 8, (uint32_t)i);
-            sl__store_batch_put(job->wb, job->store, SL_CF_OUTBOX, okey, 12,
-                                job->out.p + start, job->out.len - start);
         }
         spans[i + 1] = job->out.len;
     }
@@ -447,11 +387,16 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
         sl__store_batch_put(job->wb, job->store, SL_CF_META, "query", 5, c->query_desc,
                             strlen(c->query_desc));
     }
+    if (c->sink == SL_SINK_KAFKA)
+        sl__outbox_put_published(job->store, job->wb, &job->sink);
     /* Dead letters must be in Kafka before the positions pass the records they hold. */
-    if (c->on_bad == SL_ON_BAD_DEAD_LETTER && (e = sl__sink_flush(&job->sink, errstr, errstr_size)))
+    if ((e = sl__sink_flush_dead_letters(&job->sink, errstr, errstr_size)))
         goto done;
+    sl__crash_point("before-commit");
     if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size)))
         goto done;
+    sl__crash_point("after-commit");
+    t_commit = sl__now_ms();
     job->fingerprint_stored = 1;
     job->seq = seq;
     for (int ti = 0; ti < src->ntopics; ti++) {
@@ -468,19 +413,31 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
             sl__sink_console(&job->sink, seq, cols, n);
     } else if (n) {
         for (size_t i = 0; i < n; i++) {
-            const uint8_t *p = job->out.p + spans[i], *end = job->out.p + spans[i + 1];
-            int64_t kl = 0;
-            sl__zz_decode(&p, end, &kl); /* encoded above, so it decodes */
-            if ((e = sl__sink_produce(&job->sink, c->out_topic, p, (size_t)kl, p + kl,
-                                      (size_t)(end - p - kl), seq, (uint32_t)i, errstr,
-                                      errstr_size)))
-                goto done;
+            rows[i].seq = seq;
+            rows[i].idx = (uint32_t)i;
+            sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &rows[i]);
         }
-        if ((e = sl__sink_flush(&job->sink, errstr, errstr_size)))
+        e = sl__sink_publish(&job->sink, rows, n, "mid-publish", errstr, errstr_size);
+        if (e == SL_ERR_FENCED) {
+            /* A new producer fences the old one and aborts its open transaction; the
+             * outbox still holds this batch, so reconciliation publishes what is missing. */
+            sl_log(SL_LOG_WARN, "sink", "%s; starting a new producer and reconciling", errstr);
+            if (!(e = sl__sink_reset(&job->sink, errstr, errstr_size)))
+                e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size);
+            if (!e)
+                goto published; /* the outbox is empty now */
+        }
+        if (e)
             goto done;
-        if ((e = delete_outbox(job, seq, seq + 1, errstr, errstr_size)))
+        sl__crash_point("after-publish-before-outbox-delete");
+        if ((e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size)))
             goto done;
     }
+published:
+    sl_log(SL_LOG_DEBUG, "job",
+           "batch %" PRId64 ": %" PRIu64 " records, %zu rows; merge and commit %" PRId64
+           " ms, publish %" PRId64 " ms",
+           seq, job->batch_records, n, t_commit - t0, sl__now_ms() - t_commit);
     STAT_ADD(job, rows_out, n);
     job->batch_records = 0;
     e = SL_OK;
@@ -496,6 +453,7 @@ done:
     free(merged);
     free(cols);
     free(spans);
+    free(rows);
     sl__buf_fini(&enc);
     sl__table_clear(t);
     return e;
@@ -549,7 +507,7 @@ static void run_batches(sl_job_t *job)
                     process(job, msgs[i]);
                 rd_kafka_message_destroy(msgs[i]);
             }
-            nrec += got;
+            nrec += (int64_t)job->n_in; /* records, not partition-end events */
             STAT_ADD(job, records_in, job->n_in);
             STAT_ADD(job, records_bad, job->n_bad);
             STAT_ADD(job, records_kept, job->n_kept);
@@ -606,7 +564,8 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     }
     if ((e = load_meta(job, errstr, errstr_size)))
         goto fail_run;
-    if (c->sink == SL_SINK_KAFKA && (e = recover_outbox(job, errstr, errstr_size)))
+    if (c->sink == SL_SINK_KAFKA &&
+        (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)))
         goto fail_run;
     if ((e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size)))
         goto fail_run;
@@ -614,9 +573,12 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     quiet = 0;
     sl_log(SL_LOG_INFO, "job",
            "job '%s' running: %d topic(s) on %s, state %s, batch %" PRId64 " next, trigger "
-           "%" PRId64 " ms%s, delivery at-least-once",
+           "%" PRId64 " ms%s, output %s",
            c->name, c->ntopics, c->bootstrap, c->state_dir, job->seq + 1, c->interval_ms,
-           c->available_now ? " (available-now)" : "");
+           c->available_now ? " (available-now)" : "",
+           c->sink == SL_SINK_CONSOLE ? "to the console (not replayed after a crash)"
+           : c->exactly_once          ? "exactly-once (transactions)"
+                                      : "at-least-once (idempotent producer, deduplicated on restart)");
 
     run_batches(job);
     e = job->fatal_err;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "kafka.h"
 #include "log.h"
 #include "output.h"
@@ -15,11 +16,90 @@
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     sl_sink_t *s = opaque;
-    if (!m->err)
+    if (m->err) {
+        if (!s->failed++)
+            snprintf(s->first_err, sizeof(s->first_err), "%s[%d]: %s",
+                     rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
         return;
-    if (!s->failed++)
-        snprintf(s->first_err, sizeof(s->first_err), "%s[%d]: %s", rd_kafka_topic_name(m->rkt),
-                 m->partition, rd_kafka_err2str(m->err));
+    }
+    if (rk == s->rk && m->partition >= 0 && m->partition < s->nparts &&
+        m->offset + 1 > s->pending[m->partition])
+        s->pending[m->partition] = m->offset + 1;
+}
+
+static rd_kafka_t *new_producer(sl_sink_t *s, const char *const *fixed, char *errstr,
+                                size_t errstr_size)
+{
+    rd_kafka_conf_t *kc =
+        sl__kafka_conf(s->conf, &s->conf->producer, fixed, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+    rd_kafka_conf_set_opaque(kc, s);
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        snprintf(errstr, errstr_size, "cannot create the Kafka producer: %s", err);
+    }
+    return rk;
+}
+
+/* The broker's transaction.max.timeout.ms, or -1 when it cannot be read. */
+static int64_t broker_max_txn_timeout(rd_kafka_t *rk)
+{
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 10000) || md->broker_cnt < 1)
+        return -1;
+    char id[16];
+    snprintf(id, sizeof(id), "%d", md->brokers[0].id);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, id);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    int64_t max = -1;
+    if (ev && !rd_kafka_event_error(ev)) {
+        size_t n;
+        const rd_kafka_ConfigResource_t **rs =
+            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+        for (size_t i = 0; n == 1 && !rd_kafka_ConfigResource_error(rs[0]) && i < 1; i++) {
+            size_t nc;
+            const rd_kafka_ConfigEntry_t **cs = rd_kafka_ConfigResource_configs(rs[0], &nc);
+            for (size_t j = 0; j < nc; j++) {
+                const char *v = rd_kafka_ConfigEntry_value(cs[j]);
+                if (v && !strcmp(rd_kafka_ConfigEntry_name(cs[j]), "transaction.max.timeout.ms"))
+                    max = strtoll(v, NULL, 10);
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    return max;
+}
+
+static sl_err_t open_output(sl_sink_t *s, char *errstr, size_t errstr_size)
+{
+    const char *txn[] = {"enable.idempotence", "true", "acks", "all", "transactional.id",
+                         s->txn_id, NULL};
+    const char *idem[] = {"enable.idempotence", "true", "acks", "all", NULL};
+    s->rk = new_producer(s, s->transactional ? txn : idem, errstr, errstr_size);
+    if (!s->rk)
+        return SL_ERR_KAFKA;
+    if (!s->transactional)
+        return SL_OK;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, 60000);
+    if (e) {
+        snprintf(errstr, errstr_size,
+                 "cannot start the transactional producer '%s': %s (a broker without "
+                 "transactions needs \"output\": {\"delivery\": \"at-least-once\"})",
+                 s->txn_id, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return SL_ERR_KAFKA;
+    }
+    return SL_OK;
 }
 
 sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char *errstr,
@@ -28,73 +108,189 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
     memset(s, 0, sizeof(*s));
     s->conf = conf;
     s->console = console ? console : stdout;
-    if (conf->sink != SL_SINK_KAFKA && conf->on_bad != SL_ON_BAD_DEAD_LETTER)
-        return SL_OK;
-    static const char *const fixed[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    rd_kafka_conf_t *kc = sl__kafka_conf(conf, &conf->producer, fixed, errstr, errstr_size);
-    if (!kc)
-        return SL_ERR_INVAL;
-    rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
-    rd_kafka_conf_set_opaque(kc, s);
-    char err[512];
-    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
-    if (!s->rk) {
-        rd_kafka_conf_destroy(kc);
-        snprintf(errstr, errstr_size, "cannot create the Kafka producer: %s", err);
-        return SL_ERR_KAFKA;
-    }
-    if (conf->sink == SL_SINK_KAFKA) {
-        char *t[] = {conf->out_topic};
-        sl_err_t e = sl__kafka_check_topics(s->rk, conf->bootstrap, t, 1, "output.topic", NULL,
-                                            errstr, errstr_size);
-        if (e)
+    sl_err_t e;
+    if (conf->on_bad == SL_ON_BAD_DEAD_LETTER) {
+        static const char *const idem[] = {"enable.idempotence", "true", "acks", "all", NULL};
+        if (!(s->dlq = new_producer(s, idem, errstr, errstr_size)))
+            return SL_ERR_KAFKA;
+        char *t[] = {conf->dead_letter_topic};
+        if ((e = sl__kafka_check_topics(s->dlq, conf->bootstrap, t, 1,
+                                        "source.on_decode_error.dead_letter_topic", NULL, errstr,
+                                        errstr_size)))
             return e;
     }
-    if (conf->on_bad == SL_ON_BAD_DEAD_LETTER) {
-        char *t[] = {conf->dead_letter_topic};
-        return sl__kafka_check_topics(s->rk, conf->bootstrap, t, 1,
-                                      "source.on_decode_error.dead_letter_topic", NULL, errstr,
-                                      errstr_size);
+    if (conf->sink != SL_SINK_KAFKA)
+        return SL_OK;
+    s->transactional = conf->exactly_once;
+    snprintf(s->txn_id, sizeof(s->txn_id), "sluice-%s", conf->name);
+    /* Check the topic and the timeout with an idempotent handle first: a transactional
+     * one would fence a running instance before we know this one can run. */
+    static const char *const idem[] = {"enable.idempotence", "true", NULL};
+    rd_kafka_t *probe = new_producer(s, idem, errstr, errstr_size);
+    if (!probe)
+        return SL_ERR_KAFKA;
+    char *t[] = {conf->out_topic};
+    int nparts = 0;
+    e = sl__kafka_check_topics(probe, conf->bootstrap, t, 1, "output.topic", &nparts, errstr,
+                               errstr_size);
+    if (!e && s->transactional) {
+        char ours[32] = "60000";
+        size_t sz = sizeof(ours);
+        rd_kafka_conf_get(rd_kafka_conf(probe), "transaction.timeout.ms", ours, &sz);
+        for (int i = 0; i < conf->producer.n; i++) {
+            if (!strcmp(conf->producer.kv[i].k, "transaction.timeout.ms"))
+                snprintf(ours, sizeof(ours), "%s", conf->producer.kv[i].v);
+        }
+        for (int i = 0; i < conf->kafka.n; i++) {
+            if (!strcmp(conf->kafka.kv[i].k, "transaction.timeout.ms"))
+                snprintf(ours, sizeof(ours), "%s", conf->kafka.kv[i].v);
+        }
+        int64_t max = broker_max_txn_timeout(probe);
+        if (max < 0)
+            sl_log(SL_LOG_WARN, "sink", "cannot read the broker's transaction.max.timeout.ms; "
+                                        "transaction.timeout.ms is not checked");
+        else if (strtoll(ours, NULL, 10) > max) {
+            snprintf(errstr, errstr_size,
+                     "kafka: transaction.timeout.ms is %s, more than the broker's "
+                     "transaction.max.timeout.ms (%lld); set kafka.producer "
+                     "\"transaction.timeout.ms\" to at most %lld",
+                     ours, (long long)max, (long long)max);
+            e = SL_ERR_INVAL;
+        }
     }
-    return SL_OK;
+    rd_kafka_destroy(probe);
+    if (e)
+        return e;
+    s->nparts = nparts;
+    s->confirmed = calloc((size_t)nparts, sizeof(int64_t));
+    s->pending = calloc((size_t)nparts, sizeof(int64_t));
+    if (!s->confirmed || !s->pending)
+        return SL_ERR_NOMEM;
+    for (int i = 0; i < nparts; i++)
+        s->confirmed[i] = s->pending[i] = -1;
+    return open_output(s, errstr, errstr_size);
 }
 
-static sl_err_t produce(sl_sink_t *s, const char *topic, const void *key, size_t klen,
+sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
+{
+    if (s->rk)
+        rd_kafka_destroy(s->rk);
+    s->rk = NULL;
+    s->failed = 0;
+    for (int i = 0; i < s->nparts; i++)
+        s->pending[i] = s->confirmed[i];
+    return open_output(s, errstr, errstr_size);
+}
+
+static sl_err_t produce(rd_kafka_t *rk, const char *topic, const void *key, size_t klen,
                         const void *val, size_t vlen, rd_kafka_headers_t *hdrs, char *errstr,
                         size_t errstr_size)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
             RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!err)
             return SL_OK;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(s->rk, 100); /* wait for room: deliveries free the queue */
+            rd_kafka_poll(rk, 100); /* wait for room: deliveries free the queue */
             continue;
         }
         rd_kafka_headers_destroy(hdrs);
         snprintf(errstr, errstr_size, "cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
-        return SL_ERR_KAFKA;
+        return err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__STATE ? SL_ERR_FENCED
+                                                                                 : SL_ERR_KAFKA;
     }
 }
 
-sl_err_t sl__sink_produce(sl_sink_t *s, const char *topic, const void *key, size_t klen,
-                          const void *val, size_t vlen, int64_t seq, uint32_t idx,
-                          char *errstr, size_t errstr_size)
+static sl_err_t flush(sl_sink_t *s, rd_kafka_t *rk, char *errstr, size_t errstr_size)
 {
-    rd_kafka_headers_t *h = NULL;
-    if (seq >= 0) {
+    /* No time limit of our own: librdkafka fails a record after message.timeout.ms. */
+    while (rd_kafka_outq_len(rk) > 0)
+        rd_kafka_flush(rk, 1000);
+    if (s->failed) {
+        snprintf(errstr, errstr_size, "%" PRIu64 " record(s) could not be published, first: %s",
+                 s->failed, s->first_err);
+        s->failed = 0;
+        return SL_ERR_KAFKA;
+    }
+    return SL_OK;
+}
+
+/* One attempt: 0 done, 1 try again (aborted), <0 an error. */
+static int publish_once(sl_sink_t *s, const sl_out_row_t *rows, size_t n,
+                        const char *crash_point, char *errstr, size_t errstr_size)
+{
+    rd_kafka_error_t *te = NULL;
+    sl_err_t e = SL_OK;
+    for (int i = 0; i < s->nparts; i++)
+        s->pending[i] = s->confirmed[i];
+    if (s->transactional && (te = rd_kafka_begin_transaction(s->rk)))
+        goto txn_error;
+    for (size_t i = 0; i < n; i++) {
+        if (crash_point && i == n / 2)
+            sl__crash_point(crash_point);
         char sbuf[24], ibuf[16];
-        int sn = snprintf(sbuf, sizeof(sbuf), "%" PRId64, seq);
-        int in = snprintf(ibuf, sizeof(ibuf), "%" PRIu32, idx);
-        h = rd_kafka_headers_new(3);
+        int sn = snprintf(sbuf, sizeof(sbuf), "%" PRId64, rows[i].seq);
+        int in = snprintf(ibuf, sizeof(ibuf), "%" PRIu32, rows[i].idx);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(3);
         rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
         rd_kafka_header_add(h, "sluice-seq", -1, sbuf, sn);
         rd_kafka_header_add(h, "sluice-idx", -1, ibuf, in);
+        if ((e = produce(s->rk, s->conf->out_topic, rows[i].key, rows[i].klen, rows[i].val,
+                         rows[i].vlen, h, errstr, errstr_size)))
+            break;
     }
-    return produce(s, topic, key, klen, val, vlen, h, errstr, errstr_size);
+    if (!s->transactional) {
+        if (!e)
+            e = flush(s, s->rk, errstr, errstr_size);
+        if (!e)
+            memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
+        return e;
+    }
+    if (e == SL_ERR_FENCED)
+        return e;
+    if (!e && !(te = rd_kafka_commit_transaction(s->rk, -1))) {
+        memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
+        s->failed = 0;
+        return 0;
+    }
+txn_error:
+    if (te && !rd_kafka_error_txn_requires_abort(te) && !rd_kafka_error_is_retriable(te)) {
+        snprintf(errstr, errstr_size, "transaction of '%s': %s", s->txn_id,
+                 rd_kafka_error_string(te));
+        rd_kafka_error_destroy(te);
+        return SL_ERR_FENCED;
+    }
+    if (te) {
+        sl_log(SL_LOG_WARN, "sink", "transaction of '%s' aborted, publishing again: %s",
+               s->txn_id, rd_kafka_error_string(te));
+        rd_kafka_error_destroy(te);
+    }
+    rd_kafka_error_t *ae = rd_kafka_abort_transaction(s->rk, -1);
+    if (ae) {
+        snprintf(errstr, errstr_size, "abort of a transaction of '%s': %s", s->txn_id,
+                 rd_kafka_error_string(ae));
+        rd_kafka_error_destroy(ae);
+        return SL_ERR_FENCED;
+    }
+    s->failed = 0;
+    return 1;
+}
+
+sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, const char *crash_point,
+                          char *errstr, size_t errstr_size)
+{
+    for (int attempt = 1;; attempt++) {
+        int r = publish_once(s, rows, n, crash_point, errstr, errstr_size);
+        if (r <= 0)
+            return (sl_err_t)r;
+        if (attempt == 10) {
+            snprintf(errstr, errstr_size, "publishing a batch failed 10 times in a row");
+            return SL_ERR_KAFKA;
+        }
+    }
 }
 
 sl_err_t sl__sink_dead_letter(sl_sink_t *s, const rd_kafka_message_t *m, const char *why,
@@ -109,24 +305,13 @@ sl_err_t sl__sink_dead_letter(sl_sink_t *s, const rd_kafka_message_t *m, const c
     rd_kafka_header_add(h, "sluice-source-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "sluice-source-partition", -1, part, pn);
     rd_kafka_header_add(h, "sluice-source-offset", -1, off, on);
-    return produce(s, s->conf->dead_letter_topic, m->key, m->key_len, m->payload, m->len, h,
-                   errstr, errstr_size);
+    return produce(s->dlq, s->conf->dead_letter_topic, m->key, m->key_len, m->payload, m->len,
+                   h, errstr, errstr_size);
 }
 
-sl_err_t sl__sink_flush(sl_sink_t *s, char *errstr, size_t errstr_size)
+sl_err_t sl__sink_flush_dead_letters(sl_sink_t *s, char *errstr, size_t errstr_size)
 {
-    if (!s->rk)
-        return SL_OK;
-    /* No time limit of our own: librdkafka fails a record after message.timeout.ms. */
-    while (rd_kafka_outq_len(s->rk) > 0)
-        rd_kafka_flush(s->rk, 1000);
-    if (s->failed) {
-        snprintf(errstr, errstr_size, "%" PRIu64 " record(s) could not be published, first: %s",
-                 s->failed, s->first_err);
-        s->failed = 0;
-        return SL_ERR_KAFKA;
-    }
-    return SL_OK;
+    return s->dlq ? flush(s, s->dlq, errstr, errstr_size) : SL_OK;
 }
 
 /* Spark's console sink: show(numRows = 20, truncate = true): cells cut to 20 characters,
@@ -196,9 +381,13 @@ void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nr
 
 void sl__sink_close(sl_sink_t *s)
 {
-    if (s->rk) {
-        rd_kafka_flush(s->rk, 10000);
+    if (s->rk)
         rd_kafka_destroy(s->rk);
+    if (s->dlq) {
+        rd_kafka_flush(s->dlq, 10000);
+        rd_kafka_destroy(s->dlq);
     }
+    free(s->confirmed);
+    free(s->pending);
     memset(s, 0, sizeof(*s));
 }

@@ -1,8 +1,17 @@
 /*
- * sink.h - where result rows go: a Kafka topic (through an idempotent producer, each
- * record tagged with the headers sluice-job, sluice-seq and sluice-idx), or the console,
- * printed the way Spark's console sink prints a micro-batch. The producer also carries
- * records to the dead-letter topic.
+ * sink.h - where result rows go.
+ *
+ * Kafka: rows are published in batches, each record tagged with the headers sluice-job,
+ * sluice-seq and sluice-idx. With exactly-once delivery (the default) a batch is one Kafka
+ * transaction of a transactional producer whose id is derived from the job; otherwise an
+ * idempotent producer publishes it. The sink remembers, per output partition, the offset
+ * after the last record of its own that Kafka confirmed, so that a restart knows where to
+ * start looking for rows an interrupted run may have published.
+ *
+ * Console: each batch printed as Spark's console sink prints a micro-batch.
+ *
+ * Dead letters go through a separate idempotent producer, outside any transaction, since
+ * they must be in Kafka before the state commits the positions that pass them.
  */
 #ifndef SL_SINK_H
 #define SL_SINK_H
@@ -12,27 +21,50 @@
 
 #include "conf.h"
 
+/** One encoded result row and its place in the output: batch @p seq, row @p idx. */
+typedef struct sl_out_row {
+    int64_t seq;
+    uint32_t idx;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+} sl_out_row_t;
+
 typedef struct sl_sink {
     const sl_conf_t *conf;
-    rd_kafka_t *rk; /* NULL when nothing is produced */
     FILE *console;
+    rd_kafka_t *rk;     /* output producer; NULL for the console sink */
+    rd_kafka_t *dlq;    /* dead-letter producer; NULL without a dead-letter topic */
+    int transactional;  /* rk runs transactions */
+    char txn_id[300];
+    int64_t *confirmed; /* per output partition: offset after our last confirmed record */
+    int64_t *pending;   /* the same for the transaction under way */
+    int nparts;
     uint64_t failed;     /* delivery failures since the last flush */
     char first_err[256]; /* the first of them */
 } sl_sink_t;
 
-/** Opens the producer when the job produces (Kafka sink or dead-letter topic) and checks
- *  that the topics it writes exist. */
+/** Opens the producers the job needs and checks the topics they write to exist. With
+ *  exactly-once delivery it also fences any earlier producer of this job
+ *  (init_transactions) and checks transaction.timeout.ms against the broker's maximum. */
 sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char *errstr,
                        size_t errstr_size);
-/** Queues one record. Headers are added when @p seq is not negative. */
-sl_err_t sl__sink_produce(sl_sink_t *s, const char *topic, const void *key, size_t klen,
-                          const void *val, size_t vlen, int64_t seq, uint32_t idx,
+/**
+ * Publishes @p n rows to the output topic as one unit (one transaction when
+ * transactional), retrying a transaction that must be aborted. SL_ERR_FENCED when the
+ * producer cannot go on (fenced by another instance, or a fatal error): the caller resets
+ * it with sl__sink_reset() and reconciles.
+ */
+sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, const char *crash_point,
                           char *errstr, size_t errstr_size);
+/** Replaces the output producer by a new one (init_transactions fences the old one). */
+sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size);
 /** Queues a dead-letter record: the undecodable bytes with where they came from and why. */
 sl_err_t sl__sink_dead_letter(sl_sink_t *s, const rd_kafka_message_t *m, const char *why,
                               char *errstr, size_t errstr_size);
-/** Waits until every queued record is acknowledged; SL_ERR_KAFKA if any failed. */
-sl_err_t sl__sink_flush(sl_sink_t *s, char *errstr, size_t errstr_size);
+/** Waits until every dead letter is acknowledged; SL_ERR_KAFKA if any failed. */
+sl_err_t sl__sink_flush_dead_letters(sl_sink_t *s, char *errstr, size_t errstr_size);
 /** Prints one batch of rows (ncols values each) as a table, Spark-style. */
 void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nrows);
 void sl__sink_close(sl_sink_t *s);

@@ -40,6 +40,7 @@ typedef enum sl_err {
     SL_ERR_SCHEMA = -7,   /**< an Avro schema that cannot be used */
     SL_ERR_MISMATCH = -8, /**< the state was written by an incompatible job */
     SL_ERR_NOTFOUND = -9, /**< no such key or file */
+    SL_ERR_FENCED = -10,  /**< the producer was fenced or failed fatally; it must be replaced */
 } sl_err_t;
 
 /** @brief A short, static, human-readable name of an error code. */

@@ -1,0 +1,59 @@
+/*
+ * crash.c - crash points (see crash.h).
+ */
+#include "crash.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define MAX_POINTS 8
+
+static struct {
+    int loaded;
+    int n;
+    struct {
+        char name[64];
+        long at;
+        long passes;
+    } p[MAX_POINTS];
+} g_crash;
+
+static void load(void)
+{
+    g_crash.loaded = 1;
+    const char *env = getenv("SLUICE_CRASH_AT");
+    if (!env)
+        return;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", env);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok && g_crash.n < MAX_POINTS;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(tok, ':');
+        long at = colon ? strtol(colon + 1, NULL, 10) : 1;
+        if (colon)
+            *colon = 0;
+        snprintf(g_crash.p[g_crash.n].name, sizeof(g_crash.p[0].name), "%s", tok);
+        g_crash.p[g_crash.n].at = at > 0 ? at : 1;
+        g_crash.n++;
+    }
+}
+
+void sl__crash_point(const char *name)
+{
+    if (!g_crash.loaded)
+        load();
+    for (int i = 0; i < g_crash.n; i++) {
+        if (strcmp(g_crash.p[i].name, name) != 0)
+            continue;
+        if (++g_crash.p[i].passes == g_crash.p[i].at) {
+            sl_log(SL_LOG_WARN, "crash", "SLUICE_CRASH_AT: dying at %s, pass %ld", name,
+                   g_crash.p[i].at);
+            raise(SIGKILL);
+        }
+    }
+}

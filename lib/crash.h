@@ -1,0 +1,14 @@
+/*
+ * crash.h - named crash points for the exactly-once tests. SLUICE_CRASH_AT=NAME:N (or a
+ * comma-separated list of them) makes the process die by SIGKILL, as `kill -9` would, the
+ * Nth time it passes the point NAME. Without the variable a crash point costs one branch.
+ *
+ *   before-commit, after-commit, mid-publish, after-publish-before-outbox-delete,
+ *   mid-reconcile
+ */
+#ifndef SL_CRASH_H
+#define SL_CRASH_H
+
+void sl__crash_point(const char *name);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * outbox.c - the outbox and restart reconciliation (see outbox.h).
+ */
+#include "outbox.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+
+sl_err_t sl__outbox_put(sl_store_t *st, sl_store_batch_t *wb, int64_t seq, uint32_t idx,
+                        const sl_buf_t *key, const sl_buf_t *val, sl_buf_t *out)
+{
+    uint8_t hdr[10], okey[12];
+    size_t hl = sl__zz_encode((int64_t)key->len, hdr);
+    size_t start = out->len;
+    if (sl__buf_append(out, hdr, hl) || sl__buf_append(out, key->p, key->len) ||
+        sl__buf_append(out, val->p, val->len))
+        return SL_ERR_NOMEM;
+    sl__be64_put(okey, (uint64_t)seq);
+    sl__be32_put(okey + 8, idx);
+    sl__store_batch_put(wb, st, SL_CF_OUTBOX, okey, 12, out->p + start, out->len - start);
+    return SL_OK;
+}
+
+int sl__outbox_row(const uint8_t *p, size_t len, sl_out_row_t *row)
+{
+    const uint8_t *end = p + len;
+    int64_t kl;
+    if (sl__zz_decode(&p, end, &kl) < 0 || kl < 0 || kl > end - p)
+        return -1;
+    row->key = p;
+    row->klen = (size_t)kl;
+    row->val = p + kl;
+    row->vlen = (size_t)(end - p - kl);
+    return 0;
+}
+
+sl_err_t sl__outbox_delete(sl_store_t *st, sl_store_batch_t *wb, int64_t from_seq,
+                           int64_t to_seq, char *errstr, size_t errstr_size)
+{
+    uint8_t from[12] = {0}, to[12] = {0};
+    sl__be64_put(from, (uint64_t)from_seq);
+    sl__be64_put(to, (uint64_t)to_seq);
+    sl__store_batch_delete_range(wb, st, SL_CF_OUTBOX, from, 12, to, 12);
+    return sl__store_write(st, wb, 0, errstr, errstr_size);
+}
+
+static int pub_key(char *buf, size_t size, const char *topic, int partition)
+{
+    return snprintf(buf, size, "pub/%s/%d", topic, partition);
+}
+
+void sl__outbox_put_published(sl_store_t *st, sl_store_batch_t *wb, const sl_sink_t *sink)
+{
+    for (int p = 0; p < sink->nparts; p++) {
+        if (sink->confirmed[p] < 0)
+            continue;
+        char key[512];
+        uint8_t v[8];
+        int kl = pub_key(key, sizeof(key), sink->conf->out_topic, p);
+        sl__be64_put(v, (uint64_t)sink->confirmed[p]);
+        sl__store_batch_put(wb, st, SL_CF_META, key, (size_t)kl, v, 8);
+    }
+}
+
+/* ---- reconciliation ---- */
+
+typedef struct pending_rows {
+    sl_buf_t data;        /* copies of the outbox values */
+    sl_out_row_t *rows;   /* pointers into data, set once it stops growing */
+    size_t *offs;         /* where each row's value starts in data */
+    size_t *lens;
+    size_t n, cap;
+    sl_err_t err;
+} pending_rows_t;
+
+static int collect(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    pending_rows_t *pr = opaque;
+    if (klen != 12) {
+        pr->err = SL_ERR_STATE;
+        return 1;
+    }
+    if (pr->n == pr->cap) {
+        size_t cap = pr->cap ? pr->cap * 2 : 256;
+        sl_out_row_t *r = realloc(pr->rows, cap * sizeof(*r));
+        size_t *o = r ? realloc(pr->offs, cap * sizeof(*o)) : NULL;
+        size_t *l = o ? realloc(pr->lens, cap * sizeof(*l)) : NULL;
+        if (r)
+            pr->rows = r;
+        if (o)
+            pr->offs = o;
+        if (!l) {
+            pr->err = SL_ERR_NOMEM;
+            return 1;
+        }
+        pr->lens = l;
+        pr->cap = cap;
+    }
+    pr->rows[pr->n].seq = (int64_t)sl__be64_get((const uint8_t *)k);
+    pr->rows[pr->n].idx = sl__be32_get((const uint8_t *)k + 8);
+    pr->offs[pr->n] = pr->data.len;
+    pr->lens[pr->n] = vlen;
+    if (sl__buf_append(&pr->data, v, vlen)) {
+        pr->err = SL_ERR_NOMEM;
+        return 1;
+    }
+    pr->n++;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct found {
+    uint64_t *ids; /* seq << 32 | idx of our records seen in the output */
+    size_t n, cap;
+} found_t;
+
+static int header_num(rd_kafka_headers_t *h, const char *name, int64_t *out)
+{
+    const void *v;
+    size_t s;
+    char buf[24];
+    if (rd_kafka_header_get_last(h, name, &v, &s) || !v || s == 0 || s >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, s);
+    buf[s] = 0;
+    char *end;
+    *out = strtoll(buf, &end, 10);
+    return *end ? -1 : 0;
+}
+
+/* Reads the output topic from where our confirmed records end, to its end. */
+static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *errstr,
+                            size_t errstr_size)
+{
+    const sl_conf_t *c = sink->conf;
+    static const char *const fixed[] = {"isolation.level", "read_committed", "enable.partition.eof",
+                                        "true", "enable.auto.commit", "false", "group.id",
+                                        "sluice-reconcile", NULL};
+    rd_kafka_conf_t *kc = sl__kafka_conf(c, &c->consumer, fixed, errstr, errstr_size);
+    if (!kc)
+        return SL_ERR_INVAL;
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        snprintf(errstr, errstr_size, "reconcile: cannot create a consumer: %s", err);
+        return SL_ERR_KAFKA;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(sink->nparts);
+    for (int p = 0; p < sink->nparts; p++) {
+        char key[512], *v = NULL, e2[256];
+        size_t vl;
+        int kl = pub_key(key, sizeof(key), c->out_topic, p);
+        int64_t from = RD_KAFKA_OFFSET_BEGINNING;
+        if (sl__store_get(st, SL_CF_META, key, (size_t)kl, &v, &vl, e2, sizeof(e2)) == SL_OK &&
+            vl == 8)
+            from = (int64_t)sl__be64_get((const uint8_t *)v);
+        free(v);
+        sink->confirmed[p] = from >= 0 ? from : -1;
+        rd_kafka_topic_partition_list_add(l, c->out_topic, p)->offset = from;
+    }
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    sl_err_t e = SL_OK;
+    int eofs = 0;
+    char *at_end = calloc((size_t)sink->nparts + 1, 1);
+    uint64_t read = 0;
+    while (eofs < sink->nparts && !e) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->partition < sink->nparts && !at_end[m->partition]) {
+                at_end[m->partition] = 1;
+                eofs++;
+            }
+        } else if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+                sl_log(SL_LOG_WARN, "reconcile", "%s", rd_kafka_message_errstr(m));
+            } else {
+                snprintf(errstr, errstr_size, "reconcile: reading %s[%d]: %s", c->out_topic,
+                         m->partition, rd_kafka_message_errstr(m));
+                e = SL_ERR_KAFKA;
+            }
+        } else {
+            read++;
+            rd_kafka_headers_t *h;
+            const void *job;
+            size_t js;
+            int64_t seq, idx;
+            if (!rd_kafka_message_headers(m, &h) &&
+                !rd_kafka_header_get_last(h, "sluice-job", &job, &js) &&
+                js == strlen(c->name) && !memcmp(job, c->name, js) &&
+                !header_num(h, "sluice-seq", &seq) && !header_num(h, "sluice-idx", &idx)) {
+                if (f->n == f->cap) {
+                    size_t cap = f->cap ? f->cap * 2 : 1024;
+                    uint64_t *ids = realloc(f->ids, cap * sizeof(*ids));
+                    if (!ids) {
+                        e = SL_ERR_NOMEM;
+                        rd_kafka_message_destroy(m);
+                        break;
+                    }
+                    f->ids = ids;
+                    f->cap = cap;
+                }
+                f->ids[f->n++] = ((uint64_t)seq << 32) | (uint32_t)idx;
+                if (m->partition < sink->nparts && m->offset + 1 > sink->confirmed[m->partition])
+                    sink->confirmed[m->partition] = m->offset + 1;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(at_end);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    sl_log(SL_LOG_INFO, "reconcile", "read %" PRIu64 " record(s) of %s, %zu of this job's",
+           read, c->out_topic, f->n);
+    return e;
+}
+
+sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *sink,
+                              char *errstr, size_t errstr_size)
+{
+    pending_rows_t pr = {0};
+    found_t f = {0};
+    sl__buf_init(&pr.data);
+    sl_err_t e = sl__store_scan(st, SL_CF_OUTBOX, NULL, 0, collect, &pr, errstr, errstr_size);
+    if (!e && pr.err) {
+        e = pr.err;
+        snprintf(errstr, errstr_size, "reconcile: the outbox cannot be read: %s", sl_err2str(e));
+    }
+    if (e || pr.n == 0)
+        goto done;
+    if ((e = scan_output(st, sink, &f, errstr, errstr_size)))
+        goto done;
+    qsort(f.ids, f.n, sizeof(uint64_t), cmp_u64);
+    size_t missing = 0;
+    for (size_t i = 0; i < pr.n; i++) {
+        sl_out_row_t r = pr.rows[i];
+        if (sl__outbox_row(pr.data.p + pr.offs[i], pr.lens[i], &r) < 0) {
+            snprintf(errstr, errstr_size, "reconcile: a corrupt outbox entry (batch %" PRId64 ")",
+                     r.seq);
+            e = SL_ERR_STATE;
+            goto done;
+        }
+        uint64_t id = ((uint64_t)r.seq << 32) | r.idx;
+        if (!bsearch(&id, f.ids, f.n, sizeof(uint64_t), cmp_u64))
+            pr.rows[missing++] = r; /* in (seq, idx) order, as the scan returned them */
+    }
+    sl_log(missing ? SL_LOG_WARN : SL_LOG_INFO, "reconcile",
+           "%zu row(s) left in the outbox by an interrupted run: %zu already in %s, %zu "
+           "published now",
+           pr.n, pr.n - missing, sink->conf->out_topic, missing);
+    if (missing && (e = sl__sink_publish(sink, pr.rows, missing, "mid-reconcile", errstr,
+                                         errstr_size)))
+        goto done;
+    e = sl__outbox_delete(st, wb, 0, INT64_MAX, errstr, errstr_size);
+done:
+    sl__buf_fini(&pr.data);
+    free(pr.rows);
+    free(pr.offs);
+    free(pr.lens);
+    free(f.ids);
+    return e;
+}
