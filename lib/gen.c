@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "embedded.h"
@@ -106,9 +107,11 @@ SL_API sl_err_t sl_gen_produce(const char *bootstrap, const char *const *conf, c
         uint8_t buf[128];
         sl_gen_pageview(spec, i, &pv);
         size_t n = sl_gen_pageview_avro(&pv, buf, sizeof(buf));
+        uint64_t part = spec->by_page ? (uint64_t)strtoull(pv.page + 3, NULL, 10) : i;
         for (;;) {
             rd_kafka_resp_err_t perr = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION((int32_t)(i % (uint64_t)partitions)),
+                rk, RD_KAFKA_V_TOPIC(topic),
+                RD_KAFKA_V_PARTITION((int32_t)(part % (uint64_t)partitions)),
                 RD_KAFKA_V_KEY(pv.user_id, strlen(pv.user_id)), RD_KAFKA_V_VALUE(buf, n),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (perr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -232,6 +232,11 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
             sl_part_t *p = sl__source_part(&job->src, m);
             if (p && m->offset > p->pos)
                 p->pos = m->offset; /* also steps over transaction markers at the end */
+        } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            char why[512];
+            rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
+            set_fatal(job, SL_ERR_KAFKA, "source: %s (is another instance of job '%s' running "
+                      "with the same group.instance.id?)", why, c->name);
         } else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
                    m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||

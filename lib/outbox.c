@@ -175,7 +175,18 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
     int eofs = 0;
     char *at_end = calloc((size_t)sink->nparts + 1, 1);
     uint64_t read = 0;
+    /* The read_committed end moves once every transaction on the topic is decided; a
+     * transaction of another producer may hold it, but not for ever. */
+    int64_t deadline = sl__now_ms() + 180000;
     while (eofs < sink->nparts && !e) {
+        if (sl__now_ms() > deadline) {
+            snprintf(errstr, errstr_size,
+                     "reconcile: %s was not readable to its end within 180 s (an open "
+                     "transaction of another producer?)",
+                     c->out_topic);
+            e = SL_ERR_KAFKA;
+            break;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (!m)
             continue;

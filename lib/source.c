@@ -85,23 +85,35 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     sl_source_t *src = opaque;
     int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* Only partitions of our topics are taken; a group that once ran with other
+         * topics can hand back a stale assignment. */
+        rd_kafka_topic_partition_list_t *ours = rd_kafka_topic_partition_list_new(parts->cnt);
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
             int t = topic_index(src, tp->topic);
             sl_part_t *p = t >= 0 ? part_of(src, t, tp->partition) : NULL;
-            if (!p)
+            if (!p) {
+                sl_log(SL_LOG_WARN, "source",
+                       "the group assigned %s[%d], which is not a source topic of this job; "
+                       "ignored (does another job use this job's consumer group?)",
+                       tp->topic, tp->partition);
                 continue;
+            }
             int64_t pos = stored_pos(src, tp->topic, tp->partition);
-            if (pos == -2)
+            if (pos == -2) {
+                rd_kafka_topic_partition_list_destroy(ours);
                 return;
+            }
             p->assigned = 1;
             p->committed = pos;
+            rd_kafka_topic_partition_t *o = rd_kafka_topic_partition_list_add(ours, tp->topic,
+                                                                              tp->partition);
             if (pos >= 0) {
                 p->pos = pos;
-                tp->offset = pos;
+                o->offset = pos;
             } else {
-                tp->offset = src->conf->starting_latest ? RD_KAFKA_OFFSET_END
-                                                        : RD_KAFKA_OFFSET_BEGINNING;
+                o->offset = src->conf->starting_latest ? RD_KAFKA_OFFSET_END
+                                                       : RD_KAFKA_OFFSET_BEGINNING;
             }
             if (pos >= 0)
                 sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at stored position %" PRId64,
@@ -111,6 +123,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        tp->topic, tp->partition,
                        src->conf->starting_latest ? "latest" : "earliest");
         }
+        parts = ours;
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
         if (cooperative)
@@ -122,6 +135,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(aerr));
             rd_kafka_error_destroy(e);
         }
+        rd_kafka_topic_partition_list_destroy(ours);
     } else {
         for (int i = 0; i < parts->cnt; i++) {
             int t = topic_index(src, parts->elems[i].topic);
@@ -146,17 +160,29 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
     memset(src, 0, sizeof(*src));
     src->conf = conf;
     src->last_topic = -1;
+    /* The group is the job's; and the member is static (KIP-345), so a restarted job takes
+     * its partitions back at once instead of waiting out the dead member's session. */
     char group[300];
     snprintf(group, sizeof(group), "sluice-%s", conf->name);
-    int has_group = 0;
+    int has_group = 0, has_instance = 0;
     for (int i = 0; i < conf->kafka.n + conf->consumer.n; i++) {
         const sl_kv_t *kv =
             i < conf->kafka.n ? &conf->kafka.kv[i] : &conf->consumer.kv[i - conf->kafka.n];
         has_group |= !strcmp(kv->k, "group.id");
+        has_instance |= !strcmp(kv->k, "group.instance.id");
     }
-    const char *fixed[] = {"enable.auto.commit", "false", "enable.auto.offset.store", "false",
-                           "enable.partition.eof", "true", has_group ? NULL : "group.id",
-                           group, NULL};
+    const char *fixed[11] = {"enable.auto.commit", "false", "enable.auto.offset.store", "false",
+                             "enable.partition.eof", "true"};
+    int nf = 6;
+    if (!has_group) {
+        fixed[nf++] = "group.id";
+        fixed[nf++] = group;
+    }
+    if (!has_instance) {
+        fixed[nf++] = "group.instance.id";
+        fixed[nf++] = group;
+    }
+    fixed[nf] = NULL;
     rd_kafka_conf_t *kc = sl__kafka_conf(conf, &conf->consumer, fixed, errstr, errstr_size);
     if (!kc)
         return SL_ERR_INVAL;

@@ -284,3 +284,43 @@ int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_
     close(pipefd[0]);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(fd, 2);
+        dup2(devnull, 1);
+        if (crash_at)
+            setenv("SLUICE_CRASH_AT", crash_at, 1);
+        else
+            unsetenv("SLUICE_CRASH_AT");
+        const char *args[32];
+        int n = 0;
+        args[n++] = TK_SLUICE_BIN;
+        for (int i = 0; argv[i] && n < 31; i++)
+            args[n++] = argv[i];
+        args[n] = NULL;
+        execv(TK_SLUICE_BIN, (char *const *)args);
+        _exit(127);
+    }
+    return (int)pid;
+}
+
+int tk_wait(int pid, int timeout_s)
+{
+    int status;
+    time_t deadline = time(NULL) + timeout_s;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (time(NULL) > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        usleep(20000);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -39,6 +39,15 @@ void tk_write_file(const char *dir, const char *name, const char *text);
  * returns its exit status; its stderr is captured into @p err (NUL-terminated).
  */
 int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_s);
+/**
+ * Starts the sluice CLI with @p argv (NULL-terminated, without the program name) in the
+ * background, stdout to /dev/null and stderr to @p log (appended), with SLUICE_CRASH_AT
+ * set to @p crash_at when not NULL. Returns its pid.
+ */
+int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log);
+/** Waits for @p pid up to @p timeout_s; returns its exit status, 128 + signal when killed,
+ *  or -1 on time-out (the process is then killed). */
+int tk_wait(int pid, int timeout_s);
 /** Path of the built sluice binary. */
 const char *tk_sluice_bin(void);
 

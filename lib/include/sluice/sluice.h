@@ -176,6 +176,8 @@ typedef struct sl_gen_spec {
     uint32_t pages;     /**< distinct pages (keys), at least 1 */
     uint32_t users;     /**< distinct users, at least 1 */
     int64_t start_ms;   /**< ts_ms of record 0; each record is 1 ms later */
+    int by_page;        /**< sl_gen_produce(): record to partition page % partitions, so a
+                             page's records keep their order (default: i % partitions) */
 } sl_gen_spec_t;
 
 /** @brief Fills @p out with record number @p i of the stream @p spec describes. Pure. */
@@ -192,8 +194,8 @@ SL_API size_t sl_gen_pageview_avro(const sl_pageview_t *pv, uint8_t *buf, size_t
 
 /**
  * @brief Produces records @p first .. @p first + @p count - 1 of the stream to @p topic,
- * record i to partition i % @p partitions, keyed by user_id, Avro-encoded, and waits
- * until all are acknowledged.
+ * record i to partition i % @p partitions (or by page, see sl_gen_spec_t), keyed by
+ * user_id, Avro-encoded, and waits until all are acknowledged.
  * @param conf extra librdkafka producer properties as "name=value" strings (borrowed;
  * NULL-terminated; may be NULL).
  */
