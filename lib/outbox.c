@@ -255,7 +255,8 @@ sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *s
         goto done;
     if ((e = scan_output(st, sink, &f, errstr, errstr_size)))
         goto done;
-    qsort(f.ids, f.n, sizeof(uint64_t), cmp_u64);
+    if (f.n)
+        qsort(f.ids, f.n, sizeof(uint64_t), cmp_u64);
     size_t missing = 0;
     for (size_t i = 0; i < pr.n; i++) {
         sl_out_row_t r = pr.rows[i];
@@ -266,7 +267,7 @@ sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *s
             goto done;
         }
         uint64_t id = ((uint64_t)r.seq << 32) | r.idx;
-        if (!bsearch(&id, f.ids, f.n, sizeof(uint64_t), cmp_u64))
+        if (!f.n || !bsearch(&id, f.ids, f.n, sizeof(uint64_t), cmp_u64))
             pr.rows[missing++] = r; /* in (seq, idx) order, as the scan returned them */
     }
     sl_log(missing ? SL_LOG_WARN : SL_LOG_INFO, "reconcile",

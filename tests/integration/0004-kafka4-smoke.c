@@ -48,8 +48,9 @@ Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600)
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     char dir[128];
     snprintf(dir, sizeof(dir), "/tmp/sluice-kafka4-%d", (int)getpid());
-    char *bs = tk_broker_start(TK_KAFKA_NEWEST, dir);
-    cr_log_info("Kafka %s at %s, librdkafka %s", TK_KAFKA_NEWEST, bs, rd_kafka_version_str());
+    const char *version = getenv("SLUICE_SMOKE_KAFKA") ? getenv("SLUICE_SMOKE_KAFKA") : TK_KAFKA_NEWEST;
+    char *bs = tk_broker_start(version, dir);
+    cr_log_info("Kafka %s at %s, librdkafka %s", version, bs, rd_kafka_version_str());
     tk_create_topic(bs, "smoke", 2);
     cr_log_info("admin API (CreateTopics): ok");
 
@@ -66,9 +67,21 @@ Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600)
     txn_ok(rd_kafka_commit_transaction(rk, 30000), "commit_transaction");
     txn_ok(rd_kafka_begin_transaction(rk), "begin_transaction");
     produce_n(rk, "smoke", 50, "aborted");
-    txn_ok(rd_kafka_abort_transaction(rk, 30000), "abort_transaction");
+    rd_kafka_error_t *ae = rd_kafka_abort_transaction(rk, 30000);
+    if (ae) {
+        /* librdkafka issue #4849: abort_transaction can fail with INVALID_TXN_STATE right
+         * after begin_transaction. sluice then starts a new producer, whose
+         * init_transactions aborts what the old one left open; check that it does. */
+        cr_log_warn("abort_transaction failed (%s); recovering with a new producer",
+                    rd_kafka_error_string(ae));
+        rd_kafka_error_destroy(ae);
+        rd_kafka_destroy(rk);
+        rk = producer(bs, "sluice-smoke-txn");
+        txn_ok(rd_kafka_init_transactions(rk, 30000), "init_transactions after a failed abort");
+    }
     rd_kafka_destroy(rk);
-    cr_log_info("transactional producer: init, commit and abort: ok");
+    cr_log_info("transactional producer: init, commit and abort%s: ok",
+                ae ? " (abort by a new producer)" : "");
 
     /* A consumer group member, read_committed: 1100 records, none of the aborted ones. */
     char err[512];

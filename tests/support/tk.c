@@ -274,7 +274,9 @@ int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_
         if (time(NULL) > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            cr_assert_fail("sluice %s did not finish in %d s", argv[0], timeout_s);
+            err[len] = 0;
+            cr_assert_fail("sluice %s did not finish in %d s; it said:\n%s", argv[0], timeout_s,
+                           err);
         }
         usleep(20000);
     }
