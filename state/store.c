@@ -2,9 +2,9 @@
  * store.c - the RocksDB store behind store.h, through RocksDB's C API.
  *
  * Options: one 64 MiB memtable per family (a batch's keys land sorted in a few large
- * flushes), level compaction, and RocksDB's own info log kept at warnings in the state
- * directory (Debian's RocksDB 7.8 C API offers no logging callback to route it into
- * sl_log).
+ * flushes), level compaction, and RocksDB's own info log (the LOG file in the state
+ * directory) limited to fatal errors: Debian's RocksDB 7.8 C API offers no logging
+ * callback to route it into sl_log, and see the note at the log level.
  */
 #include "store.h"
 
@@ -29,6 +29,7 @@ struct sl_store {
     rocksdb_writeoptions_t *wsync;
     rocksdb_writeoptions_t *wnosync;
     char *dir;
+    int broken; /* a write failed: the database is abandoned, not closed */
 };
 
 struct sl_store_batch {
@@ -67,7 +68,10 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     rocksdb_options_set_create_if_missing(s->opts, create);
     rocksdb_options_set_create_missing_column_families(s->opts, create);
     rocksdb_options_set_write_buffer_size(s->opts, 64u << 20);
-    rocksdb_options_set_info_log_level(s->opts, 2 /* WARN */);
+    /* FATAL only: after a write fails on a full disk, RocksDB 7.8 (built with assertions,
+     * as Debian's is) aborts in its LOG writer the next time it logs, and it logs while
+     * handling that very error. Our own messages say what failed. */
+    rocksdb_options_set_info_log_level(s->opts, 4 /* FATAL */);
     rocksdb_options_set_keep_log_file_num(s->opts, 3);
     rocksdb_options_increase_parallelism(s->opts, 2);
 
@@ -106,7 +110,11 @@ void sl__store_close(sl_store_t *s)
         if (s->cf[i])
             rocksdb_column_family_handle_destroy(s->cf[i]);
     }
-    if (s->db)
+    /* After a failed write (a full disk), Debian's RocksDB 7.8, built with assertions,
+     * aborts the process in the WAL writer when the database is closed. The process is
+     * about to report the error; what was committed before is on disk, so the handle is
+     * left open rather than closed. */
+    if (s->db && !s->broken)
         rocksdb_close(s->db);
     if (s->opts)
         rocksdb_options_destroy(s->opts);
@@ -247,8 +255,13 @@ sl_err_t sl__store_write(sl_store_t *s, sl_store_batch_t *b, int sync, char *err
                          size_t errstr_size)
 {
     char *rerr = NULL;
+    if (s->broken) {
+        snprintf(errstr, errstr_size, "state %s: an earlier write failed", s->dir);
+        return SL_ERR_STATE;
+    }
     rocksdb_write(s->db, sync ? s->wsync : s->wnosync, b->wb, &rerr);
     if (rerr) {
+        s->broken = 1;
         set_err(errstr, errstr_size, "write failed", s->dir, rerr);
         return SL_ERR_STATE;
     }
