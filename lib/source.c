@@ -161,9 +161,15 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
     src->conf = conf;
     src->last_topic = -1;
     /* The group is the job's; and the member is static (KIP-345), so a restarted job takes
-     * its partitions back at once instead of waiting out the dead member's session. */
-    char group[300];
+     * its partitions back at once instead of waiting out the dead member's session. The
+     * coordinator hands a returning static member its old assignment even when its
+     * subscription changed, so the member id names the topic list too. */
+    char group[300], instance[340];
     snprintf(group, sizeof(group), "sluice-%s", conf->name);
+    uint64_t th = 0;
+    for (int i = 0; i < conf->ntopics; i++)
+        th = th * 31 + sl__hash(conf->topics[i], strlen(conf->topics[i]));
+    snprintf(instance, sizeof(instance), "%s-%08x", group, (unsigned)(th & 0xffffffffu));
     int has_group = 0, has_instance = 0;
     for (int i = 0; i < conf->kafka.n + conf->consumer.n; i++) {
         const sl_kv_t *kv =
@@ -180,7 +186,7 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
     }
     if (!has_instance) {
         fixed[nf++] = "group.instance.id";
-        fixed[nf++] = group;
+        fixed[nf++] = instance;
     }
     fixed[nf] = NULL;
     rd_kafka_conf_t *kc = sl__kafka_conf(conf, &conf->consumer, fixed, errstr, errstr_size);

@@ -132,7 +132,7 @@ static void run_job(const char *dir, const char *bootstrap, const char *in, cons
 {
     char json[4096], err[4096] = "";
     snprintf(json, sizeof(json),
-             "{\"name\": \"it-aggregate\","
+             "{\"name\": \"%s\","
              " \"kafka\": {\"bootstrap.servers\": \"%s\"},"
              " \"source\": {\"topics\": [\"%s\"], \"format\": \"avro\","
              "              \"schema\": \"pageview.avsc\"},"
@@ -145,7 +145,7 @@ static void run_job(const char *dir, const char *bootstrap, const char *in, cons
              " \"trigger\": {\"interval\": \"1s\", \"available_now\": true},"
              " \"output\": {\"mode\": \"update\", \"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             bootstrap, in, out);
+             out, bootstrap, in, out);
     sl_job_t *job;
     cr_assert_eq(sl_job_new_from_json(json, dir, "it-aggregate", &job, err, sizeof(err)), SL_OK,
                  "%s", err);

@@ -39,13 +39,13 @@ static void write_job(const char *bootstrap, const char *in, const char *out, co
 {
     char json[4096];
     snprintf(json, sizeof(json),
-             "{\"name\": \"it-bad\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
              " \"source\": {\"topics\": [\"%s\"], \"schema\": \"%s\"%s},"
              " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
              " \"trigger\": {\"interval\": \"500ms\", \"available_now\": true},"
              " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             bootstrap, in, schema, extra_source, out);
+             out, bootstrap, in, schema, extra_source, out);
     tk_write_file(dir, "job.json", json);
 }
 
@@ -261,13 +261,13 @@ Test(bad_input, a_changed_query_is_refused_on_old_state)
     /* Same state, another query. */
     char json[4096];
     snprintf(json, sizeof(json),
-             "{\"name\": \"it-bad\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
              " \"source\": {\"topics\": [\"%s\"], \"schema\": \"pageview.avsc\"},"
              " \"query\": {\"group_by\": \"user_id\", \"aggregates\": [{\"fn\": \"count\"}]},"
              " \"trigger\": {\"available_now\": true},"
              " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             bs, in, out);
+             out, bs, in, out);
     tk_write_file(dir, "job.json", json);
     int rc = tk_run_cli(argv, err, sizeof(err), 120);
     cr_assert_eq(rc, 1, "exit %d: %s", rc, err);

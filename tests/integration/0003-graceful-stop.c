@@ -56,7 +56,7 @@ static void on_row(void *opaque, const rd_kafka_message_t *m)
 }
 
 static const char *const JOB =
-    "{\"name\": \"it-stop\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+    "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
     " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
     " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
     " \"trigger\": {%s},"
@@ -75,7 +75,7 @@ Test(graceful_stop, sigterm_commits_and_publishes, .timeout = 600)
     char *dir = tk_tmpdir("sluice-it-stop");
     tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
     char json[2048];
-    snprintf(json, sizeof(json), JOB, bs, in, "\"interval\": \"3s\"", out);
+    snprintf(json, sizeof(json), JOB, out, bs, in, "\"interval\": \"3s\"", out);
     tk_write_file(dir, "job.json", json);
     sl_gen_spec_t spec = {.seed = 5, .pages = 200, .users = 100};
     cr_assert_eq(sl_gen_produce(bs, NULL, in, 3, &spec, 0, 50000, err, sizeof(err)), SL_OK);
@@ -135,7 +135,7 @@ Test(graceful_stop, sigterm_commits_and_publishes, .timeout = 600)
 
     /* A restart goes on from the stored positions and catches up (the trigger is not
      * part of the job's fingerprint, so it may change). */
-    snprintf(json, sizeof(json), JOB, bs, in, "\"available_now\": true", out);
+    snprintf(json, sizeof(json), JOB, out, bs, in, "\"available_now\": true", out);
     tk_write_file(dir, "job.json", json);
     char cli_err[8192];
     const char *argv[] = {"run", "--quiet", job, NULL};
