@@ -285,6 +285,21 @@ nomem:
 
 /* ---- commit and publish ---- */
 
+/* A new producer fences the old one and aborts its open transaction; the outbox still
+ * holds the batch, so reconciliation publishes what is missing. Being fenced again while
+ * doing so (another instance keeps starting) is retried a few times. */
+static sl_err_t recover_producer(sl_job_t *job, char *errstr, size_t errstr_size)
+{
+    for (int attempt = 1;; attempt++) {
+        sl_log(SL_LOG_WARN, "sink", "%s; starting a new producer and reconciling", errstr);
+        sl_err_t e = sl__sink_reset(&job->sink, errstr, errstr_size);
+        if (!e)
+            e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size);
+        if (e != SL_ERR_FENCED || attempt == 5)
+            return e;
+    }
+}
+
 static int positions_moved(const sl_job_t *job)
 {
     const sl_source_t *src = &job->src;
@@ -423,15 +438,8 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
             sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &rows[i]);
         }
         e = sl__sink_publish(&job->sink, rows, n, "mid-publish", errstr, errstr_size);
-        if (e == SL_ERR_FENCED) {
-            /* A new producer fences the old one and aborts its open transaction; the
-             * outbox still holds this batch, so reconciliation publishes what is missing. */
-            sl_log(SL_LOG_WARN, "sink", "%s; starting a new producer and reconciling", errstr);
-            if (!(e = sl__sink_reset(&job->sink, errstr, errstr_size)))
-                e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size);
-            if (!e)
-                goto published; /* the outbox is empty now */
-        }
+        if (e == SL_ERR_FENCED && !(e = recover_producer(job, errstr, errstr_size)))
+            goto published; /* the outbox is empty now */
         if (e)
             goto done;
         sl__crash_point("after-publish-before-outbox-delete");
@@ -570,7 +578,10 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     if ((e = load_meta(job, errstr, errstr_size)))
         goto fail_run;
     if (c->sink == SL_SINK_KAFKA &&
-        (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)))
+        (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)) ==
+            SL_ERR_FENCED)
+        e = recover_producer(job, errstr, errstr_size);
+    if (e)
         goto fail_run;
     if ((e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size)))
         goto fail_run;

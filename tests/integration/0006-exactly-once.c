@@ -21,164 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "sluice/sluice.h"
 #include "tk.h"
+#include "tk_eos.h"
 
-#define PAGES 300
 #define RECORDS 200000
 
-static const sl_gen_spec_t SPEC = {.seed = 77, .pages = PAGES, .users = 1000, .by_page = 1};
-
-typedef struct page_input {
-    int64_t *prefix_sum; /* prefix_sum[k]: bytes of the page's first k records */
-    int64_t n;
-} page_input_t;
-
-static page_input_t *expected(uint64_t n)
-{
-    page_input_t *pages = calloc(PAGES, sizeof(*pages));
-    int64_t *counts = calloc(PAGES, sizeof(int64_t));
-    sl_pageview_t pv;
-    for (uint64_t i = 0; i < n; i++) {
-        sl_gen_pageview(&SPEC, i, &pv);
-        counts[atoi(pv.page + 3)]++;
-    }
-    for (int p = 0; p < PAGES; p++)
-        pages[p].prefix_sum = calloc((size_t)counts[p] + 1, sizeof(int64_t));
-    for (uint64_t i = 0; i < n; i++) {
-        sl_gen_pageview(&SPEC, i, &pv);
-        page_input_t *x = &pages[atoi(pv.page + 3)];
-        x->prefix_sum[x->n + 1] = x->prefix_sum[x->n] + pv.bytes;
-        x->n++;
-    }
-    free(counts);
-    return pages;
-}
-
-typedef struct verdict {
-    page_input_t *pages;
-    int64_t *last_count; /* per page, the count of its last row so far */
-    uint64_t rows, not_a_prefix, not_increasing, dup_ids;
-    uint64_t *ids;
-    size_t nids;
-} verdict_t;
-
-static void check_row(void *opaque, const rd_kafka_message_t *m)
-{
-    verdict_t *v = opaque;
-    json_t *row = json_loadb(m->payload, m->len, 0, NULL);
-    const char *page = json_string_value(json_object_get(row, "page"));
-    cr_assert(page, "a row without a page");
-    int p = atoi(page + 3);
-    int64_t count = json_integer_value(json_object_get(row, "count"));
-    int64_t sum = json_integer_value(json_object_get(row, "sum_bytes"));
-    page_input_t *in = &v->pages[p];
-    if (count < 1 || count > in->n || in->prefix_sum[count] != sum) {
-        if (v->not_a_prefix++ < 5)
-            cr_log_error("page %s: row count=%lld sum=%lld is no prefix of its input", page,
-                         (long long)count, (long long)sum);
-    }
-    if (count <= v->last_count[p]) {
-        if (v->not_increasing++ < 5)
-            cr_log_error("page %s: count %lld after %lld (a duplicate or a step back)", page,
-                         (long long)count, (long long)v->last_count[p]);
-    } else {
-        v->last_count[p] = count;
-    }
-    rd_kafka_headers_t *h;
-    const void *sv, *iv;
-    size_t ss, is;
-    cr_assert(!rd_kafka_message_headers(m, &h) &&
-                  !rd_kafka_header_get_last(h, "sluice-seq", &sv, &ss) &&
-                  !rd_kafka_header_get_last(h, "sluice-idx", &iv, &is),
-              "a row without sluice headers");
-    char buf[48];
-    snprintf(buf, sizeof(buf), "%.*s", (int)ss, (const char *)sv);
-    uint64_t id = strtoull(buf, NULL, 10) << 32;
-    snprintf(buf, sizeof(buf), "%.*s", (int)is, (const char *)iv);
-    id |= strtoull(buf, NULL, 10);
-    v->ids = realloc(v->ids, (v->nids + 1) * sizeof(uint64_t));
-    v->ids[v->nids++] = id;
-    v->rows++;
-    json_decref(row);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* 1 when a partition's read_committed end (LSO) is below its log end: an open
- * transaction. */
-static int open_transactions(const char *bs, const char *topic)
-{
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
-    rd_kafka_conf_set(c, "group.id", "tk-lso", NULL, 0);
-    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
-    rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    cr_assert(rk, "%s", err);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_END;
-    rd_kafka_assign(rk, l);
-    int64_t lso = -1;
-    for (int i = 0; i < 100 && lso < 0; i++) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (m && m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            lso = m->offset;
-        if (m)
-            rd_kafka_message_destroy(m);
-    }
-    int64_t lo, hi;
-    cr_assert(!rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 10000));
-    rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    cr_log_info("%s: read_committed end %lld, log end %lld", topic, (long long)lso, (long long)hi);
-    return lso < hi;
-}
+static const sl_gen_spec_t SPEC = {.seed = 77, .pages = TK_EOS_PAGES, .users = 1000, .by_page = 1};
 
 static void verify(const char *bs, const char *out, uint64_t n, const char *what)
 {
-    verdict_t v = {.pages = expected(n), .last_count = calloc(PAGES, sizeof(int64_t))};
-    tk_consume_all(bs, out, check_row, &v);
-    qsort(v.ids, v.nids, sizeof(uint64_t), cmp_u64);
-    for (size_t i = 1; i < v.nids; i++)
-        v.dup_ids += v.ids[i] == v.ids[i - 1];
-    uint64_t missing = 0, pages = 0;
-    for (int p = 0; p < PAGES; p++) {
-        if (!v.pages[p].n)
-            continue;
-        pages++;
-        if (v.last_count[p] != v.pages[p].n) {
-            if (missing++ < 5)
-                cr_log_error("page /p/%d: last count %lld, input %lld", p,
-                             (long long)v.last_count[p], (long long)v.pages[p].n);
-        }
-    }
-    int open = open_transactions(bs, out);
-    cr_log_info("%s: %llu records in, %llu rows out for %llu pages; %llu rows no prefix, %llu "
-                "duplicates or steps back, %llu repeated (seq, idx), %llu pages short of "
-                "their total, open transactions: %s",
-                what, (unsigned long long)n, (unsigned long long)v.rows,
-                (unsigned long long)pages, (unsigned long long)v.not_a_prefix,
-                (unsigned long long)v.not_increasing, (unsigned long long)v.dup_ids,
-                (unsigned long long)missing, open ? "yes" : "no");
-    cr_assert_eq(v.not_a_prefix, 0, "%s: rows that are not a prefix aggregate", what);
-    cr_assert_eq(v.not_increasing, 0, "%s: duplicated rows", what);
-    cr_assert_eq(v.dup_ids, 0, "%s: a (seq, idx) published twice", what);
-    cr_assert_eq(missing, 0, "%s: pages whose last row is not their total", what);
-    cr_assert(!open, "%s: a transaction was left open", what);
-    for (int p = 0; p < PAGES; p++)
-        free(v.pages[p].prefix_sum);
-    free(v.pages);
-    free(v.last_count);
-    free(v.ids);
+    tk_eos_verify(bs, out, &SPEC, n, what);
 }
 
 typedef struct env {
@@ -188,7 +44,7 @@ typedef struct env {
     char job[600], log[600];
 } env_t;
 
-static void make_env(env_t *e, const char *in, const char *tag)
+static void make_env(env_t *e, const char *in, const char *tag, int available_now)
 {
     e->bs = tk_bootstrap();
     snprintf(e->in, sizeof(e->in), "%s", in);
@@ -203,10 +59,10 @@ static void make_env(env_t *e, const char *in, const char *tag)
              " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"},"
              "   {\"fn\": \"sum\", \"field\": \"bytes\"}]},"
              " \"trigger\": {\"interval\": \"300ms\", \"max_records\": 7000,"
-             "   \"available_now\": true},"
+             "   \"available_now\": %s},"
              " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             e->out, e->bs, e->in, e->out);
+             e->out, e->bs, e->in, available_now ? "true" : "false", e->out);
     tk_write_file(e->dir, "job.json", json);
     snprintf(e->job, sizeof(e->job), "%s/job.json", e->dir);
     snprintf(e->log, sizeof(e->log), "%s/sluice.log", e->dir);
@@ -255,7 +111,7 @@ static void crash_at(const char *const *points, const char *tag)
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     produce_input();
     env_t e;
-    make_env(&e, g_in, tag);
+    make_env(&e, g_in, tag, 1);
     int kills = run_to_end(&e, points);
     char what[256];
     snprintf(what, sizeof(what), "crash at %s%s%s (%d kill(s))", points[0],
@@ -310,7 +166,7 @@ Test(exactly_once, random_kill_9)
     tk_unique(g_in, sizeof(g_in), "eos-in");
     tk_create_topic(bs, g_in, 3);
     env_t e;
-    make_env(&e, g_in, "random");
+    make_env(&e, g_in, "random", 1);
     const char *argv[] = {"run", "--quiet", e.job, NULL};
     unsigned seed = (unsigned)time(NULL);
     cr_log_info("random kills: seed %u, %d cycles", seed, cycles);
@@ -338,6 +194,70 @@ Test(exactly_once, random_kill_9)
              finished);
     verify(bs, e.out, produced, what);
     (void)kills;
+    drop_env(&e);
+    tk_delete_topic(bs, g_in);
+}
+
+typedef struct runner {
+    sl_job_t *job;
+    sl_err_t rc;
+    char err[4096];
+} runner_t;
+
+static void *run_job(void *arg)
+{
+    runner_t *r = arg;
+    r->rc = sl_job_run(r->job, r->err, sizeof(r->err));
+    return NULL;
+}
+
+Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
+{
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    const char *bs = tk_bootstrap();
+    tk_unique(g_in, sizeof(g_in), "eos-in");
+    tk_create_topic(bs, g_in, 3);
+    env_t e;
+    make_env(&e, g_in, "fence", 0);
+    runner_t r = {0};
+    cr_assert_eq(sl_job_new_from_file(e.job, &r.job, r.err, sizeof(r.err)), SL_OK, "%s", r.err);
+    pthread_t th;
+    pthread_create(&th, NULL, run_job, &r);
+    char txn_id[300], err[512];
+    snprintf(txn_id, sizeof(txn_id), "sluice-%s", e.out);
+    const uint64_t slice = 40000, slices = 5;
+    for (uint64_t i = 0; i < slices; i++) {
+        cr_assert_eq(sl_gen_produce(bs, NULL, g_in, 3, &SPEC, i * slice, slice, err,
+                                    sizeof(err)),
+                     SL_OK, "%s", err);
+        usleep(400000);
+        /* Another producer with the job's transactional.id: the job's is fenced. */
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+        rd_kafka_conf_set(c, "transactional.id", txn_id, NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        cr_assert(rk, "%s", err);
+        rd_kafka_error_t *fe = rd_kafka_init_transactions(rk, 30000);
+        cr_assert(!fe, "fencing: %s", fe ? rd_kafka_error_string(fe) : "");
+        rd_kafka_destroy(rk);
+    }
+    sl_job_stats_t st;
+    for (int i = 0; i < 1200; i++) {
+        sl_job_stats(r.job, &st);
+        if (st.records_in >= slice * slices || r.rc)
+            break;
+        usleep(100000);
+    }
+    usleep(1000000); /* let the last batch publish */
+    sl_job_stop(r.job);
+    pthread_join(th, NULL);
+    cr_assert_eq(r.rc, SL_OK, "the job failed: %s", r.err);
+    sl_job_stats(r.job, &st);
+    cr_assert_eq(st.records_in, slice * slices, "every record read once");
+    sl_job_destroy(r.job);
+    char what[128];
+    snprintf(what, sizeof(what), "%llu fencings while running", (unsigned long long)slices);
+    verify(bs, e.out, slice * slices, what);
     drop_env(&e);
     tk_delete_topic(bs, g_in);
 }
