@@ -9,6 +9,8 @@
 #   kafka.sh stop DIR            stop it and remove DIR
 #   kafka.sh topic DIR NAME [PARTITIONS]
 #                                create a topic on the broker started in DIR
+#   kafka.sh kill DIR            kill -9 the broker, keeping its data
+#   kafka.sh restart DIR         start a killed broker again on the same port and data
 #
 # KAFKA_VERSION picks the release (default 3.9.1); SLUICE_CACHE the cache folder
 # (default ~/.cache/sluice).
@@ -20,6 +22,11 @@ cache=${SLUICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 libs="$cache/kafka-$version/libs"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+jvm=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn
+     -Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info
+     -Dorg.slf4j.simpleLogger.log.kafka.server.BrokerServer=info)
 
 fetch() {
     [ -f "$libs/.complete" ] && return 0
@@ -69,18 +76,21 @@ transaction.state.log.num.partitions=3
 group.initial.rebalance.delay.ms=0
 log.segment.bytes=67108864
 PROPS
-    local cp="$libs/*"
-    local jvm=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
-               -Dorg.slf4j.simpleLogger.defaultLogLevel=warn
-               -Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info
-               -Dorg.slf4j.simpleLogger.log.kafka.server.BrokerServer=info)
-    java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format -t "c2x1aWNlLXRlc3QtMDAw" \
+    java "${jvm[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "c2x1aWNlLXRlc3QtMDAw" \
         -c "$dir/server.properties" --ignore-formatted > "$dir/format.log" 2>&1 ||
         { cat "$dir/format.log" >&2; die "cannot format the KRaft log directory"; }
-    setsid java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" \
+    echo "127.0.0.1:$port" > "$dir/bootstrap"
+    launch "$dir"
+}
+
+launch() {
+    local dir=$1
+    local port
+    port=$(cut -d: -f2 "$dir/bootstrap")
+    : > "$dir/server.log"
+    setsid java "${jvm[@]}" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
         > "$dir/server.log" 2>&1 < /dev/null &
     echo $! > "$dir/pid"
-    echo "127.0.0.1:$port" > "$dir/bootstrap"
     local i
     for i in $(seq 1 240); do
         if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
@@ -96,6 +106,13 @@ PROPS
     done
     stop "$dir"
     die "the broker did not start within 60 s"
+}
+
+kill9() {
+    local dir=$1
+    [ -f "$dir/pid" ] || die "no broker was started in $dir"
+    kill -9 "$(cat "$dir/pid")" 2>/dev/null || true
+    while kill -0 "$(cat "$dir/pid")" 2>/dev/null; do sleep 0.1; done
 }
 
 stop() {
@@ -126,6 +143,8 @@ case "${1:-}" in
     fetch) fetch ;;
     start) [ $# -eq 2 ] || die "usage: kafka.sh start DIR"; start "$2" ;;
     stop) [ $# -eq 2 ] || die "usage: kafka.sh stop DIR"; stop "$2" ;;
+    kill) [ $# -eq 2 ] || die "usage: kafka.sh kill DIR"; kill9 "$2" ;;
+    restart) [ $# -eq 2 ] || die "usage: kafka.sh restart DIR"; fetch; launch "$2" ;;
     topic) [ $# -ge 3 ] || die "usage: kafka.sh topic DIR NAME [PARTITIONS]"; topic "$2" "$3" "${4:-1}" ;;
-    *) die "usage: kafka.sh fetch | start DIR | stop DIR | topic DIR NAME [PARTITIONS]" ;;
+    *) die "usage: kafka.sh fetch | start DIR | stop DIR | kill DIR | restart DIR | topic DIR NAME [PARTITIONS]" ;;
 esac
