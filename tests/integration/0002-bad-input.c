@@ -281,3 +281,28 @@ Test(bad_input, a_changed_query_is_refused_on_old_state)
     tk_delete_topic(bs, in);
     tk_delete_topic(bs, out);
 }
+
+Test(bad_input, a_transaction_timeout_above_the_brokers_maximum)
+{
+    const char *bs = tk_bootstrap();
+    char in[128], out[128];
+    tk_unique(in, sizeof(in), "tto-in");
+    tk_unique(out, sizeof(out), "tto-out");
+    tk_create_topic(bs, in, 1);
+    tk_create_topic(bs, out, 1);
+    char json[4096];
+    snprintf(json, sizeof(json),
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\","
+             "   \"producer\": {\"transaction.timeout.ms\": 3600000}},"
+             " \"source\": {\"topics\": [\"%s\"], \"schema\": \"pageview.avsc\"},"
+             " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"available_now\": true},"
+             " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
+             " \"state\": {\"dir\": \"state\"}}",
+             out, bs, in, out);
+    tk_write_file(dir, "job.json", json);
+    expect_refusal("kafka: transaction.timeout.ms is 3600000, more than the broker's "
+                   "transaction.max.timeout.ms (900000)");
+    tk_delete_topic(bs, in);
+    tk_delete_topic(bs, out);
+}
