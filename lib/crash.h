@@ -1,7 +1,9 @@
 /*
  * crash.h - named crash points for the exactly-once tests. SLUICE_CRASH_AT=NAME:N (or a
  * comma-separated list of them) makes the process die by SIGKILL, as `kill -9` would, the
- * Nth time it passes the point NAME. Without the variable a crash point costs one branch.
+ * Nth time it passes the point NAME. SLUICE_STALL_AT=NAME:N:MS makes it sleep MS
+ * milliseconds there instead (a stalled process, e.g. to let a transaction time out).
+ * Without the variables a crash point costs one branch.
  *
  *   before-commit, after-commit, mid-publish, after-publish-before-outbox-delete,
  *   mid-reconcile

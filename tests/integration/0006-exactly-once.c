@@ -44,6 +44,8 @@ typedef struct env {
     char job[600], log[600];
 } env_t;
 
+static const char *g_kafka_extra = ""; /* more properties in the job's "kafka" */
+
 static void make_env(env_t *e, const char *in, const char *tag, int available_now)
 {
     e->bs = tk_bootstrap();
@@ -54,7 +56,7 @@ static void make_env(env_t *e, const char *in, const char *tag, int available_no
     tk_write_file(e->dir, "pageview.avsc", sl_gen_pageview_schema());
     char json[2048];
     snprintf(json, sizeof(json),
-             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"%s},"
              " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
              " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"},"
              "   {\"fn\": \"sum\", \"field\": \"bytes\"}]},"
@@ -62,7 +64,7 @@ static void make_env(env_t *e, const char *in, const char *tag, int available_no
              "   \"available_now\": %s},"
              " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             e->out, e->bs, e->in, available_now ? "true" : "false", e->out);
+             e->out, e->bs, g_kafka_extra, e->in, available_now ? "true" : "false", e->out);
     tk_write_file(e->dir, "job.json", json);
     snprintf(e->job, sizeof(e->job), "%s/job.json", e->dir);
     snprintf(e->log, sizeof(e->log), "%s/sluice.log", e->dir);
@@ -260,4 +262,34 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     verify(bs, e.out, slice * slices, what);
     drop_env(&e);
     tk_delete_topic(bs, g_in);
+}
+
+Test(exactly_once, a_timed_out_transaction_is_recovered)
+{
+    /* The job stalls inside its third transaction for longer than transaction.timeout.ms;
+     * the broker aborts the transaction and fences the producer. The job replaces its
+     * producer, reconciles and goes on. */
+    g_kafka_extra = ", \"producer\": {\"transaction.timeout.ms\": 2000}";
+    setenv("SLUICE_STALL_AT", "mid-publish:3:6000", 1);
+    const char *none[] = {NULL, NULL};
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    produce_input();
+    env_t e;
+    make_env(&e, g_in, "txn-timeout", 1);
+    int kills = run_to_end(&e, none);
+    unsetenv("SLUICE_STALL_AT");
+    cr_assert_eq(kills, 0, "the job died instead of recovering (log: %s)", e.log);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "grep -c 'starting a new producer and reconciling' '%s'", e.log);
+    FILE *p = popen(cmd, "r");
+    int recoveries = 0;
+    cr_assert(fscanf(p, "%d", &recoveries) == 1);
+    pclose(p);
+    cr_assert(recoveries >= 1, "the stalled transaction was not timed out (log: %s)", e.log);
+    char what[128];
+    snprintf(what, sizeof(what), "a transaction timed out by the broker (%d recovery)",
+             recoveries);
+    verify(e.bs, e.out, RECORDS, what);
+    drop_env(&e);
+    tk_delete_topic(e.bs, g_in);
 }

@@ -74,6 +74,7 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=3
 group.initial.rebalance.delay.ms=0
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 log.segment.bytes=67108864
 PROPS
     java "${jvm[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "c2x1aWNlLXRlc3QtMDAw" \
