@@ -134,6 +134,26 @@ void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *ou
 
 #define ACC_VERSION 1
 
+/* Sums and numeric min/max are stored as 8 big-endian bytes of their bits. */
+static sl_err_t put_word(sl_buf_t *out, const void *src)
+{
+    uint64_t u;
+    uint8_t b[8];
+    memcpy(&u, src, 8);
+    sl__be64_put(b, u);
+    return sl__buf_append(out, b, 8);
+}
+
+static int get_word(const uint8_t **p, const uint8_t *end, void *dst)
+{
+    if (end - *p < 8)
+        return -1;
+    uint64_t u = sl__be64_get(*p);
+    memcpy(dst, &u, 8);
+    *p += 8;
+    return 0;
+}
+
 sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs, sl_buf_t *out)
 {
     if (sl__buf_reserve(out, 1 + (size_t)n * 30) != SL_OK)
@@ -150,15 +170,10 @@ sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs
         case SL_AGG_COUNT:
             break;
         case SL_AGG_SUM:
-        case SL_AGG_AVG: {
-            uint8_t b[8];
-            uint64_t u;
-            memcpy(&u, &a->sum, 8);
-            sl__be64_put(b, u);
-            if (sl__buf_append(out, b, 8) != SL_OK)
+        case SL_AGG_AVG:
+            if (put_word(out, &a->sum) != SL_OK)
                 return SL_ERR_NOMEM;
             break;
-        }
         case SL_AGG_MIN:
         case SL_AGG_MAX: {
             uint8_t b[10];
@@ -166,12 +181,8 @@ sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs
                 if (sl__buf_append(out, b, sl__zz_encode(a->v.n, b)) != SL_OK ||
                     sl__buf_append(out, a->v.u.s, a->v.n) != SL_OK)
                     return SL_ERR_NOMEM;
-            } else {
-                uint64_t u;
-                memcpy(&u, &a->v.u, 8);
-                sl__be64_put(b, u);
-                if (sl__buf_append(out, b, 8) != SL_OK)
-                    return SL_ERR_NOMEM;
+            } else if (put_word(out, &a->v.u) != SL_OK) {
+                return SL_ERR_NOMEM;
             }
             break;
         }
@@ -197,14 +208,10 @@ sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, si
         case SL_AGG_COUNT:
             break;
         case SL_AGG_SUM:
-        case SL_AGG_AVG: {
-            if (end - p < 8)
+        case SL_AGG_AVG:
+            if (get_word(&p, end, &a->sum) < 0)
                 return SL_ERR_STATE;
-            uint64_t u = sl__be64_get(p);
-            memcpy(&a->sum, &u, 8);
-            p += 8;
             break;
-        }
         case SL_AGG_MIN:
         case SL_AGG_MAX:
             a->v.t = (uint8_t)specs[i].in_type;
@@ -215,12 +222,8 @@ sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, si
                 a->v.u.s = (const char *)p;
                 a->v.n = (uint32_t)sl;
                 p += sl;
-            } else {
-                if (end - p < 8)
-                    return SL_ERR_STATE;
-                uint64_t u = sl__be64_get(p);
-                memcpy(&a->v.u, &u, 8);
-                p += 8;
+            } else if (get_word(&p, end, &a->v.u) < 0) {
+                return SL_ERR_STATE;
             }
             break;
         }

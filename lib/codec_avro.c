@@ -225,6 +225,13 @@ static const char *kind_name(akind_t k)
 
 static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int depth);
 
+static int alloc_kids(aop_t *op, size_t n)
+{
+    op->n = (uint32_t)n;
+    op->kids = calloc(n ? n : 1, sizeof(aop_t *));
+    return op->kids ? 0 : -1;
+}
+
 static int bind_leaf(compile_ctx_t *cx, aop_t *op, const char *path)
 {
     sl_codec_t *c = cx->c;
@@ -267,9 +274,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
             cx->records[cx->nrecords].s = s;
             cx->records[cx->nrecords++].op = op;
         }
-        op->n = (uint32_t)avro_schema_record_size(s);
-        op->kids = calloc(op->n ? op->n : 1, sizeof(aop_t *));
-        if (!op->kids)
+        if (alloc_kids(op, avro_schema_record_size(s)) < 0)
             goto nomem;
         for (uint32_t i = 0; i < op->n; i++) {
             const char *fname = avro_schema_record_field_name(s, (int)i);
@@ -289,9 +294,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         op = new_op(impl, A_UNION, path);
         if (!op)
             goto nomem;
-        op->n = (uint32_t)avro_schema_union_size(s);
-        op->kids = calloc(op->n ? op->n : 1, sizeof(aop_t *));
-        if (!op->kids)
+        if (alloc_kids(op, avro_schema_union_size(s)) < 0)
             goto nomem;
         for (uint32_t i = 0; i < op->n; i++) {
             op->kids[i] = compile(cx, avro_schema_union_branch(s, (int)i), path, depth + 1);
@@ -306,9 +309,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         op = new_op(impl, arr ? A_ARRAY : A_MAP, path);
         if (!op)
             goto nomem;
-        op->n = 1;
-        op->kids = calloc(1, sizeof(aop_t *));
-        if (!op->kids)
+        if (alloc_kids(op, 1) < 0)
             goto nomem;
         /* Items are skipped, never bound: the path gets a suffix no field has. */
         char sub[512];

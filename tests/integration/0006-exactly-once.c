@@ -200,19 +200,6 @@ Test(exactly_once, random_kill_9)
     tk_delete_topic(bs, g_in);
 }
 
-typedef struct runner {
-    sl_job_t *job;
-    sl_err_t rc;
-    char err[4096];
-} runner_t;
-
-static void *run_job(void *arg)
-{
-    runner_t *r = arg;
-    r->rc = sl_job_run(r->job, r->err, sizeof(r->err));
-    return NULL;
-}
-
 Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
 {
     sl_log_configure(SL_LOG_WARN, 0, NULL);
@@ -221,10 +208,10 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     tk_create_topic(bs, g_in, 3);
     env_t e;
     make_env(&e, g_in, "fence", 0);
-    runner_t r = {0};
-    cr_assert_eq(sl_job_new_from_file(e.job, &r.job, r.err, sizeof(r.err)), SL_OK, "%s", r.err);
-    pthread_t th;
-    pthread_create(&th, NULL, run_job, &r);
+    tk_runner_t r = {0};
+    sl_job_t *job = NULL;
+    cr_assert_eq(sl_job_new_from_file(e.job, &job, r.err, sizeof(r.err)), SL_OK, "%s", r.err);
+    tk_runner_start(&r, job);
     char txn_id[300], err[512];
     snprintf(txn_id, sizeof(txn_id), "sluice-%s", e.out);
     const uint64_t slice = 40000, slices = 5;
@@ -252,7 +239,7 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     }
     usleep(1000000); /* let the last batch publish */
     sl_job_stop(r.job);
-    pthread_join(th, NULL);
+    tk_runner_join(&r);
     cr_assert_eq(r.rc, SL_OK, "the job failed: %s", r.err);
     sl_job_stats(r.job, &st);
     cr_assert_eq(st.records_in, slice * slices, "every record read once");

@@ -21,19 +21,6 @@
 
 enum { API_PRODUCE = 0, API_FETCH = 1, API_FIND_COORDINATOR = 10 };
 
-typedef struct runner {
-    sl_job_t *job;
-    sl_err_t rc;
-    char err[4096];
-} runner_t;
-
-static void *run_job(void *arg)
-{
-    runner_t *r = arg;
-    r->rc = sl_job_run(r->job, r->err, sizeof(r->err));
-    return NULL;
-}
-
 static void latest(void *opaque, const rd_kafka_message_t *m)
 {
     json_t *rows = opaque;
@@ -76,8 +63,9 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
              "   \"delivery\": \"at-least-once\"},"
              " \"state\": {\"dir\": \"state\"}}",
              bs);
-    runner_t r = {0};
-    cr_assert_eq(sl_job_new_from_json(json, dir, "faults", &r.job, r.err, sizeof(r.err)), SL_OK,
+    tk_runner_t r = {0};
+    sl_job_t *job = NULL;
+    cr_assert_eq(sl_job_new_from_json(json, dir, "faults", &job, r.err, sizeof(r.err)), SL_OK,
                  "%s", r.err);
 
     /* Faults before the start: coordinator lookups and produce requests fail, and one
@@ -91,8 +79,7 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
     rd_kafka_mock_broker_set_rtt(mcluster, 2, 200);
-    pthread_t th;
-    pthread_create(&th, NULL, run_job, &r);
+    tk_runner_start(&r, job);
 
     /* Faults while it runs. */
     sl_job_stats_t st;
@@ -115,7 +102,7 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
     rd_kafka_mock_push_request_errors(mcluster, API_PRODUCE, 2,
                                       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
-    pthread_join(th, NULL);
+    tk_runner_join(&r);
     sl_job_stats(r.job, &st);
     cr_log_info("with faults: %llu batches, %llu records in, %llu rows out, job: %s",
                 (unsigned long long)st.batches, (unsigned long long)st.records_in,

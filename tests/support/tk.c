@@ -235,6 +235,21 @@ const char *tk_sluice_bin(void)
     return TK_SLUICE_BIN;
 }
 
+/* In a forked child: stdout to /dev/null, then the sluice binary with @p argv. */
+static void exec_sluice(const char *const *argv)
+{
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    const char *args[32];
+    int n = 0;
+    args[n++] = TK_SLUICE_BIN;
+    for (int i = 0; argv[i] && n < 31; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    execv(TK_SLUICE_BIN, (char *const *)args);
+    _exit(127);
+}
+
 int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_s)
 {
     int pipefd[2];
@@ -243,17 +258,8 @@ int tk_run_cli(const char *const *argv, char *err, size_t err_size, int timeout_
     cr_assert(pid >= 0);
     if (pid == 0) {
         dup2(pipefd[1], 2);
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
         close(pipefd[0]);
-        const char *args[32];
-        int n = 0;
-        args[n++] = TK_SLUICE_BIN;
-        for (int i = 0; argv[i] && n < 31; i++)
-            args[n++] = argv[i];
-        args[n] = NULL;
-        execv(TK_SLUICE_BIN, (char *const *)args);
-        _exit(127);
+        exec_sluice(argv);
     }
     close(pipefd[1]);
     size_t len = 0;
@@ -293,21 +299,12 @@ int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log)
     cr_assert(pid >= 0);
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int devnull = open("/dev/null", O_WRONLY);
         dup2(fd, 2);
-        dup2(devnull, 1);
         if (crash_at)
             setenv("SLUICE_CRASH_AT", crash_at, 1);
         else
             unsetenv("SLUICE_CRASH_AT");
-        const char *args[32];
-        int n = 0;
-        args[n++] = TK_SLUICE_BIN;
-        for (int i = 0; argv[i] && n < 31; i++)
-            args[n++] = argv[i];
-        args[n] = NULL;
-        execv(TK_SLUICE_BIN, (char *const *)args);
-        _exit(127);
+        exec_sluice(argv);
     }
     return (int)pid;
 }
@@ -325,4 +322,24 @@ int tk_wait(int pid, int timeout_s)
         usleep(20000);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void *runner_main(void *arg)
+{
+    tk_runner_t *r = arg;
+    r->rc = sl_job_run(r->job, r->err, sizeof(r->err));
+    return NULL;
+}
+
+void tk_runner_start(tk_runner_t *r, sl_job_t *job)
+{
+    r->job = job;
+    r->rc = SL_OK;
+    r->err[0] = 0;
+    cr_assert_eq(pthread_create(&r->thread, NULL, runner_main, r), 0);
+}
+
+void tk_runner_join(tk_runner_t *r)
+{
+    pthread_join(r->thread, NULL);
 }

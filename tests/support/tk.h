@@ -7,8 +7,11 @@
 #define SL_TK_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sluice/sluice.h"
 
 /** The bootstrap address of the test broker; starts one on first use (stopped at exit). */
 const char *tk_bootstrap(void);
@@ -48,6 +51,18 @@ int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log)
 /** Waits for @p pid up to @p timeout_s; returns its exit status, 128 + signal when killed,
  *  or -1 on time-out (the process is then killed). */
 int tk_wait(int pid, int timeout_s);
+/** A job running in a thread of the test. */
+typedef struct tk_runner {
+    sl_job_t *job; /* borrowed */
+    sl_err_t rc;
+    char err[4096];
+    pthread_t thread;
+} tk_runner_t;
+
+/** Runs sl_job_run(@p job) in a new thread. */
+void tk_runner_start(tk_runner_t *r, sl_job_t *job);
+/** Waits for the job's thread; its result is in r->rc and r->err. */
+void tk_runner_join(tk_runner_t *r);
 /** Path of the built sluice binary. */
 const char *tk_sluice_bin(void);
 
