@@ -37,6 +37,7 @@ struct sl_job {
     atomic_int stop;
     struct {
         atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
+        atomic_int_fast64_t first_record_ms, last_commit_ms;
     } stats;
 
     /* while running */
@@ -137,6 +138,8 @@ SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out)
     out->records_bad = atomic_load(&j->stats.records_bad);
     out->records_kept = atomic_load(&j->stats.records_kept);
     out->rows_out = atomic_load(&j->stats.rows_out);
+    out->first_record_ms = atomic_load(&j->stats.first_record_ms);
+    out->last_commit_ms = atomic_load(&j->stats.last_commit_ms);
 }
 
 SL_API void sl_job_destroy(sl_job_t *job)
@@ -452,6 +455,7 @@ published:
            " ms, publish %" PRId64 " ms",
            seq, job->batch_records, n, t_commit - t0, sl__now_ms() - t_commit);
     STAT_ADD(job, rows_out, n);
+    atomic_store(&job->stats.last_commit_ms, sl__now_ms());
     job->batch_records = 0;
     e = SL_OK;
 done:
@@ -521,6 +525,8 @@ static void run_batches(sl_job_t *job)
                 rd_kafka_message_destroy(msgs[i]);
             }
             nrec += (int64_t)job->n_in; /* records, not partition-end events */
+            if (job->n_in && !atomic_load(&job->stats.first_record_ms))
+                atomic_store(&job->stats.first_record_ms, sl__now_ms());
             STAT_ADD(job, records_in, job->n_in);
             STAT_ADD(job, records_bad, job->n_bad);
             STAT_ADD(job, records_kept, job->n_kept);

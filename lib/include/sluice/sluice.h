@@ -120,6 +120,8 @@ typedef struct sl_job_stats {
     uint64_t records_bad;   /**< records that could not be decoded (skipped, counted) */
     uint64_t records_kept;  /**< records that passed the where filter */
     uint64_t rows_out;      /**< result rows published */
+    int64_t first_record_ms; /**< monotonic clock (ms) when the first record was read; 0 none */
+    int64_t last_commit_ms;  /**< monotonic clock (ms) when the last batch was published */
 } sl_job_stats_t;
 
 /** @brief Copies the job's counters into @p out. */

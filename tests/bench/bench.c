@@ -1,0 +1,305 @@
+/*
+ * bench.c - sluice next to the limit of its design, on the same topic in one run.
+ *
+ * It produces the workload once (Avro page views over 6 partitions), then runs one after
+ * the other:
+ *   raw consume  a minimal librdkafka consumer that reads and discards every record;
+ *   sluice       count + sum + avg by page, update mode, to a topic, exactly-once,
+ *                available-now trigger.
+ * Each run records records/s from its first record to its end, CPU seconds and peak RSS
+ * growth, and sluice's output is checked (every page's latest row equals its exact total)
+ * or its figures do not count. It prints one table with ratios to raw consume.
+ *
+ *   bench [--records N] [--pages K]      (KAFKA_BOOTSTRAP_SERVERS names the broker)
+ *
+ * Peers (Kafka Streams, Spark, Quix Streams) are not part of this table yet.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sluice/sluice.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+typedef struct result {
+    const char *name;
+    double secs, cpu;
+    uint64_t records;
+    long rss_kb;
+    int checked; /* 1 output checked and right, 0 not applicable, -1 wrong */
+} result_t;
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench: %s: %s\n", what, why);
+    exit(1);
+}
+
+static void admin(const char *bs, const char *topic, int parts, int create)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    if (!rk)
+        die("admin", err);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    if (create) {
+        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, 1, err, sizeof(err));
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+        rd_kafka_NewTopic_destroy(nt);
+    } else {
+        rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+        rd_kafka_DeleteTopic_destroy(dt);
+    }
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    if (!ev || rd_kafka_event_error(ev))
+        die(create ? "create topic" : "delete topic", ev ? rd_kafka_event_error_string(ev) : "timeout");
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    if (create)
+        sleep(1); /* leaders elected */
+}
+
+static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
+{
+    char err[512], group[128];
+    snprintf(group, sizeof(group), "bench-raw-%d", (int)getpid());
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+    rd_kafka_conf_set(c, "auto.offset.reset", "earliest", NULL, 0);
+    rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk)
+        die("raw consumer", err);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    rd_kafka_message_t *msgs[1000];
+    uint64_t got = 0, bytes = 0;
+    long rss0 = rss_kb();
+    double t0 = 0, c0 = cpu_s();
+    while (got < n) {
+        ssize_t k = rd_kafka_consume_batch_queue(q, 1000, msgs, 1000);
+        for (ssize_t i = 0; i < k; i++) {
+            if (!msgs[i]->err) {
+                if (!got++)
+                    t0 = now_s();
+                bytes += msgs[i]->len;
+            }
+            rd_kafka_message_destroy(msgs[i]);
+        }
+    }
+    result_t r = {"raw librdkafka consume", now_s() - t0, cpu_s() - c0, got, rss_kb() - rss0, 0};
+    rd_kafka_queue_destroy(q);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    (void)bytes;
+    return r;
+}
+
+typedef struct check {
+    json_t *latest;
+} check_t;
+
+static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *spec,
+                        uint64_t n)
+{
+    /* Expected totals per page, then the latest row per page in the topic. */
+    int64_t *count = calloc(spec->pages, sizeof(int64_t)), *sum = calloc(spec->pages, sizeof(int64_t));
+    for (uint64_t i = 0; i < n; i++) {
+        sl_pageview_t pv;
+        sl_gen_pageview(spec, i, &pv);
+        uint32_t p = (uint32_t)atoi(pv.page + 3);
+        count[p]++;
+        sum[p] += pv.bytes;
+    }
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_conf_set(c, "group.id", "bench-check", NULL, 0);
+    rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int64_t *seen = calloc(spec->pages, sizeof(int64_t)), *seen_sum = calloc(spec->pages, sizeof(int64_t));
+    for (;;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 5000);
+        if (!m)
+            break;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        if (!m->err) {
+            json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+            const char *page = json_string_value(json_object_get(v, "page"));
+            if (page) {
+                uint32_t p = (uint32_t)atoi(page + 3);
+                seen[p] = json_integer_value(json_object_get(v, "views"));
+                seen_sum[p] = json_integer_value(json_object_get(v, "sum_bytes"));
+            }
+            json_decref(v);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    int ok = 1;
+    for (uint32_t p = 0; p < spec->pages; p++)
+        ok &= seen[p] == count[p] && seen_sum[p] == sum[p];
+    free(count);
+    free(sum);
+    free(seen);
+    free(seen_sum);
+    return ok ? 1 : -1;
+}
+
+static result_t run_sluice(const char *bs, const char *in, const char *out,
+                           const sl_gen_spec_t *spec, uint64_t n)
+{
+    char dir[] = "/tmp/sluice-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char path[300];
+    snprintf(path, sizeof(path), "%s/pageview.avsc", dir);
+    FILE *f = fopen(path, "w");
+    fputs(sl_gen_pageview_schema(), f);
+    fclose(f);
+    char json[2048], err[4096];
+    snprintf(json, sizeof(json),
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
+             " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\", \"as\": "
+             "\"views\"}, {\"fn\": \"sum\", \"field\": \"bytes\"}, {\"fn\": \"avg\", \"field\": "
+             "\"latency_ms\"}]},"
+             " \"trigger\": {\"interval\": \"2s\", \"available_now\": true},"
+             " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
+             " \"state\": {\"dir\": \"state\"}}",
+             out, bs, in, out);
+    sl_job_t *job;
+    if (sl_job_new_from_json(json, dir, "bench", &job, err, sizeof(err)))
+        die("job", err);
+    long rss0 = rss_kb();
+    double t0 = now_s(), c0 = cpu_s();
+    if (sl_job_run(job, err, sizeof(err)))
+        die("sluice", err);
+    result_t r = {"sluice (count+sum+avg by page, exactly-once)", now_s() - t0, cpu_s() - c0, 0,
+                  rss_kb() - rss0, 0};
+    sl_job_stats_t st;
+    sl_job_stats(job, &st);
+    r.records = st.records_in;
+    /* From the first record read to the last batch published, as for the raw consumer. */
+    r.secs = (double)(st.last_commit_ms - st.first_record_ms) / 1000.0;
+    sl_job_destroy(job);
+    r.checked = check_output(bs, out, spec, n);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", dir);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n = 5000000;
+    uint32_t pages = 100000;
+    static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
+                                         {"pages", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "n:p:", opts, NULL)) != -1) {
+        if (ch == 'n')
+            n = strtoull(optarg, NULL, 10);
+        else if (ch == 'p')
+            pages = (uint32_t)strtoul(optarg, NULL, 10);
+        else
+            return 2;
+    }
+    const char *bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
+    if (!bs)
+        die("KAFKA_BOOTSTRAP_SERVERS", "not set (tests/bench/run starts a broker)");
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    char in[64], out[64];
+    snprintf(in, sizeof(in), "bench-in-%d", (int)getpid());
+    snprintf(out, sizeof(out), "bench-out-%d", (int)getpid());
+    admin(bs, in, 6, 1);
+    admin(bs, out, 1, 1);
+    sl_gen_spec_t spec = {.seed = 2026, .pages = pages, .users = 100000};
+    char err[512];
+    double t0 = now_s();
+    if (sl_gen_produce(bs, NULL, in, 6, &spec, 0, n, err, sizeof(err)))
+        die("produce", err);
+    fprintf(stderr, "bench: produced %" PRIu64 " records (%u pages) in %.1f s\n", n, pages,
+            now_s() - t0);
+
+    result_t res[2];
+    res[0] = raw_consume(bs, in, n);
+    res[1] = run_sluice(bs, in, out, &spec, n);
+
+    printf("\n%" PRIu64 " Avro page views, 6 partitions, %u pages; librdkafka %s\n\n", n, pages,
+           rd_kafka_version_str());
+    printf("| run | records/s | ratio to raw | CPU s | RSS growth MiB | output |\n");
+    printf("|---|---:|---:|---:|---:|---|\n");
+    double raw = (double)res[0].records / res[0].secs;
+    int ok = 1;
+    for (int i = 0; i < 2; i++) {
+        double rate = (double)res[i].records / res[i].secs;
+        printf("| %s | %.0f | %.2f | %.2f | %.1f | %s |\n", res[i].name, rate, rate / raw,
+               res[i].cpu, (double)res[i].rss_kb / 1024.0,
+               res[i].checked == 1 ? "exact" : res[i].checked < 0 ? "WRONG" : "n/a");
+        ok &= res[i].checked >= 0 && res[i].records == n;
+    }
+    admin(bs, in, 0, 0);
+    admin(bs, out, 0, 0);
+    if (!ok) {
+        fprintf(stderr, "bench: a run's output was wrong or incomplete; the figures do not count\n");
+        return 1;
+    }
+    return 0;
+}
