@@ -41,10 +41,15 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr
 }
 
 rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
-                                const char *const *fixed, char *errstr, size_t errstr_size)
+                                const char *const *defaults, const char *const *fixed,
+                                char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    for (const char *const *d = defaults; d && *d; d += 2) {
+        if (set(conf, d[0], d[1], errstr, errstr_size))
+            goto fail;
+    }
     for (int i = 0; i < c->kafka.n; i++) {
         if (set(conf, c->kafka.kv[i].k, c->kafka.kv[i].v, errstr, errstr_size))
             goto fail;

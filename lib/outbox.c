@@ -146,7 +146,7 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
     static const char *const fixed[] = {"isolation.level", "read_committed", "enable.partition.eof",
                                         "true", "enable.auto.commit", "false", "group.id",
                                         "sluice-reconcile", NULL};
-    rd_kafka_conf_t *kc = sl__kafka_conf(c, &c->consumer, fixed, errstr, errstr_size);
+    rd_kafka_conf_t *kc = sl__kafka_conf(c, &c->consumer, NULL, fixed, errstr, errstr_size);
     if (!kc)
         return SL_ERR_INVAL;
     char err[512];

@@ -31,7 +31,7 @@ static rd_kafka_t *new_producer(sl_sink_t *s, const char *const *fixed, char *er
                                 size_t errstr_size)
 {
     rd_kafka_conf_t *kc =
-        sl__kafka_conf(s->conf, &s->conf->producer, fixed, errstr, errstr_size);
+        sl__kafka_conf(s->conf, &s->conf->producer, NULL, fixed, errstr, errstr_size);
     if (!kc)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);

@@ -108,6 +108,8 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
     rd_kafka_conf_set(c, "group.id", group, NULL, 0);
     rd_kafka_conf_set(c, "auto.offset.reset", "earliest", NULL, 0);
     rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+    if (getenv("BENCH_RAW_EOF"))
+        rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     if (!rk)
         die("raw consumer", err);

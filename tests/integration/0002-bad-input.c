@@ -161,23 +161,14 @@ static void produce_raw(const char *bs, const char *topic, const void *buf, size
     rd_kafka_destroy(rk);
 }
 
-static uint64_t count_views(const char *text)
+/* The state's counts, with what `sluice inspect` printed in @p text. */
+static uint64_t inspect(char *text, size_t size)
 {
-    /* Sums "count=N" over the aggregates that `sluice inspect` printed. */
-    uint64_t total = 0;
-    for (const char *p = text; (p = strstr(p, " count=")); p += 7)
-        total += strtoull(p + 7, NULL, 10);
-    return total;
-}
-
-static void inspect(char *out, size_t size)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "'%s' inspect '%s/state'", tk_sluice_bin(), dir);
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = 0;
-    cr_assert_eq(pclose(p), 0, "inspect failed: %s", out);
+    char state[700];
+    snprintf(state, sizeof(state), "%s/state", dir);
+    tk_state_totals_t t = tk_state_totals(state, "", text, size);
+    cr_assert(t.ok, "inspect failed: %s", text);
+    return t.counts;
 }
 
 static void on_dead(void *opaque, const rd_kafka_message_t *m)
@@ -221,10 +212,10 @@ Test(bad_input, an_undecodable_record_stops_the_job_before_it)
     cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
     cr_assert(strstr(err, want), "expected \"%s\" in: %s", want, err);
     char text[65536];
-    inspect(text, sizeof(text));
+    uint64_t counted = inspect(text, sizeof(text));
     snprintf(want, sizeof(want), "%s/0 = 10\n", in);
     cr_assert(strstr(text, want), "the position stops at the bad record:\n%s", text);
-    cr_assert_eq(count_views(text), 10, "the 10 records before it are counted:\n%s", text);
+    cr_assert_eq(counted, 10, "the 10 records before it are counted:\n%s", text);
 
     /* Sent to a dead-letter topic, the record no longer stops the job. */
     char extra[256];
@@ -232,8 +223,7 @@ Test(bad_input, an_undecodable_record_stops_the_job_before_it)
     write_job(bs, in, out, "pageview.avsc", extra);
     rc = tk_run_cli(argv, err, sizeof(err), 120);
     cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
-    inspect(text, sizeof(text));
-    cr_assert_eq(count_views(text), 20, "all 20 good records are counted:\n%s", text);
+    cr_assert_eq(inspect(text, sizeof(text)), 20, "all 20 good records are counted:\n%s", text);
     int dead_letters = 0;
     tk_consume_all(bs, dead, on_dead, &dead_letters);
     cr_assert_eq(dead_letters, 1);
@@ -276,8 +266,7 @@ Test(bad_input, a_changed_query_is_refused_on_old_state)
     cr_assert(strstr(err, "\"name\":\"page\"") && strstr(err, "\"name\":\"user_id\""),
               "the message shows the stored and the new query: %s", err);
     char text[65536];
-    inspect(text, sizeof(text));
-    cr_assert_eq(count_views(text), 100, "the old state is untouched:\n%s", text);
+    cr_assert_eq(inspect(text, sizeof(text)), 100, "the old state is untouched:\n%s", text);
     tk_delete_topic(bs, in);
     tk_delete_topic(bs, out);
 }

@@ -17,42 +17,11 @@
 #include "sluice/sluice.h"
 #include "tk.h"
 
-typedef struct totals {
-    uint64_t positions, counts;
-} totals_t;
-
-static totals_t inspect(const char *dir, const char *topic)
+static tk_state_totals_t inspect(const char *dir, const char *topic)
 {
-    char cmd[700], text[1 << 16];
-    snprintf(cmd, sizeof(cmd), "'%s' inspect '%s/state' 2>&1", tk_sluice_bin(), dir);
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(text, 1, sizeof(text) - 1, p);
-    text[n] = 0;
-    totals_t t = {0, 0};
-    if (pclose(p) != 0)
-        return t;
-    char prefix[200];
-    int plen = snprintf(prefix, sizeof(prefix), "  %s/", topic);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (!strncmp(line, prefix, (size_t)plen)) {
-            char *eq = strstr(line, " = ");
-            if (eq)
-                t.positions += strtoull(eq + 3, NULL, 10);
-        }
-        char *c = strstr(line, " count=");
-        if (c)
-            t.counts += strtoull(c + 7, NULL, 10);
-    }
-    return t;
-}
-
-static void on_row(void *opaque, const rd_kafka_message_t *m)
-{
-    json_t *latest = opaque;
-    json_t *v = json_loadb(m->payload, m->len, 0, NULL);
-    const char *page = json_string_value(json_object_get(v, "page"));
-    cr_assert(page, "an output row without a page: %.*s", (int)m->len, (const char *)m->payload);
-    json_object_set_new(latest, page, v);
+    char state[700];
+    snprintf(state, sizeof(state), "%s/state", dir);
+    return tk_state_totals(state, topic, NULL, 0);
 }
 
 static const char *const JOB =
@@ -92,7 +61,7 @@ Test(graceful_stop, sigterm_commits_and_publishes, .timeout = 600)
     }
     /* Wait until the first batch (3 s) is committed, produce more, and stop the job in the
      * middle of its second batch, which has read records it has not committed. */
-    totals_t t = {0, 0};
+    tk_state_totals_t t = {0, 0, 0};
     for (int i = 0; i < 600 && t.positions == 0; i++) {
         usleep(100000);
         t = inspect(dir, in);
@@ -121,15 +90,8 @@ Test(graceful_stop, sigterm_commits_and_publishes, .timeout = 600)
               (unsigned long long)t.positions, (unsigned long long)first);
     cr_assert_eq(t.counts, t.positions, "every consumed record is counted, once");
 
-    json_t *latest = json_object();
-    tk_consume_all(bs, out, on_row, latest);
-    uint64_t published = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(latest, k, v)
-    {
-        published += (uint64_t)json_integer_value(json_object_get(v, "count"));
-    }
+    json_t *latest = tk_latest_rows(bs, out, "page");
+    uint64_t published = tk_sum_column(latest, "count");
     cr_assert_eq(published, t.counts, "the output's latest rows agree with the state");
     json_decref(latest);
 

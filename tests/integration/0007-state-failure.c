@@ -18,52 +18,19 @@
 #include "sluice/sluice.h"
 #include "tk.h"
 
-typedef struct totals {
-    uint64_t positions, counts;
-} totals_t;
-
-static totals_t inspect(const char *state, const char *topic)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "'%s' inspect '%s' 2>&1", tk_sluice_bin(), state);
-    FILE *p = popen(cmd, "r");
-    totals_t t = {0, 0};
-    char line[4096], prefix[200];
-    int plen = snprintf(prefix, sizeof(prefix), "  %s/", topic);
-    while (fgets(line, sizeof(line), p)) {
-        char *eq = strstr(line, " = ");
-        if (!strncmp(line, prefix, (size_t)plen) && eq)
-            t.positions += strtoull(eq + 3, NULL, 10);
-        char *c = strstr(line, " count=");
-        if (c)
-            t.counts += strtoull(c + 7, NULL, 10);
-    }
-    cr_assert_eq(pclose(p), 0, "sluice inspect %s failed", state);
-    return t;
-}
-
-static void latest(void *opaque, const rd_kafka_message_t *m)
-{
-    json_t *rows = opaque;
-    json_t *v = json_loadb(m->payload, m->len, 0, NULL);
-    const char *user = json_string_value(json_object_get(v, "user_id"));
-    cr_assert(user);
-    json_object_set_new(rows, user, v);
-}
-
 static uint64_t published_total(const char *bs, const char *topic)
 {
-    json_t *rows = json_object();
-    tk_consume_all(bs, topic, latest, rows);
-    uint64_t total = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(rows, k, v)
-    {
-        total += (uint64_t)json_integer_value(json_object_get(v, "count"));
-    }
+    json_t *rows = tk_latest_rows(bs, topic, "user_id");
+    uint64_t total = tk_sum_column(rows, "count");
     json_decref(rows);
     return total;
+}
+
+static tk_state_totals_t inspect(const char *state, const char *topic)
+{
+    tk_state_totals_t t = tk_state_totals(state, topic, NULL, 0);
+    cr_assert(t.ok, "sluice inspect %s failed", state);
+    return t;
 }
 
 Test(state_failure, disk_full_stops_the_job_without_running_ahead, .timeout = 600)
@@ -110,7 +77,7 @@ Test(state_failure, disk_full_stops_the_job_without_running_ahead, .timeout = 60
     cr_assert(strstr(err, "No space left on device"), "the error names the cause: %s", err);
     cr_assert(strstr(err, mnt), "the error names the state directory: %s", err);
 
-    totals_t t = inspect(mnt, in);
+    tk_state_totals_t t = inspect(mnt, in);
     uint64_t pub = published_total(bs, out);
     cr_log_info("after the failure: positions cover %llu of %llu records, the state counts "
                 "%llu, the output's latest rows add up to %llu",

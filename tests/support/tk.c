@@ -343,3 +343,63 @@ void tk_runner_join(tk_runner_t *r)
 {
     pthread_join(r->thread, NULL);
 }
+
+tk_state_totals_t tk_state_totals(const char *state, const char *topic, char *text,
+                                  size_t text_size)
+{
+    char cmd[1200], line[4096], prefix[300];
+    snprintf(cmd, sizeof(cmd), "'%s' inspect '%s' 2>&1", TK_SLUICE_BIN, state);
+    int plen = snprintf(prefix, sizeof(prefix), "  %s/", topic);
+    tk_state_totals_t t = {0, 0, 0};
+    size_t len = 0;
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    while (fgets(line, sizeof(line), p)) {
+        if (text && len + strlen(line) < text_size) {
+            memcpy(text + len, line, strlen(line) + 1);
+            len += strlen(line);
+        }
+        char *eq = strstr(line, " = ");
+        if (!strncmp(line, prefix, (size_t)plen) && eq)
+            t.positions += strtoull(eq + 3, NULL, 10);
+        char *c = strstr(line, " count=");
+        if (c)
+            t.counts += strtoull(c + 7, NULL, 10);
+    }
+    t.ok = pclose(p) == 0;
+    return t;
+}
+
+typedef struct latest_ctx {
+    json_t *rows;
+    const char *key;
+} latest_ctx_t;
+
+static void keep_latest(void *opaque, const rd_kafka_message_t *m)
+{
+    latest_ctx_t *l = opaque;
+    json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+    const char *k = json_string_value(json_object_get(v, l->key));
+    cr_assert(k, "an output row without '%s': %.*s", l->key, (int)m->len,
+              (const char *)m->payload);
+    json_object_set_new(l->rows, k, v);
+}
+
+json_t *tk_latest_rows(const char *bootstrap, const char *topic, const char *key)
+{
+    latest_ctx_t l = {json_object(), key};
+    tk_consume_all(bootstrap, topic, keep_latest, &l);
+    return l.rows;
+}
+
+uint64_t tk_sum_column(json_t *rows, const char *column)
+{
+    uint64_t total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(rows, k, v)
+    {
+        total += (uint64_t)json_integer_value(json_object_get(v, column));
+    }
+    return total;
+}

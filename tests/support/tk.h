@@ -6,6 +6,7 @@
 #ifndef SL_TK_H
 #define SL_TK_H
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -51,6 +52,27 @@ int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log)
 /** Waits for @p pid up to @p timeout_s; returns its exit status, 128 + signal when killed,
  *  or -1 on time-out (the process is then killed). */
 int tk_wait(int pid, int timeout_s);
+/** What `sluice inspect` says of a state directory, added up. */
+typedef struct tk_state_totals {
+    uint64_t positions; /* next offsets of the partitions of one topic, summed */
+    uint64_t counts;    /* the "count" aggregate over all keys */
+    int ok;             /* inspect exited 0 */
+} tk_state_totals_t;
+
+/**
+ * Runs `sluice inspect @p state` and adds up the positions of @p topic and the counts.
+ * The full text is copied to @p text (may be NULL) for failure messages.
+ */
+tk_state_totals_t tk_state_totals(const char *state, const char *topic, char *text,
+                                  size_t text_size);
+/**
+ * Reads @p topic to its end (read_committed) and returns the last row (a JSON object)
+ * seen for each value of the string column @p key; the caller json_decref()s it.
+ */
+json_t *tk_latest_rows(const char *bootstrap, const char *topic, const char *key);
+/** Sums the integer column @p column over the rows of tk_latest_rows(). */
+uint64_t tk_sum_column(json_t *rows, const char *column);
+
 /** A job running in a thread of the test. */
 typedef struct tk_runner {
     sl_job_t *job; /* borrowed */
