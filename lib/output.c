@@ -141,16 +141,13 @@ char *sl__out_avro_schema(const sl_conf_t *c, int key_only)
             type = json_pack("[s,o]", "null", type);
         json_array_append_new(fields, json_pack("{s:s,s:o}", "name", col_name(c, i), "type", type));
     }
-    char name[256];
-    snprintf(name, sizeof(name), "%s", c->name ? c->name : "result");
-    for (char *p = name; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
-            *p = '_';
-    }
     json_t *schema = json_pack("{s:s,s:s,s:s,s:o}", "type", "record", "name",
                                key_only ? "Key" : "Row", "namespace", "io.sluice.result",
                                "fields", fields);
-    json_object_set_new(schema, "doc", json_string(name));
+    char doc[400];
+    snprintf(doc, sizeof(doc), "%s of sluice job %s", key_only ? "Message keys" : "Result rows",
+             c->name ? c->name : "?");
+    json_object_set_new(schema, "doc", json_string(doc));
     char *s = json_dumps(schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(schema);
     return s;
