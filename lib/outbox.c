@@ -143,9 +143,11 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
                             size_t errstr_size)
 {
     const sl_conf_t *c = sink->conf;
+    /* fetch.wait.max.ms: the end of each partition is known from an empty fetch, which
+     * otherwise waits 500 ms. */
     static const char *const fixed[] = {"isolation.level", "read_committed", "enable.partition.eof",
                                         "true", "enable.auto.commit", "false", "group.id",
-                                        "sluice-reconcile", NULL};
+                                        "sluice-reconcile", "fetch.wait.max.ms", "10", NULL};
     rd_kafka_conf_t *kc = sl__kafka_conf(c, &c->consumer, NULL, fixed, errstr, errstr_size);
     if (!kc)
         return SL_ERR_INVAL;
