@@ -130,6 +130,11 @@ SL_API void sl_job_stop(sl_job_t *job)
     atomic_store(&job->stop, 1);
 }
 
+SL_API char *sl_job_avro_schema(const sl_job_t *job, int key_only)
+{
+    return sl__out_avro_schema(job->conf, key_only);
+}
+
 SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out)
 {
     sl_job_t *j = (sl_job_t *)job;

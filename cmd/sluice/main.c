@@ -51,7 +51,10 @@ static void usage(FILE *out)
           "commands:\n"
           "  run JOB                   run the job in JOB (a JSON job file) until SIGINT or\n"
           "                            SIGTERM, which finish and commit the current batch\n"
-          "  validate JOB              check JOB and print every problem found\n"
+          "  validate JOB [--emit-schema[=key]]\n"
+          "                            check JOB and print every problem found; with\n"
+          "                            --emit-schema print the Avro schema of its output\n"
+          "                            rows (=key: of its message keys)\n"
           "  demo [--seconds N]        count generated page views on the embedded broker\n"
           "  dev-broker [--topic T[:PARTITIONS]]...\n"
           "                            start the embedded broker and print its address\n"
@@ -195,10 +198,30 @@ static int load_job(int argc, char **argv, const char *command, sl_job_t **jobp)
 static int cmd_validate(int argc, char **argv)
 {
     sl_job_t *job;
-    int rc = load_job(argc, argv, "validate", &job);
+    int emit = 0;
+    /* --emit-schema[=key] is the command's own option, taken out before the common ones. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--emit-schema") || !strcmp(argv[i], "--emit-schema=key")) {
+            emit = argv[i][13] ? 2 : 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(char *));
+            argc--;
+            i--;
+        }
+    }
+    int rc = load_job(argc, argv, "validate [--emit-schema[=key]]", &job);
     if (rc)
         return rc;
-    printf("%s: ok\n", argv[argc - 1]);
+    if (emit) {
+        char *schema = sl_job_avro_schema(job, emit == 2);
+        if (!schema) {
+            sl_job_destroy(job);
+            return print_error("validate", "out of memory");
+        }
+        printf("%s\n", schema);
+        free(schema);
+    } else {
+        printf("%s: ok\n", argv[argc - 1]);
+    }
     sl_job_destroy(job);
     return 0;
 }

@@ -109,6 +109,32 @@ Test(formats, json_in_avro_out, .timeout = 300)
     cr_assert_eq(sl__conf_parse(json, dir, "formats", &conf, err, sizeof(err)), SL_OK, "%s", err);
     char *schema = sl__out_avro_schema(conf, 0);
     cr_log_info("derived output schema: %s", schema);
+    /* The CLI prints the same schema for users of the output topic. */
+    tk_write_file(dir, "job.json", json);
+    char cmd[1200], printed[8192];
+    snprintf(cmd, sizeof(cmd), "'%s' validate --emit-schema '%s/job.json'", tk_sluice_bin(), dir);
+    FILE *pv = popen(cmd, "r");
+    size_t pn = fread(printed, 1, sizeof(printed) - 1, pv);
+    printed[pn] = 0;
+    cr_assert_eq(pclose(pv), 0, "validate --emit-schema failed");
+    json_t *a = json_loads(printed, 0, NULL), *b = json_loads(schema, 0, NULL);
+    cr_assert(a && json_equal(a, b), "validate --emit-schema printed another schema:\n%s",
+              printed);
+    json_decref(a);
+    json_decref(b);
+    snprintf(cmd, sizeof(cmd), "'%s' validate --emit-schema=key '%s/job.json'", tk_sluice_bin(),
+             dir);
+    pv = popen(cmd, "r");
+    pn = fread(printed, 1, sizeof(printed) - 1, pv);
+    printed[pn] = 0;
+    pclose(pv);
+    a = json_loads(printed, 0, NULL);
+    cr_assert(a && json_array_size(json_object_get(a, "fields")) == 1 &&
+                  !strcmp(json_string_value(json_object_get(
+                              json_array_get(json_object_get(a, "fields"), 0), "name")),
+                          "shop"),
+              "the key schema holds the group field only:\n%s", printed);
+    json_decref(a);
     seen_t s = {0};
     cr_assert_eq(sl__codec_avro_new(schema, NULL, 0, &s.codec, err, sizeof(err)), SL_OK, "%s",
                  err);

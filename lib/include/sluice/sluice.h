@@ -124,6 +124,13 @@ typedef struct sl_job_stats {
     int64_t last_commit_ms;  /**< monotonic clock (ms) when the last batch was published */
 } sl_job_stats_t;
 
+/**
+ * @brief The Avro schema (JSON text) of the job's output values, or of its message keys
+ * with @p key_only, as the Avro output format writes them. The caller frees the result
+ * with free(); NULL when out of memory.
+ */
+SL_API char *sl_job_avro_schema(const sl_job_t *job, int key_only);
+
 /** @brief Copies the job's counters into @p out. */
 SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out);
 
