@@ -88,6 +88,13 @@ static sl_err_t open_output(sl_sink_t *s, char *errstr, size_t errstr_size)
     s->rk = new_producer(s, s->transactional ? txn : idem, errstr, errstr_size);
     if (!s->rk)
         return SL_ERR_KAFKA;
+    /* Learn the output topic's partitions now: otherwise the first batch waits about a
+     * second for librdkafka's lazy metadata refresh (measured: a first commit of 1 s,
+     * 12 ms with this). */
+    s->rkt = rd_kafka_topic_new(s->rk, s->conf->out_topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (s->rkt && rd_kafka_metadata(s->rk, 0, s->rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
     if (!s->transactional)
         return SL_OK;
     rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, 60000);
@@ -173,6 +180,9 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
 
 sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
 {
+    if (s->rkt)
+        rd_kafka_topic_destroy(s->rkt);
+    s->rkt = NULL;
     if (s->rk)
         rd_kafka_destroy(s->rk);
     s->rk = NULL;
@@ -381,6 +391,8 @@ void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nr
 
 void sl__sink_close(sl_sink_t *s)
 {
+    if (s->rkt)
+        rd_kafka_topic_destroy(s->rkt);
     if (s->rk)
         rd_kafka_destroy(s->rk);
     if (s->dlq) {

@@ -35,6 +35,7 @@ typedef struct sl_sink {
     const sl_conf_t *conf;
     FILE *console;
     rd_kafka_t *rk;     /* output producer; NULL for the console sink */
+    rd_kafka_topic_t *rkt; /* rk's handle of the output topic, with its metadata known */
     rd_kafka_t *dlq;    /* dead-letter producer; NULL without a dead-letter topic */
     int transactional;  /* rk runs transactions */
     char txn_id[300];
