@@ -184,7 +184,9 @@ uint64_t tk_consume_all(const char *bootstrap, const char *topic,
                 eofs++;
             }
         } else if (m->err) {
-            cr_log_warn("reading %s: %s", topic, rd_kafka_message_errstr(m));
+            /* Not cr_log_warn: Criterion 2.4 exits 1 after a warning, even when every test
+             * passed. */
+            cr_log_info("reading %s: %s", topic, rd_kafka_message_errstr(m));
         } else {
             fn(opaque, m);
             n++;
