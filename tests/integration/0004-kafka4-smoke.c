@@ -43,10 +43,18 @@ static void txn_ok(rd_kafka_error_t *e, const char *what)
     cr_assert(!e, "%s: %s", what, e ? rd_kafka_error_string(e) : "");
 }
 
-Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600)
+static char dir[128];
+
+/* Runs after the test even when an assertion failed, so no broker is left running. */
+static void stop_broker(void)
+{
+    if (dir[0])
+        tk_broker_stop(dir);
+}
+
+Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600, .fini = stop_broker)
 {
     sl_log_configure(SL_LOG_WARN, 0, NULL);
-    char dir[128];
     snprintf(dir, sizeof(dir), "/tmp/sluice-kafka4-%d", (int)getpid());
     const char *version = getenv("SLUICE_SMOKE_KAFKA") ? getenv("SLUICE_SMOKE_KAFKA") : TK_KAFKA_NEWEST;
     char *bs = tk_broker_start(version, dir);
@@ -142,6 +150,5 @@ Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600)
     cr_log_info("sluice job: 10000 records in, %llu rows out", (unsigned long long)st.rows_out);
     tk_rmrf(jdir);
     free(jdir);
-    tk_broker_stop(dir);
     free(bs);
 }

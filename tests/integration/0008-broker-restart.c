@@ -25,10 +25,18 @@ static void broker(const char *verb, const char *dir)
     cr_assert_eq(system(cmd), 0, "kafka.sh %s failed", verb);
 }
 
-Test(broker_restart, kill_9_the_broker_mid_run, .timeout = 900)
+static char kdir[128];
+
+/* Runs after the test even when an assertion failed, so no broker is left running. */
+static void stop_broker(void)
+{
+    if (kdir[0])
+        tk_broker_stop(kdir);
+}
+
+Test(broker_restart, kill_9_the_broker_mid_run, .timeout = 900, .fini = stop_broker)
 {
     sl_log_configure(SL_LOG_WARN, 0, NULL);
-    char kdir[128];
     snprintf(kdir, sizeof(kdir), "/tmp/sluice-kill-broker-%d", (int)getpid());
     char *bs = tk_broker_start(TK_KAFKA_DEFAULT, kdir);
     char in[128], out[128], err[512];
@@ -80,6 +88,5 @@ Test(broker_restart, kill_9_the_broker_mid_run, .timeout = 900)
     tk_eos_verify(bs, out, &SPEC, n, what);
     tk_rmrf(dir);
     free(dir);
-    tk_broker_stop(kdir);
     free(bs);
 }
