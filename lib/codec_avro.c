@@ -46,7 +46,7 @@ typedef struct aop aop_t;
 struct aop {
     akind_t k;
     int slot;          /* row slot for a leaf the query reads, else -1 */
-    const char *name;  /* field path, for error messages (owned by the codec's strings) */
+    char *name;        /* field path, for error messages (owned) */
     uint32_t n;        /* record fields, union branches, enum symbols */
     aop_t **kids;      /* record fields, union branches, array items / map values */
     const char **syms; /* enum symbols (owned by the schema) */
@@ -62,8 +62,6 @@ typedef struct avro_impl {
     aop_t *prog;
     aop_t **all; /* every op, for freeing */
     size_t nall, capall;
-    char **names; /* field paths of ops */
-    size_t nnames, capnames;
     sl_val_t *defaults; /* per slot: value when the writer lacks the field */
     uint8_t *has_default;
     uint8_t *from_writer; /* per slot: the writer fills it */
@@ -175,14 +173,6 @@ static aop_t *new_op(avro_impl_t *impl, akind_t k, const char *name)
         impl->all = a;
         impl->capall = cap;
     }
-    if (impl->nnames == impl->capnames) {
-        size_t cap = impl->capnames ? impl->capnames * 2 : 32;
-        char **a = realloc(impl->names, cap * sizeof(*a));
-        if (!a)
-            return NULL;
-        impl->names = a;
-        impl->capnames = cap;
-    }
     aop_t *op = calloc(1, sizeof(*op));
     char *nm = strdup(name);
     if (!op || !nm) {
@@ -191,7 +181,6 @@ static aop_t *new_op(avro_impl_t *impl, akind_t k, const char *name)
         return NULL;
     }
     impl->all[impl->nall++] = op;
-    impl->names[impl->nnames++] = nm;
     op->k = k;
     op->slot = -1;
     op->name = nm;
@@ -687,12 +676,10 @@ static void avro_destroy(sl_codec_t *c)
     for (size_t i = 0; i < impl->nall; i++) {
         free(impl->all[i]->kids);
         free(impl->all[i]->syms);
+        free(impl->all[i]->name);
         free(impl->all[i]);
     }
-    for (size_t i = 0; i < impl->nnames; i++)
-        free(impl->names[i]);
     free(impl->all);
-    free(impl->names);
     free(impl->defaults);
     free(impl->has_default);
     free(impl->from_writer);

@@ -123,7 +123,7 @@ static int key_from_text(const layout_t *l, const char *text, sl_buf_t *out)
         return -1;
     sl_val_t vals[64];
     int slots[64];
-    char *save = NULL, *tok = copy;
+    char *tok = copy;
     int rc = 0;
     if (l->ngroup > 64)
         rc = -1;
@@ -160,7 +160,6 @@ static int key_from_text(const layout_t *l, const char *text, sl_buf_t *out)
         }
         tok = comma ? comma + 1 : tok;
     }
-    (void)save;
     if (rc == 0)
         rc = sl__key_encode(vals, slots, l->ngroup, out) ? -1 : 0;
     free(copy);

@@ -483,11 +483,13 @@ done:
 
 /* ---- the loop ---- */
 
-static sl_err_t mkdirs(const char *path, char *errstr, size_t errstr_size)
+/* Creates the parents of the state directory; what cannot be created is reported by the
+ * store when it opens the directory. */
+static void mkdirs(const char *path)
 {
     char *p = strdup(path);
     if (!p)
-        return SL_ERR_NOMEM;
+        return;
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
             continue;
@@ -496,9 +498,6 @@ static sl_err_t mkdirs(const char *path, char *errstr, size_t errstr_size)
         *s = '/';
     }
     free(p);
-    (void)errstr;
-    (void)errstr_size;
-    return SL_OK;
 }
 
 static void run_batches(sl_job_t *job)
@@ -574,8 +573,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         goto fail_sink; /* the source may be half open */
     if ((e = sl__sink_open(&job->sink, c, job->console, errstr, errstr_size)))
         goto fail_store;
-    if ((e = mkdirs(c->state_dir, errstr, errstr_size)))
-        goto fail_store;
+    mkdirs(c->state_dir);
     if ((e = sl__store_open(c->state_dir, 1, 0, &job->store, errstr, errstr_size)))
         goto fail_store;
     e = SL_ERR_NOMEM;

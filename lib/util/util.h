@@ -116,8 +116,6 @@ static inline uint32_t sl__be32_get(const uint8_t *p)
 /* ---- time ---- */
 /** Monotonic milliseconds. */
 int64_t sl__now_ms(void);
-/** Wall-clock milliseconds since the epoch. */
-int64_t sl__wall_ms(void);
 
 /* ---- strings ---- */
 /** snprintf that appends to what @p buf already holds, never overflowing @p size. */
