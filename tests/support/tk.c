@@ -147,8 +147,7 @@ void tk_delete_topic(const char *bootstrap, const char *topic)
     rd_kafka_destroy(rk);
 }
 
-uint64_t tk_consume_all(const char *bootstrap, const char *topic,
-                        void (*fn)(void *opaque, const rd_kafka_message_t *m), void *opaque)
+rd_kafka_t *tk_reader(const char *bootstrap)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -159,6 +158,13 @@ uint64_t tk_consume_all(const char *bootstrap, const char *topic,
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     cr_assert(rk, "consumer: %s", err);
+    return rk;
+}
+
+uint64_t tk_consume_all(const char *bootstrap, const char *topic,
+                        void (*fn)(void *opaque, const rd_kafka_message_t *m), void *opaque)
+{
+    rd_kafka_t *rk = tk_reader(bootstrap);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md;
     cr_assert(!rd_kafka_metadata(rk, 0, rkt, &md, 10000), "metadata of %s", topic);

@@ -27,6 +27,9 @@ void tk_unique(char *buf, size_t size, const char *prefix);
 /** Creates a topic (and waits until its metadata is visible); aborts the test on failure. */
 void tk_create_topic(const char *bootstrap, const char *topic, int partitions);
 void tk_delete_topic(const char *bootstrap, const char *topic);
+/** A consumer reading read_committed, with partition-end events, committing nothing, to
+ *  be assigned partitions by the caller; destroy it with rd_kafka_destroy(). */
+rd_kafka_t *tk_reader(const char *bootstrap);
 /**
  * Reads @p topic from the beginning to its current end with isolation.level
  * read_committed, calling @p fn for each record. Returns the number of records.

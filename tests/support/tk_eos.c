@@ -97,14 +97,7 @@ static int cmp_u64(const void *a, const void *b)
  * transaction. */
 static int open_transactions(const char *bs, const char *topic)
 {
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
-    rd_kafka_conf_set(c, "group.id", "tk-lso", NULL, 0);
-    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
-    rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    cr_assert(rk, "%s", err);
+    rd_kafka_t *rk = tk_reader(bs);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_END;
     rd_kafka_assign(rk, l);
