@@ -6,9 +6,14 @@
  */
 #include "agg.h"
 
+#include <math.h>
 #include <string.h>
 
-static const char *const fn_names[] = {"count", "sum", "min", "max", "avg"};
+#include "table.h"
+
+static const char *const fn_names[] = {"count", "sum",   "min",  "max",
+                                       "avg",   "count_distinct", "approx_count_distinct",
+                                       "first", "last"};
 
 const char *sl__agg_fn_name(sl_agg_fn_t fn)
 {
@@ -28,17 +33,26 @@ sl_type_t sl__agg_result_type(const sl_agg_spec_t *spec)
 {
     switch (spec->fn) {
     case SL_AGG_COUNT:
+    case SL_AGG_COUNT_DISTINCT:
+    case SL_AGG_APPROX_COUNT_DISTINCT:
         return SL_T_LONG;
     case SL_AGG_AVG:
         return SL_T_DOUBLE;
     case SL_AGG_SUM:
-        return spec->in_type == SL_T_LONG ? SL_T_LONG : SL_T_DOUBLE;
+        return sl__type_integral(spec->in_type) ? SL_T_LONG : SL_T_DOUBLE;
     default:
         return spec->in_type;
     }
 }
 
-static sl_err_t keep_string(sl_acc_t *acc, const sl_val_t *v, sl_arena_t *arena)
+int sl__hll_p_for_rsd(double rsd)
+{
+    /* As Spark's HyperLogLogPlusPlus: p = ceil(2 log2(1.106 / rsd)), at least 4. */
+    int p = (int)ceil(2.0 * log2(1.106 / rsd));
+    return p < 4 ? 4 : p > 16 ? 16 : p;
+}
+
+static sl_err_t keep_value(sl_acc_t *acc, const sl_val_t *v, sl_arena_t *arena)
 {
     acc->v = *v;
     if (v->t == SL_T_STRING) {
@@ -54,20 +68,178 @@ static int64_t add_wrap(int64_t a, int64_t b)
     return (int64_t)((uint64_t)a + (uint64_t)b);
 }
 
+/* ---- the set of an exact count_distinct ---- */
+
+static sl_dset_t *dset_new(sl_arena_t *arena, uint32_t cap)
+{
+    sl_dset_t *d = sl__arena_alloc(arena, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->n = 0;
+    d->cap = cap;
+    d->slots = sl__arena_alloc(arena, cap * sizeof(*d->slots));
+    if (!d->slots)
+        return NULL;
+    memset(d->slots, 0, cap * sizeof(*d->slots));
+    return d;
+}
+
+/* Adds the value bytes p[0, len) with hash h; @p copy copies them into @p arena. */
+static sl_err_t dset_add(sl_dset_t *d, uint64_t h, const uint8_t *p, uint32_t len, int copy,
+                         sl_arena_t *arena)
+{
+    if ((d->n + 1) * 2 > d->cap) {
+        sl_dset_t *bigger = dset_new(arena, d->cap * 2);
+        if (!bigger)
+            return SL_ERR_NOMEM;
+        for (uint32_t i = 0; i < d->cap; i++) {
+            if (!d->slots[i].p)
+                continue;
+            uint32_t j = (uint32_t)d->slots[i].h & (bigger->cap - 1);
+            while (bigger->slots[j].p)
+                j = (j + 1) & (bigger->cap - 1);
+            bigger->slots[j] = d->slots[i];
+        }
+        bigger->n = d->n;
+        *d = *bigger;
+    }
+    uint32_t j = (uint32_t)h & (d->cap - 1);
+    for (; d->slots[j].p; j = (j + 1) & (d->cap - 1)) {
+        if (d->slots[j].h == h && d->slots[j].len == len && !memcmp(d->slots[j].p, p, len))
+            return SL_OK;
+    }
+    if (copy && !(p = sl__arena_dup(arena, p, len ? len : 1)))
+        return SL_ERR_NOMEM;
+    d->slots[j] = (struct sl_dset_slot){.h = h, .len = len, .p = p};
+    d->n++;
+    return SL_OK;
+}
+
+static sl_err_t dset_union(sl_acc_t *into, const sl_acc_t *from, sl_arena_t *arena)
+{
+    const sl_dset_t *f = from->ext;
+    if (!f)
+        return SL_OK;
+    if (!into->ext && !(into->ext = dset_new(arena, 16)))
+        return SL_ERR_NOMEM;
+    for (uint32_t i = 0; i < f->cap; i++) {
+        if (f->slots[i].p &&
+            dset_add(into->ext, f->slots[i].h, f->slots[i].p, f->slots[i].len, 1, arena))
+            return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+/* The value's bytes as a group key encodes it: type-tagged, so 1 and 1.0 differ as in
+ * Spark, and strings are compared by their bytes. */
+static size_t value_bytes(const sl_val_t *v, uint8_t *tmp, const uint8_t **p)
+{
+    static const int zero = 0;
+    sl_buf_t b = {.p = tmp, .len = 0, .cap = 16};
+    if (v->t == SL_T_STRING) {
+        size_t n = sl__zz_encode(v->n, tmp + 1);
+        tmp[0] = 4; /* the string tag of table.c, then the length; the bytes follow */
+        *p = tmp;
+        return n + 1;
+    }
+    sl__key_encode(v, &zero, 1, &b);
+    *p = tmp;
+    return b.len;
+}
+
+/* ---- HyperLogLog ---- */
+
+static void hll_add(uint8_t *reg, int p, uint64_t h)
+{
+    uint32_t idx = (uint32_t)(h >> (64 - p));
+    uint64_t rest = (h << p) | (1ULL << (p - 1)); /* a guard bit bounds the rank */
+    uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
+    if (rank > reg[idx])
+        reg[idx] = rank;
+}
+
+static int64_t hll_estimate(const uint8_t *reg, int p)
+{
+    double m = (double)(1u << p), sum = 0;
+    int zeros = 0;
+    for (uint32_t i = 0; i < (1u << p); i++) {
+        sum += ldexp(1.0, -reg[i]);
+        zeros += reg[i] == 0;
+    }
+    double alpha = p == 4 ? 0.673 : p == 5 ? 0.697 : p == 6 ? 0.709 : 0.7213 / (1 + 1.079 / m);
+    double e = alpha * m * m / sum;
+    if (e <= 2.5 * m && zeros)
+        e = m * log(m / zeros); /* linear counting for small cardinalities */
+    return (int64_t)llround(e);
+}
+
+static uint8_t *hll_regs(sl_acc_t *acc, int p, sl_arena_t *arena)
+{
+    if (!acc->ext) {
+        acc->ext = sl__arena_alloc(arena, 1u << p);
+        if (acc->ext)
+            memset(acc->ext, 0, 1u << p);
+    }
+    return acc->ext;
+}
+
+/* ---- update, merge, result ---- */
+
 sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t *v,
-                        sl_arena_t *arena)
+                        const sl_val_t *time, sl_arena_t *arena)
 {
     if (spec->slot >= 0 && v->t == SL_T_NULL)
         return SL_OK; /* aggregates of a field skip nulls, as SQL's do */
+    switch (spec->fn) {
+    case SL_AGG_COUNT_DISTINCT: {
+        uint8_t tmp[16];
+        const uint8_t *p;
+        size_t n = value_bytes(v, tmp, &p);
+        uint8_t *all = sl__arena_alloc(arena, n + (v->t == SL_T_STRING ? v->n : 0) + 1);
+        if (!all)
+            return SL_ERR_NOMEM;
+        memcpy(all, p, n);
+        if (v->t == SL_T_STRING && v->n)
+            memcpy(all + n, v->u.s, v->n);
+        n += v->t == SL_T_STRING ? v->n : 0;
+        if (!acc->ext && !(acc->ext = dset_new(arena, 16)))
+            return SL_ERR_NOMEM;
+        acc->n++;
+        return dset_add(acc->ext, sl__hash(all, n), all, (uint32_t)n, 0, arena);
+    }
+    case SL_AGG_APPROX_COUNT_DISTINCT: {
+        uint8_t tmp[16];
+        const uint8_t *p;
+        size_t n = value_bytes(v, tmp, &p);
+        uint64_t h = sl__hash(p, n);
+        if (v->t == SL_T_STRING)
+            h = sl__hash(v->u.s, v->n) ^ (h * 0x9E3779B97F4A7C15ULL);
+        uint8_t *reg = hll_regs(acc, spec->hll_p, arena);
+        if (!reg)
+            return SL_ERR_NOMEM;
+        hll_add(reg, spec->hll_p, h);
+        acc->n++;
+        return SL_OK;
+    }
+    case SL_AGG_FIRST:
+    case SL_AGG_LAST:
+        if (!time || time->t == SL_T_NULL)
+            return SL_OK; /* no event time, no order */
+        break;
+    default:
+        break;
+    }
     /* One value is an accumulator of one; folding it in is a merge. */
     sl_acc_t one = {.n = 1};
     if (spec->slot >= 0) {
         one.v = *v;
-        if (spec->in_type == SL_T_LONG)
+        if (sl__type_integral(spec->in_type))
             one.sum.i = v->u.i;
         else
             one.sum.d = sl__val_num(v);
     }
+    if (spec->fn == SL_AGG_FIRST || spec->fn == SL_AGG_LAST)
+        one.sum.i = time->u.i;
     return sl__acc_merge(spec, acc, &one, arena);
 }
 
@@ -81,7 +253,7 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
         break;
     case SL_AGG_SUM:
     case SL_AGG_AVG:
-        if (spec->in_type == SL_T_LONG)
+        if (sl__type_integral(spec->in_type))
             into->sum.i = add_wrap(into->sum.i, from->sum.i);
         else
             into->sum.d += from->sum.d;
@@ -92,7 +264,33 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
         if (spec->fn == SL_AGG_MAX && into->n)
             c = -c;
         into->n += from->n;
-        return c < 0 ? keep_string(into, &from->v, arena) : SL_OK;
+        return c < 0 ? keep_value(into, &from->v, arena) : SL_OK;
+    }
+    case SL_AGG_FIRST:
+    case SL_AGG_LAST: {
+        /* Ties keep the first seen for first and take the later for last: state is
+         * merged before the batch, so "later" is the order records arrived in. */
+        int take = into->n == 0 || (spec->fn == SL_AGG_FIRST ? from->sum.i < into->sum.i
+                                                              : from->sum.i >= into->sum.i);
+        into->n += from->n;
+        if (!take)
+            return SL_OK;
+        into->sum.i = from->sum.i;
+        return keep_value(into, &from->v, arena);
+    }
+    case SL_AGG_COUNT_DISTINCT:
+        into->n += from->n;
+        return dset_union(into, from, arena);
+    case SL_AGG_APPROX_COUNT_DISTINCT: {
+        uint8_t *reg = hll_regs(into, spec->hll_p, arena);
+        const uint8_t *fr = from->ext;
+        if (!reg)
+            return SL_ERR_NOMEM;
+        for (uint32_t i = 0; fr && i < (1u << spec->hll_p); i++) {
+            if (fr[i] > reg[i])
+                reg[i] = fr[i];
+        }
+        break;
     }
     }
     into->n += from->n;
@@ -102,10 +300,21 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
 void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (spec->fn == SL_AGG_COUNT) {
+    switch (spec->fn) {
+    case SL_AGG_COUNT:
         out->t = SL_T_LONG;
         out->u.i = acc->n;
         return;
+    case SL_AGG_COUNT_DISTINCT:
+        out->t = SL_T_LONG;
+        out->u.i = acc->ext ? ((const sl_dset_t *)acc->ext)->n : 0;
+        return;
+    case SL_AGG_APPROX_COUNT_DISTINCT:
+        out->t = SL_T_LONG;
+        out->u.i = acc->ext ? hll_estimate(acc->ext, spec->hll_p) : 0;
+        return;
+    default:
+        break;
     }
     if (acc->n == 0) {
         out->t = SL_T_NULL;
@@ -113,7 +322,7 @@ void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *ou
     }
     switch (spec->fn) {
     case SL_AGG_SUM:
-        if (spec->in_type == SL_T_LONG) {
+        if (sl__type_integral(spec->in_type)) {
             out->t = SL_T_LONG;
             out->u.i = acc->sum.i;
         } else {
@@ -123,7 +332,7 @@ void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *ou
         break;
     case SL_AGG_AVG:
         out->t = SL_T_DOUBLE;
-        out->u.d = (spec->in_type == SL_T_LONG ? (double)acc->sum.i : acc->sum.d) /
+        out->u.d = (sl__type_integral(spec->in_type) ? (double)acc->sum.i : acc->sum.d) /
                    (double)acc->n;
         break;
     default:
@@ -154,6 +363,32 @@ static int get_word(const uint8_t **p, const uint8_t *end, void *dst)
     return 0;
 }
 
+static sl_err_t put_value(sl_buf_t *out, sl_type_t t, const sl_val_t *v)
+{
+    if (t == SL_T_STRING) {
+        uint8_t b[10];
+        if (sl__buf_append(out, b, sl__zz_encode(v->n, b)) != SL_OK ||
+            sl__buf_append(out, v->u.s, v->n) != SL_OK)
+            return SL_ERR_NOMEM;
+        return SL_OK;
+    }
+    return put_word(out, &v->u);
+}
+
+static int get_value(const uint8_t **p, const uint8_t *end, sl_type_t t, sl_val_t *v)
+{
+    v->t = (uint8_t)t;
+    if (t != SL_T_STRING)
+        return get_word(p, end, &v->u);
+    int64_t sl;
+    if (sl__zz_decode(p, end, &sl) < 0 || sl < 0 || sl > end - *p)
+        return -1;
+    v->u.s = (const char *)*p;
+    v->n = (uint32_t)sl;
+    *p += sl;
+    return 0;
+}
+
 sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs, sl_buf_t *out)
 {
     if (sl__buf_reserve(out, 1 + (size_t)n * 30) != SL_OK)
@@ -161,50 +396,70 @@ sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs
     out->p[out->len++] = ACC_VERSION;
     for (int i = 0; i < n; i++) {
         const sl_acc_t *a = &accs[i];
+        const sl_agg_spec_t *s = &specs[i];
         uint8_t tmp[10];
         if (sl__buf_append(out, tmp, sl__zz_encode(a->n, tmp)) != SL_OK)
             return SL_ERR_NOMEM;
         if (a->n == 0)
             continue;
-        switch (specs[i].fn) {
+        sl_err_t err = SL_OK;
+        switch (s->fn) {
         case SL_AGG_COUNT:
             break;
         case SL_AGG_SUM:
         case SL_AGG_AVG:
-            if (put_word(out, &a->sum) != SL_OK)
-                return SL_ERR_NOMEM;
+            err = put_word(out, &a->sum);
             break;
         case SL_AGG_MIN:
-        case SL_AGG_MAX: {
-            uint8_t b[10];
-            if (a->v.t == SL_T_STRING) {
-                if (sl__buf_append(out, b, sl__zz_encode(a->v.n, b)) != SL_OK ||
-                    sl__buf_append(out, a->v.u.s, a->v.n) != SL_OK)
-                    return SL_ERR_NOMEM;
-            } else if (put_word(out, &a->v.u) != SL_OK) {
-                return SL_ERR_NOMEM;
+        case SL_AGG_MAX:
+            err = put_value(out, s->in_type, &a->v);
+            break;
+        case SL_AGG_FIRST:
+        case SL_AGG_LAST:
+            err = put_word(out, &a->sum);
+            if (!err)
+                err = put_value(out, s->in_type, &a->v);
+            break;
+        case SL_AGG_COUNT_DISTINCT: {
+            const sl_dset_t *d = a->ext;
+            uint32_t cnt = d ? d->n : 0;
+            err = sl__buf_append(out, tmp, sl__zz_encode(cnt, tmp));
+            for (uint32_t j = 0; d && j < d->cap && !err; j++) {
+                if (!d->slots[j].p)
+                    continue;
+                err = sl__buf_append(out, tmp, sl__zz_encode(d->slots[j].len, tmp));
+                if (!err)
+                    err = sl__buf_append(out, d->slots[j].p, d->slots[j].len);
             }
             break;
         }
+        case SL_AGG_APPROX_COUNT_DISTINCT: {
+            static const uint8_t zeros[1 << 16];
+            err = sl__buf_append(out, a->ext ? a->ext : zeros, 1u << s->hll_p);
+            break;
         }
+        }
+        if (err)
+            return SL_ERR_NOMEM;
     }
     return SL_OK;
 }
 
 sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, size_t len,
-                         sl_acc_t *accs)
+                         sl_acc_t *accs, sl_arena_t *arena)
 {
     const uint8_t *end = p + len;
     if (len < 1 || *p++ != ACC_VERSION)
         return SL_ERR_STATE;
     for (int i = 0; i < n; i++) {
         sl_acc_t *a = &accs[i];
+        const sl_agg_spec_t *s = &specs[i];
         memset(a, 0, sizeof(*a));
         if (sl__zz_decode(&p, end, &a->n) < 0 || a->n < 0)
             return SL_ERR_STATE;
         if (a->n == 0)
             continue;
-        switch (specs[i].fn) {
+        switch (s->fn) {
         case SL_AGG_COUNT:
             break;
         case SL_AGG_SUM:
@@ -214,18 +469,44 @@ sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, si
             break;
         case SL_AGG_MIN:
         case SL_AGG_MAX:
-            a->v.t = (uint8_t)specs[i].in_type;
-            if (specs[i].in_type == SL_T_STRING) {
-                int64_t sl;
-                if (sl__zz_decode(&p, end, &sl) < 0 || sl < 0 || sl > end - p)
-                    return SL_ERR_STATE;
-                a->v.u.s = (const char *)p;
-                a->v.n = (uint32_t)sl;
-                p += sl;
-            } else if (get_word(&p, end, &a->v.u) < 0) {
+            if (get_value(&p, end, s->in_type, &a->v) < 0)
                 return SL_ERR_STATE;
-            }
             break;
+        case SL_AGG_FIRST:
+        case SL_AGG_LAST:
+            if (get_word(&p, end, &a->sum) < 0 || get_value(&p, end, s->in_type, &a->v) < 0)
+                return SL_ERR_STATE;
+            break;
+        case SL_AGG_COUNT_DISTINCT: {
+            int64_t cnt;
+            if (sl__zz_decode(&p, end, &cnt) < 0 || cnt < 0 || cnt > end - p)
+                return SL_ERR_STATE;
+            uint32_t cap = 16;
+            while (cap < (uint64_t)cnt * 2 + 2)
+                cap *= 2;
+            sl_dset_t *d = dset_new(arena, cap);
+            if (!d)
+                return SL_ERR_NOMEM;
+            for (int64_t j = 0; j < cnt; j++) {
+                int64_t vl;
+                if (sl__zz_decode(&p, end, &vl) < 0 || vl < 0 || vl > end - p)
+                    return SL_ERR_STATE;
+                if (dset_add(d, sl__hash(p, (size_t)vl), p, (uint32_t)vl, 0, arena))
+                    return SL_ERR_NOMEM;
+                p += vl;
+            }
+            a->ext = d;
+            break;
+        }
+        case SL_AGG_APPROX_COUNT_DISTINCT: {
+            size_t m = 1u << s->hll_p;
+            if ((size_t)(end - p) < m)
+                return SL_ERR_STATE;
+            if (!(a->ext = sl__arena_dup(arena, p, m)))
+                return SL_ERR_NOMEM;
+            p += m;
+            break;
+        }
         }
     }
     return p == end ? SL_OK : SL_ERR_STATE;

@@ -15,24 +15,46 @@ typedef enum sl_agg_fn {
     SL_AGG_MIN,
     SL_AGG_MAX,
     SL_AGG_AVG,
+    SL_AGG_COUNT_DISTINCT,        /* exact: the set of values is kept */
+    SL_AGG_APPROX_COUNT_DISTINCT, /* HyperLogLog, 2^p one-byte registers */
+    SL_AGG_FIRST,                 /* the value at the earliest event time */
+    SL_AGG_LAST,                  /* the value at the latest event time */
 } sl_agg_fn_t;
 
 typedef struct sl_agg_spec {
     sl_agg_fn_t fn;
     int slot;          /* input field; -1 for count(*) */
     sl_type_t in_type; /* the input field's type */
+    int time_slot;     /* first/last: the event-time field */
+    int hll_p;         /* approx_count_distinct: log2 of the register count */
     char *as;          /* output column name */
 } sl_agg_spec_t;
 
-/* One accumulator: n values seen (non-null ones for a field), their sum, the min/max. */
+/* The values an exact count_distinct has seen: an open-addressing set of their key
+ * encodings (table.h), all in an arena or a decoded state value. */
+typedef struct sl_dset {
+    uint32_t n, cap;
+    struct sl_dset_slot {
+        uint64_t h;
+        uint32_t len;
+        const uint8_t *p; /* NULL: empty slot */
+    } *slots;
+} sl_dset_t;
+
+/* One accumulator: n values seen (non-null ones for a field), their sum, the min/max or
+ * first/last value (with its event time in sum.i), the distinct set or HLL registers. */
 typedef struct sl_acc {
     int64_t n;
     union {
         int64_t i;
         double d;
     } sum;
-    sl_val_t v; /* min/max; a string points into an arena or a decoded state value */
+    sl_val_t v; /* a string points into an arena or a decoded state value */
+    void *ext;  /* count_distinct: sl_dset_t; approx_count_distinct: 2^p registers */
 } sl_acc_t;
+
+/** The register count exponent Spark derives from a relative standard deviation. */
+int sl__hll_p_for_rsd(double rsd);
 
 const char *sl__agg_fn_name(sl_agg_fn_t fn);
 /** Parses "count", "sum", ...; -1 when unknown. */
@@ -40,10 +62,14 @@ int sl__agg_fn_parse(const char *name);
 /** The result column's type. */
 sl_type_t sl__agg_result_type(const sl_agg_spec_t *spec);
 
-/** Folds one input value (NULL for count(*)) into @p acc; strings are copied to @p arena. */
+/**
+ * Folds one input value (NULL for count(*)) into @p acc; strings are copied to @p arena.
+ * @param time the record's event time (first/last; NULL for the others).
+ */
 sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t *v,
-                        sl_arena_t *arena);
-/** Folds @p from into @p into (both of @p spec); strings are copied to @p arena. */
+                        const sl_val_t *time, sl_arena_t *arena);
+/** Folds @p from into @p into (both of @p spec); what @p into keeps of @p from (strings,
+ *  sets, registers) is copied to @p arena. */
 sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *from,
                        sl_arena_t *arena);
 /** The result value of @p acc; null when no value was seen (sum, min, max, avg). */
@@ -52,10 +78,11 @@ void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *ou
 /** Appends the encoding of @p n accumulators to @p out. */
 sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs, sl_buf_t *out);
 /**
- * Decodes what sl__accs_encode() wrote. Strings point into @p p. SL_ERR_STATE when the
- * bytes do not hold @p n accumulators of these specs.
+ * Decodes what sl__accs_encode() wrote. Strings point into @p p; sets and registers are
+ * built in @p arena. SL_ERR_STATE when the bytes do not hold @p n accumulators of these
+ * specs, SL_ERR_NOMEM when the arena cannot grow.
  */
 sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, size_t len,
-                         sl_acc_t *accs);
+                         sl_acc_t *accs, sl_arena_t *arena);
 
 #endif

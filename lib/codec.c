@@ -144,6 +144,14 @@ int sl__codec_json_value(json_t *v, sl_type_t type, sl_val_t *out)
             return -1;
         out->u.i = json_is_true(v);
         break;
+    case SL_T_TIMESTAMP:
+        /* epoch milliseconds, or an ISO 8601 date-time */
+        if (json_is_integer(v))
+            out->u.i = json_integer_value(v);
+        else if (!json_is_string(v) ||
+                 sl__ts_parse(json_string_value(v), json_string_length(v), &out->u.i) < 0)
+            return -1;
+        break;
     default:
         return -1;
     }
@@ -179,8 +187,9 @@ static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t
         json_t *v = json_object_get(doc, f->name);
         sl_val_t *out = &row[i];
         if (sl__codec_json_value(v, f->type, out) < 0) {
-            snprintf(errstr, errstr_size, "field '%s' should be a %s", f->name,
-                     sl__type_name(f->type));
+            snprintf(errstr, errstr_size, "field '%s' should be a %s%s", f->name,
+                     sl__type_name(f->type),
+                     f->type == SL_T_TIMESTAMP ? " (epoch milliseconds or ISO 8601)" : "");
             return SL_ERR_DECODE;
         }
     }
@@ -203,7 +212,8 @@ sl_err_t sl__codec_json_new(json_t *fields, sl_codec_t **out, char *errstr, size
         const char *name;
         sl_type_t type;
     } types[] = {{"string", SL_T_STRING}, {"long", SL_T_LONG},   {"int", SL_T_LONG},
-                 {"double", SL_T_DOUBLE}, {"float", SL_T_DOUBLE}, {"boolean", SL_T_BOOL}};
+                 {"double", SL_T_DOUBLE}, {"float", SL_T_DOUBLE}, {"boolean", SL_T_BOOL},
+                 {"timestamp", SL_T_TIMESTAMP}};
     *out = NULL;
     if (!json_is_object(fields) || json_object_size(fields) == 0) {
         snprintf(errstr, errstr_size,
@@ -225,7 +235,8 @@ sl_err_t sl__codec_json_new(json_t *fields, sl_codec_t **out, char *errstr, size
         }
         if (found < 0) {
             snprintf(errstr, errstr_size,
-                     "%s: type must be one of string, long, double, boolean", name);
+                     "%s: type must be one of string, long, double, boolean, timestamp",
+                     name);
             sl__codec_destroy(c);
             return SL_ERR_INVAL;
         }
@@ -241,4 +252,40 @@ fail_nomem:
     sl__codec_destroy(c);
     snprintf(errstr, errstr_size, "out of memory");
     return SL_ERR_NOMEM;
+}
+
+/* ---- plain text ---- */
+
+static sl_err_t text_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
+                            char *errstr, size_t errstr_size)
+{
+    (void)c;
+    if (len > UINT32_MAX) {
+        snprintf(errstr, errstr_size, "a line of %zu bytes is too long", len);
+        return SL_ERR_DECODE;
+    }
+    /* A line read from a file or socket may end in a newline; the value is without it. */
+    const char *s = buf;
+    if (len && s[len - 1] == '\n')
+        len--;
+    if (len && s[len - 1] == '\r')
+        len--;
+    row[0] = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)len, .u.s = s};
+    return SL_OK;
+}
+
+static const codec_ops_t text_ops = {NULL, text_decode, NULL};
+
+sl_err_t sl__codec_text_new(sl_codec_t **out, char *errstr, size_t errstr_size)
+{
+    sl_codec_t *c = sl__codec_alloc(&text_ops);
+    *out = NULL;
+    if (!c || sl__codec_add_field(c, "value", SL_T_STRING, 0, NULL) < 0 ||
+        !(c->canonical = strdup("text"))) {
+        sl__codec_destroy(c);
+        snprintf(errstr, errstr_size, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    *out = c;
+    return SL_OK;
 }

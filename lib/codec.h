@@ -31,6 +31,9 @@ sl_err_t sl__codec_avro_new(const char *reader_json, const char *writer_json, in
  */
 sl_err_t sl__codec_json_new(json_t *fields, sl_codec_t **out, char *errstr, size_t errstr_size);
 
+/** Builds the plain-text codec: each record is one line, the string field "value". */
+sl_err_t sl__codec_text_new(sl_codec_t **out, char *errstr, size_t errstr_size);
+
 /** The input fields; valid while the codec lives. */
 const sl_field_t *sl__codec_fields(const sl_codec_t *c, int *n);
 /** Slot of the field named @p name (length @p len), or -1. */

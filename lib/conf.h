@@ -22,7 +22,50 @@ typedef struct sl_kvs {
     int n;
 } sl_kvs_t;
 
-typedef enum { SL_SINK_KAFKA, SL_SINK_CONSOLE } sl_sink_kind_t;
+typedef enum {
+    SL_SINK_KAFKA,
+    SL_SINK_CONSOLE,
+    SL_SINK_FILE,    /* JSON lines, one file per batch */
+    SL_SINK_MEMORY,  /* rows kept in the job, read with sl_job_memory_rows() */
+    SL_SINK_FOREACH, /* a C callback per batch, sl_job_set_foreach_batch() */
+} sl_sink_kind_t;
+typedef enum { SL_MODE_UPDATE, SL_MODE_COMPLETE, SL_MODE_APPEND } sl_mode_t;
+typedef enum { SL_WIN_NONE, SL_WIN_SLIDING, SL_WIN_SESSION } sl_win_kind_t;
+
+/* What an output column holds. */
+typedef enum {
+    SL_COL_WSTART, /* the window's start (timestamp) */
+    SL_COL_WEND,   /* the window's end */
+    SL_COL_KEY,    /* group-by value idx */
+    SL_COL_AGG,    /* aggregate idx */
+    SL_COL_SELECT, /* a projected row slot idx (queries without aggregation) */
+} sl_col_kind_t;
+
+typedef struct sl_col {
+    char *name;
+    sl_type_t type;
+    int nullable;
+    sl_col_kind_t kind;
+    int idx;
+} sl_col_t;
+
+/* A value computed per record into row slot @c slot from an expression over the fields. */
+typedef struct sl_derived {
+    char *name;
+    char *text; /* the expression as written */
+    int slot;
+    sl_expr_t *expr;
+} sl_derived_t;
+
+/* Kafka metadata of a record, available to the query as fields. */
+typedef enum {
+    SL_META_TOPIC,
+    SL_META_PARTITION,
+    SL_META_OFFSET,
+    SL_META_TIMESTAMP,
+    SL_META_KEY,
+    SL_META_COUNT
+} sl_meta_t;
 typedef enum { SL_OUT_JSON, SL_OUT_AVRO } sl_out_fmt_t;
 typedef enum { SL_ON_BAD_FAIL, SL_ON_BAD_SKIP, SL_ON_BAD_DEAD_LETTER } sl_on_bad_t;
 
@@ -43,12 +86,41 @@ typedef struct sl_conf {
     sl_on_bad_t on_bad;
     char *dead_letter_topic;
 
+    /* The row a record becomes: the input fields, then the Kafka metadata fields, then
+     * the derived values in the order they are computed. */
+    int nfields;     /* of the codec */
+    int meta_base;   /* slot of the first metadata field */
+    unsigned meta_used; /* bit per sl_meta_t */
+    int nslots;
+    sl_derived_t *derived;
+    int nderived;
+
     sl_expr_t *where;
     char *where_text;
     int *group_slots;
+    char **group_names;
     int ngroup;
     sl_agg_spec_t *aggs;
     int naggs;
+    int *select_slots; /* a query without aggregation: the projected slots */
+    int nselect;
+    int aggregating;   /* group by / aggregates (else records pass through) */
+
+    /* Event time, windows and the watermark. */
+    sl_win_kind_t window;
+    int time_slot;         /* the window's event-time slot, -1 without a window */
+    int64_t win_size_ms;   /* sliding: size; session: gap */
+    int64_t win_slide_ms;  /* sliding: slide (== size for tumbling windows) */
+    int64_t win_offset_ms; /* sliding: start offset */
+    int wm_slot;           /* the watermark's event-time slot, -1 without one */
+    int64_t wm_delay_ms;
+    int64_t idle_timeout_ms; /* 0: the watermark moves only with input */
+    char *late_topic;        /* late records go here too (NULL: counted only) */
+    sl_mode_t mode;
+
+    sl_col_t *cols; /* the output columns */
+    int ncols;
+    int nkeycols; /* the first nkeycols columns make the message key */
 
     int64_t interval_ms;
     int64_t max_records;
@@ -56,6 +128,7 @@ typedef struct sl_conf {
 
     sl_sink_kind_t sink;
     char *out_topic;
+    char *out_path; /* file sink: the directory */
     sl_out_fmt_t out_fmt;
     int exactly_once; /* Kafka sink: publish each batch in a transaction */
 
@@ -73,7 +146,6 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
                         sl_conf_t **confp, char *errstr, size_t errstr_size);
 void sl__conf_destroy(sl_conf_t *conf);
 
-/** Name of an output column: group fields first, then aggregates. */
-const char *sl__conf_group_name(const sl_conf_t *conf, int i);
+const char *sl__mode_name(sl_mode_t m);
 
 #endif

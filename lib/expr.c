@@ -1,40 +1,64 @@
 /*
- * expr.c - tokenizer, recursive-descent parser and evaluator of where filters.
+ * expr.c - tokenizer, recursive-descent parser and evaluator of expressions.
  *
- *   or   := and ('or' and)*
- *   and  := not ('and' not)*
- *   not  := 'not' not | pred
- *   pred := '(' or ')' | operand [cmp operand | 'is' ['not'] 'null'
- *                                 | ['not'] 'in' '(' literal (',' literal)* ')']
+ *   or      := and ('or' and)*
+ *   and     := not ('and' not)*
+ *   not     := 'not' not | pred
+ *   pred    := sum [cmp sum | 'is' ['not'] 'null' | ['not'] 'in' '(' literal (',' literal)* ')']
+ *   sum     := product (('+' | '-') product)*
+ *   product := unary (('*' | '/' | '%') unary)*
+ *   unary   := '-' unary | primary
+ *   primary := '(' or ')' | literal | name '(' [or (',' or)*] ')' | name
  *
- * Types are checked when the filter is parsed, so a filter that compares a string field
- * with a number is refused by `sluice validate`, not discovered per record.
+ * Types are checked when the expression is parsed, so a filter that compares a string
+ * field with a number is refused by `sluice validate`, not discovered per record.
+ * Arithmetic follows Spark SQL's default (non-ANSI) rules: '/' always yields a double,
+ * integers wrap on overflow, and division by zero yields null.
  */
 #include "expr.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "util/util.h"
-
-typedef enum { E_LIT, E_FIELD, E_CMP, E_AND, E_OR, E_NOT, E_ISNULL, E_IN } ekind_t;
+typedef enum { E_LIT, E_FIELD, E_CMP, E_AND, E_OR, E_NOT, E_ISNULL, E_IN, E_ARITH, E_NEG,
+               E_CALL } ekind_t;
 typedef enum { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } cmpop_t;
+typedef enum { F_LENGTH, F_LOWER, F_UPPER, F_SUBSTRING, F_ABS, F_COALESCE, F_CONCAT,
+               F_TIMESTAMP_MILLIS, F_UNIX_MILLIS } fn_t;
 
 struct sl_expr {
     ekind_t kind;
-    cmpop_t op;
+    int pos;         /* column of the node's first character, for messages */
+    cmpop_t op;      /* E_CMP */
+    char aop;        /* E_ARITH: + - * / % */
+    fn_t fn;         /* E_CALL */
     int negate;      /* E_ISNULL: is not null; E_IN: not in */
     int slot;        /* E_FIELD */
-    sl_type_t type;  /* static type of the value this node yields (E_LIT, E_FIELD) */
+    sl_type_t type;  /* static type of the value this node yields */
     sl_val_t lit;    /* E_LIT; strings owned in litbuf */
     char *litbuf;
     sl_expr_t *a, *b;
-    sl_expr_t **list; /* E_IN literals */
+    sl_expr_t **list; /* E_IN literals, E_CALL arguments */
     size_t nlist;
+};
+
+static const struct {
+    const char *name;
+    fn_t fn;
+    int min, max; /* argument counts; max -1 for any */
+} functions[] = {
+    {"length", F_LENGTH, 1, 1},          {"char_length", F_LENGTH, 1, 1},
+    {"lower", F_LOWER, 1, 1},            {"lcase", F_LOWER, 1, 1},
+    {"upper", F_UPPER, 1, 1},            {"ucase", F_UPPER, 1, 1},
+    {"substring", F_SUBSTRING, 2, 3},    {"substr", F_SUBSTRING, 2, 3},
+    {"abs", F_ABS, 1, 1},                {"coalesce", F_COALESCE, 1, -1},
+    {"concat", F_CONCAT, 1, -1},         {"timestamp_millis", F_TIMESTAMP_MILLIS, 1, 1},
+    {"unix_millis", F_UNIX_MILLIS, 1, 1},
 };
 
 typedef enum { T_END, T_IDENT, T_NUM, T_STR, T_OP, T_LP, T_RP, T_COMMA } tkind_t;
@@ -52,14 +76,19 @@ typedef struct parser {
     int failed;
 } parser_t;
 
-static void perr(parser_t *ps, const char *fmt, const char *arg)
+static void perr_at(parser_t *ps, int pos, const char *fmt, const char *arg)
 {
     if (ps->failed)
         return;
     ps->failed = 1;
-    char msg[256];
+    char msg[640];
     snprintf(msg, sizeof(msg), fmt, arg);
-    snprintf(ps->errstr, ps->errstr_size, "at column %d: %s", (int)(ps->ts - ps->src) + 1, msg);
+    snprintf(ps->errstr, ps->errstr_size, "at column %d: %s", pos + 1, msg);
+}
+
+static void perr(parser_t *ps, const char *fmt, const char *arg)
+{
+    perr_at(ps, (int)(ps->ts - ps->src), fmt, arg);
 }
 
 static void next(parser_t *ps)
@@ -90,8 +119,7 @@ static void next(parser_t *ps)
         while (isalnum((unsigned char)*ps->p) || *ps->p == '_' || *ps->p == '.')
             ps->p++;
         ps->tk = T_IDENT;
-    } else if (isdigit((unsigned char)c) ||
-               ((c == '-' || c == '.') && (isdigit((unsigned char)ps->p[1]) || ps->p[1] == '.'))) {
+    } else if (isdigit((unsigned char)c) || (c == '.' && isdigit((unsigned char)ps->p[1]))) {
         ps->p++;
         while (isalnum((unsigned char)*ps->p) || *ps->p == '.' ||
                ((*ps->p == '-' || *ps->p == '+') && (ps->p[-1] == 'e' || ps->p[-1] == 'E')))
@@ -119,6 +147,9 @@ static void next(parser_t *ps)
         if (*ps->p == '=' || (c == '<' && *ps->p == '>'))
             ps->p++;
         ps->tk = T_OP;
+    } else if (strchr("+-*/%", c)) {
+        ps->p++;
+        ps->tk = T_OP;
     } else {
         ps->p++;
         ps->tk = T_END;
@@ -133,11 +164,20 @@ static int is_kw(const parser_t *ps, const char *kw)
     return ps->tk == T_IDENT && ps->tn == strlen(kw) && strncasecmp(ps->ts, kw, ps->tn) == 0;
 }
 
-static sl_expr_t *node(ekind_t kind)
+static int is_op(const parser_t *ps, const char *op)
+{
+    return ps->tk == T_OP && ps->tn == strlen(op) && !strncmp(ps->ts, op, ps->tn);
+}
+
+static sl_expr_t *node(parser_t *ps, ekind_t kind)
 {
     sl_expr_t *e = calloc(1, sizeof(*e));
-    if (e)
+    if (e) {
         e->kind = kind;
+        e->pos = (int)(ps->ts - ps->src);
+    } else {
+        perr(ps, "%s", "out of memory");
+    }
     return e;
 }
 
@@ -160,14 +200,28 @@ static char *tok_text(const parser_t *ps)
     size_t n = ps->tn < sizeof(buf) - 1 ? ps->tn : sizeof(buf) - 1;
     memcpy(buf, ps->ts, n);
     buf[n] = 0;
-    return ps->tk == T_END ? "end of filter" : buf;
+    return ps->tk == T_END ? "the end" : buf;
+}
+
+static int numeric(sl_type_t t)
+{
+    return t == SL_T_LONG || t == SL_T_DOUBLE || t == SL_T_TIMESTAMP;
 }
 
 static sl_expr_t *parse_literal(parser_t *ps)
 {
-    sl_expr_t *e = node(E_LIT);
+    sl_expr_t *e = node(ps, E_LIT);
     if (!e)
         return NULL;
+    int neg = 0;
+    if (is_op(ps, "-")) {
+        neg = 1;
+        next(ps);
+        if (ps->tk != T_NUM) {
+            perr(ps, "expected a number after '-', found %s", tok_text(ps));
+            goto fail;
+        }
+    }
     if (ps->tk == T_NUM) {
         char tmp[64];
         if (ps->tn >= sizeof(tmp)) {
@@ -185,7 +239,7 @@ static sl_expr_t *parse_literal(parser_t *ps)
                 goto fail;
             }
             e->lit.t = SL_T_LONG;
-            e->lit.u.i = v;
+            e->lit.u.i = neg ? -v : v;
         } else {
             double d = strtod(tmp, &end);
             if (*end || errno) {
@@ -193,7 +247,7 @@ static sl_expr_t *parse_literal(parser_t *ps)
                 goto fail;
             }
             e->lit.t = SL_T_DOUBLE;
-            e->lit.u.d = d;
+            e->lit.u.d = neg ? -d : d;
         }
     } else if (ps->tk == T_STR) {
         char q = ps->ts[0];
@@ -206,6 +260,7 @@ static sl_expr_t *parse_literal(parser_t *ps)
             if (ps->ts[i] == q)
                 i++; /* doubled quote stands for one */
         }
+        e->litbuf[n] = 0;
         e->lit.t = SL_T_STRING;
         e->lit.u.s = e->litbuf;
         e->lit.n = (uint32_t)n;
@@ -226,39 +281,146 @@ fail:
     return NULL;
 }
 
-static sl_expr_t *parse_operand(parser_t *ps)
+/* A string literal compared with a timestamp is read as a date-time, as Spark casts it. */
+static int coerce_timestamp(parser_t *ps, sl_expr_t *lit)
 {
-    if (ps->tk == T_IDENT && !is_kw(ps, "true") && !is_kw(ps, "false") && !is_kw(ps, "null")) {
-        sl_type_t type;
-        int slot = ps->lookup(ps->opaque, ps->ts, ps->tn, &type);
-        if (slot < 0) {
-            perr(ps, "unknown field '%s'", tok_text(ps));
-            return NULL;
-        }
-        sl_expr_t *e = node(E_FIELD);
-        if (!e)
-            return NULL;
-        e->slot = slot;
-        e->type = type;
-        next(ps);
-        return e;
+    if (lit->kind != E_LIT || lit->type != SL_T_STRING)
+        return 0;
+    int64_t ms;
+    if (sl__ts_parse(lit->lit.u.s, lit->lit.n, &ms) < 0) {
+        perr_at(ps, lit->pos, "'%s' is not a date-time such as 2026-11-25T09:00:00Z",
+                lit->litbuf);
+        return -1;
     }
-    return parse_literal(ps);
+    lit->lit.t = SL_T_TIMESTAMP;
+    lit->lit.u.i = ms;
+    lit->type = SL_T_TIMESTAMP;
+    return 0;
 }
 
-static int numeric(sl_type_t t)
+static int comparable(parser_t *ps, sl_expr_t *a, sl_expr_t *b)
 {
-    return t == SL_T_LONG || t == SL_T_DOUBLE;
-}
-
-static int comparable(sl_type_t a, sl_type_t b)
-{
-    return a == SL_T_NULL || b == SL_T_NULL || a == b || (numeric(a) && numeric(b));
+    if (a->type == SL_T_TIMESTAMP && coerce_timestamp(ps, b) < 0)
+        return -1;
+    if (b->type == SL_T_TIMESTAMP && coerce_timestamp(ps, a) < 0)
+        return -1;
+    return a->type == SL_T_NULL || b->type == SL_T_NULL || a->type == b->type ||
+           (numeric(a->type) && numeric(b->type));
 }
 
 static sl_expr_t *parse_or(parser_t *ps);
 
-static sl_expr_t *parse_pred(parser_t *ps)
+static sl_expr_t *parse_call(parser_t *ps, size_t fi)
+{
+    sl_expr_t *e = node(ps, E_CALL);
+    if (!e)
+        return NULL;
+    e->fn = functions[fi].fn;
+    next(ps); /* the name */
+    next(ps); /* '(' */
+    if (ps->tk != T_RP) {
+        for (;;) {
+            sl_expr_t *arg = parse_or(ps);
+            if (!arg)
+                goto fail;
+            sl_expr_t **nl = realloc(e->list, (e->nlist + 1) * sizeof(*nl));
+            if (!nl) {
+                sl__expr_destroy(arg);
+                goto fail;
+            }
+            e->list = nl;
+            e->list[e->nlist++] = arg;
+            if (ps->tk != T_COMMA)
+                break;
+            next(ps);
+        }
+    }
+    if (ps->tk != T_RP) {
+        perr(ps, "expected ',' or ')' in the arguments, found %s", tok_text(ps));
+        goto fail;
+    }
+    next(ps);
+    const char *name = functions[fi].name;
+    if ((int)e->nlist < functions[fi].min ||
+        (functions[fi].max >= 0 && (int)e->nlist > functions[fi].max)) {
+        char want[96];
+        if (functions[fi].max < 0)
+            snprintf(want, sizeof(want), "%s takes at least %d argument(s)", name,
+                     functions[fi].min);
+        else if (functions[fi].min == functions[fi].max)
+            snprintf(want, sizeof(want), "%s takes %d argument(s)", name, functions[fi].min);
+        else
+            snprintf(want, sizeof(want), "%s takes %d to %d arguments", name,
+                     functions[fi].min, functions[fi].max);
+        perr_at(ps, e->pos, "%s", want);
+        goto fail;
+    }
+    /* Argument types. */
+    sl_type_t want = SL_T_NULL;
+    switch (e->fn) {
+    case F_LENGTH:
+    case F_LOWER:
+    case F_UPPER:
+    case F_SUBSTRING:
+    case F_CONCAT:
+        want = SL_T_STRING;
+        e->type = e->fn == F_LENGTH ? SL_T_LONG : SL_T_STRING;
+        break;
+    case F_ABS:
+        e->type = e->list[0]->type;
+        break;
+    case F_TIMESTAMP_MILLIS:
+        want = SL_T_LONG;
+        e->type = SL_T_TIMESTAMP;
+        break;
+    case F_UNIX_MILLIS:
+        want = SL_T_TIMESTAMP;
+        e->type = SL_T_LONG;
+        break;
+    case F_COALESCE:
+        e->type = SL_T_NULL;
+        for (size_t i = 0; i < e->nlist; i++) {
+            sl_type_t t = e->list[i]->type;
+            if (t == SL_T_NULL)
+                continue;
+            if (e->type == SL_T_NULL || e->type == t)
+                e->type = t;
+            else if (numeric(e->type) && numeric(t))
+                e->type = SL_T_DOUBLE;
+            else {
+                perr_at(ps, e->list[i]->pos, "coalesce mixes %s with other types",
+                        sl__type_name(t));
+                goto fail;
+            }
+        }
+        break;
+    }
+    for (size_t i = 0; i < e->nlist; i++) {
+        sl_type_t t = e->list[i]->type;
+        sl_type_t w = want;
+        if (e->fn == F_SUBSTRING && i > 0)
+            w = SL_T_LONG;
+        if (e->fn == F_ABS && !numeric(t) && t != SL_T_NULL) {
+            perr_at(ps, e->list[i]->pos, "abs needs a number, not a %s", sl__type_name(t));
+            goto fail;
+        }
+        if (w != SL_T_NULL && t != w && t != SL_T_NULL) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "argument %zu of %s must be a %s, not a %s", i + 1, name,
+                     sl__type_name(w), sl__type_name(t));
+            perr_at(ps, e->list[i]->pos, "%s", msg);
+            goto fail;
+        }
+    }
+    return e;
+fail:
+    sl__expr_destroy(e);
+    return NULL;
+}
+
+static sl_expr_t *parse_unary(parser_t *ps);
+
+static sl_expr_t *parse_primary(parser_t *ps)
 {
     if (ps->tk == T_LP) {
         next(ps);
@@ -271,8 +433,117 @@ static sl_expr_t *parse_pred(parser_t *ps)
         next(ps);
         return e;
     }
-    const char *start = ps->ts;
-    sl_expr_t *l = parse_operand(ps);
+    if (ps->tk == T_IDENT && !is_kw(ps, "true") && !is_kw(ps, "false") && !is_kw(ps, "null")) {
+        const char *after = ps->p;
+        while (isspace((unsigned char)*after))
+            after++;
+        if (*after == '(') {
+            for (size_t i = 0; i < SL_ARRAY_LEN(functions); i++) {
+                if (is_kw(ps, functions[i].name))
+                    return parse_call(ps, i);
+            }
+            char known[256] = "";
+            for (size_t i = 0; i < SL_ARRAY_LEN(functions); i++)
+                sl__strlcatf(known, sizeof(known), "%s%s", i ? ", " : "", functions[i].name);
+            char msg[400];
+            snprintf(msg, sizeof(msg), "unknown function '%s' (known: %s)", tok_text(ps), known);
+            perr(ps, "%s", msg);
+            return NULL;
+        }
+        sl_type_t type;
+        int slot = ps->lookup(ps->opaque, ps->ts, ps->tn, &type);
+        if (slot < 0) {
+            perr(ps, "unknown field '%s'", tok_text(ps));
+            return NULL;
+        }
+        sl_expr_t *e = node(ps, E_FIELD);
+        if (!e)
+            return NULL;
+        e->slot = slot;
+        e->type = type;
+        next(ps);
+        return e;
+    }
+    return parse_literal(ps);
+}
+
+static sl_expr_t *parse_unary(parser_t *ps)
+{
+    if (!is_op(ps, "-"))
+        return parse_primary(ps);
+    const char *after = ps->p;
+    while (isspace((unsigned char)*after))
+        after++;
+    if (isdigit((unsigned char)*after) || *after == '.')
+        return parse_literal(ps); /* a negative number */
+    sl_expr_t *e = node(ps, E_NEG);
+    if (!e)
+        return NULL;
+    next(ps);
+    e->a = parse_unary(ps);
+    if (!e->a) {
+        free(e);
+        return NULL;
+    }
+    if (!numeric(e->a->type) && e->a->type != SL_T_NULL) {
+        perr_at(ps, e->pos, "cannot negate a %s", sl__type_name(e->a->type));
+        sl__expr_destroy(e);
+        return NULL;
+    }
+    e->type = e->a->type == SL_T_TIMESTAMP ? SL_T_LONG : e->a->type;
+    return e;
+}
+
+static sl_expr_t *parse_arith(parser_t *ps, const char *ops, sl_expr_t *(*sub)(parser_t *))
+{
+    sl_expr_t *l = sub(ps);
+    while (l && ps->tk == T_OP && ps->tn == 1 && strchr(ops, ps->ts[0])) {
+        sl_expr_t *e = node(ps, E_ARITH);
+        if (!e) {
+            sl__expr_destroy(l);
+            return NULL;
+        }
+        e->aop = ps->ts[0];
+        e->pos = l->pos;
+        int oppos = (int)(ps->ts - ps->src);
+        next(ps);
+        e->a = l;
+        e->b = sub(ps);
+        if (!e->b) {
+            sl__expr_destroy(e);
+            return NULL;
+        }
+        sl_type_t ta = e->a->type, tb = e->b->type;
+        if ((!numeric(ta) && ta != SL_T_NULL) || (!numeric(tb) && tb != SL_T_NULL)) {
+            char what[96];
+            snprintf(what, sizeof(what), "'%c' needs numbers, not %s and %s", e->aop,
+                     sl__type_name(ta), sl__type_name(tb));
+            perr_at(ps, oppos, "%s", what);
+            sl__expr_destroy(e);
+            return NULL;
+        }
+        if (e->aop == '/' || ta == SL_T_DOUBLE || tb == SL_T_DOUBLE)
+            e->type = SL_T_DOUBLE;
+        else
+            e->type = SL_T_LONG; /* timestamps compute as milliseconds */
+        l = e;
+    }
+    return l;
+}
+
+static sl_expr_t *parse_product(parser_t *ps)
+{
+    return parse_arith(ps, "*/%", parse_unary);
+}
+
+static sl_expr_t *parse_sum(parser_t *ps)
+{
+    return parse_arith(ps, "+-", parse_product);
+}
+
+static sl_expr_t *parse_pred(parser_t *ps)
+{
+    sl_expr_t *l = parse_sum(ps);
     if (!l)
         return NULL;
     if (ps->tk == T_OP) {
@@ -281,44 +552,47 @@ static sl_expr_t *parse_pred(parser_t *ps)
             cmpop_t op;
         } ops[] = {{"=", OP_EQ},  {"==", OP_EQ}, {"!=", OP_NE}, {"<>", OP_NE},
                    {"<", OP_LT},  {"<=", OP_LE}, {">", OP_GT},  {">=", OP_GE}};
-        sl_expr_t *e = node(E_CMP);
+        int found = -1;
+        for (size_t i = 0; i < SL_ARRAY_LEN(ops); i++) {
+            if (is_op(ps, ops[i].s))
+                found = (int)i;
+        }
+        if (found < 0) {
+            perr(ps, "unknown operator %s", tok_text(ps));
+            goto fail_l;
+        }
+        sl_expr_t *e = node(ps, E_CMP);
         if (!e)
             goto fail_l;
-        int found = 0;
-        for (size_t i = 0; i < SL_ARRAY_LEN(ops); i++) {
-            if (strlen(ops[i].s) == ps->tn && !strncmp(ops[i].s, ps->ts, ps->tn)) {
-                e->op = ops[i].op;
-                found = 1;
-            }
-        }
-        if (!found) {
-            perr(ps, "unknown operator %s", tok_text(ps));
-            free(e);
-            goto fail_l;
-        }
+        e->op = ops[found].op;
+        e->pos = l->pos;
+        e->type = SL_T_BOOL;
         next(ps);
         e->a = l;
-        e->b = parse_operand(ps);
+        e->b = parse_sum(ps);
         if (!e->b) {
             sl__expr_destroy(e);
             return NULL;
         }
-        if (!comparable(e->a->type, e->b->type)) {
-            ps->ts = start;
-            char what[96];
-            snprintf(what, sizeof(what), "%s with %s", sl__type_name(e->a->type),
-                     sl__type_name(e->b->type));
-            perr(ps, "cannot compare %s", what);
+        int ok = comparable(ps, e->a, e->b);
+        if (ok <= 0) {
+            if (!ok) {
+                char what[96];
+                snprintf(what, sizeof(what), "%s with %s", sl__type_name(e->a->type),
+                         sl__type_name(e->b->type));
+                perr_at(ps, e->pos, "cannot compare %s", what);
+            }
             sl__expr_destroy(e);
             return NULL;
         }
         return e;
     }
     if (is_kw(ps, "is")) {
-        sl_expr_t *e = node(E_ISNULL);
+        sl_expr_t *e = node(ps, E_ISNULL);
         if (!e)
             goto fail_l;
         e->a = l;
+        e->type = SL_T_BOOL;
         next(ps);
         if (is_kw(ps, "not")) {
             e->negate = 1;
@@ -342,11 +616,12 @@ static sl_expr_t *parse_pred(parser_t *ps)
         }
     }
     if (is_kw(ps, "in")) {
-        sl_expr_t *e = node(E_IN);
+        sl_expr_t *e = node(ps, E_IN);
         if (!e)
             goto fail_l;
         e->a = l;
         e->negate = negate;
+        e->type = SL_T_BOOL;
         next(ps);
         if (ps->tk != T_LP) {
             perr(ps, "expected '(' after 'in', found %s", tok_text(ps));
@@ -368,9 +643,11 @@ static sl_expr_t *parse_pred(parser_t *ps)
             }
             e->list = nl;
             e->list[e->nlist++] = lit;
-            if (!comparable(l->type, lit->type)) {
-                perr(ps, "'in' list holds a value of another type than %s",
-                     sl__type_name(l->type));
+            int ok = comparable(ps, l, lit);
+            if (ok <= 0) {
+                if (!ok)
+                    perr_at(ps, lit->pos, "'in' list holds a value of another type than %s",
+                            sl__type_name(l->type));
                 sl__expr_destroy(e);
                 return NULL;
             }
@@ -383,27 +660,32 @@ static sl_expr_t *parse_pred(parser_t *ps)
         next(ps);
         return e;
     }
-    if (l->type != SL_T_BOOL) {
-        ps->ts = start;
-        perr(ps, "a %s is not a condition (compare it with something)", sl__type_name(l->type));
-        goto fail_l;
-    }
     return l;
 fail_l:
     sl__expr_destroy(l);
     return NULL;
 }
 
+static int need_condition(parser_t *ps, const sl_expr_t *e)
+{
+    if (e->type == SL_T_BOOL || e->type == SL_T_NULL)
+        return 0;
+    perr_at(ps, e->pos, "a %s is not a condition (compare it with something)",
+            sl__type_name(e->type));
+    return -1;
+}
+
 static sl_expr_t *parse_not(parser_t *ps)
 {
     if (is_kw(ps, "not")) {
-        next(ps);
-        sl_expr_t *e = node(E_NOT);
+        sl_expr_t *e = node(ps, E_NOT);
         if (!e)
             return NULL;
+        next(ps);
+        e->type = SL_T_BOOL;
         e->a = parse_not(ps);
-        if (!e->a) {
-            free(e);
+        if (!e->a || need_condition(ps, e->a) < 0) {
+            sl__expr_destroy(e);
             return NULL;
         }
         return e;
@@ -411,20 +693,25 @@ static sl_expr_t *parse_not(parser_t *ps)
     return parse_pred(ps);
 }
 
-static sl_expr_t *parse_binary(parser_t *ps, const char *kw, ekind_t kind,
-                               sl_expr_t *(*sub)(parser_t *))
+static sl_expr_t *parse_logic(parser_t *ps, const char *kw, ekind_t kind,
+                              sl_expr_t *(*sub)(parser_t *))
 {
     sl_expr_t *l = sub(ps);
     while (l && is_kw(ps, kw)) {
-        next(ps);
-        sl_expr_t *e = node(kind);
+        if (need_condition(ps, l) < 0) {
+            sl__expr_destroy(l);
+            return NULL;
+        }
+        sl_expr_t *e = node(ps, kind);
         if (!e) {
             sl__expr_destroy(l);
             return NULL;
         }
+        next(ps);
         e->a = l;
+        e->type = SL_T_BOOL;
         e->b = sub(ps);
-        if (!e->b) {
+        if (!e->b || need_condition(ps, e->b) < 0) {
             sl__expr_destroy(e);
             return NULL;
         }
@@ -435,28 +722,30 @@ static sl_expr_t *parse_binary(parser_t *ps, const char *kw, ekind_t kind,
 
 static sl_expr_t *parse_and(parser_t *ps)
 {
-    return parse_binary(ps, "and", E_AND, parse_not);
+    return parse_logic(ps, "and", E_AND, parse_not);
 }
 
 static sl_expr_t *parse_or(parser_t *ps)
 {
-    return parse_binary(ps, "or", E_OR, parse_and);
+    return parse_logic(ps, "or", E_OR, parse_and);
 }
 
-sl_err_t sl__expr_parse(const char *text, sl_field_lookup_fn lookup, void *opaque,
-                        sl_expr_t **exprp, char *errstr, size_t errstr_size)
+static sl_err_t parse(const char *text, int condition, sl_field_lookup_fn lookup, void *opaque,
+                      sl_expr_t **exprp, char *errstr, size_t errstr_size)
 {
     parser_t ps = {.src = text, .p = text, .lookup = lookup, .opaque = opaque,
                    .errstr = errstr, .errstr_size = errstr_size};
     *exprp = NULL;
     next(&ps);
     if (ps.tk == T_END && !ps.failed) {
-        perr(&ps, "%s", "the filter is empty");
+        perr(&ps, "%s", "the expression is empty");
         return SL_ERR_INVAL;
     }
     sl_expr_t *e = ps.failed ? NULL : parse_or(&ps);
     if (e && ps.tk != T_END)
-        perr(&ps, "unexpected %s (expected 'and', 'or' or the end)", tok_text(&ps));
+        perr(&ps, "unexpected %s (expected an operator or the end)", tok_text(&ps));
+    if (e && condition)
+        need_condition(&ps, e);
     if (ps.failed || !e) {
         if (!ps.failed)
             snprintf(errstr, errstr_size, "out of memory");
@@ -467,88 +756,327 @@ sl_err_t sl__expr_parse(const char *text, sl_field_lookup_fn lookup, void *opaqu
     return SL_OK;
 }
 
-static const sl_val_t *value_of(const sl_expr_t *e, const sl_val_t *row)
+sl_err_t sl__expr_parse(const char *text, sl_field_lookup_fn lookup, void *opaque,
+                        sl_expr_t **exprp, char *errstr, size_t errstr_size)
 {
-    return e->kind == E_FIELD ? &row[e->slot] : &e->lit;
+    return parse(text, 1, lookup, opaque, exprp, errstr, errstr_size);
 }
 
-/* 1 true, 0 false, -1 unknown */
-static int eval(const sl_expr_t *e, const sl_val_t *row)
+sl_err_t sl__expr_parse_value(const char *text, sl_field_lookup_fn lookup, void *opaque,
+                              sl_expr_t **exprp, char *errstr, size_t errstr_size)
 {
+    return parse(text, 0, lookup, opaque, exprp, errstr, errstr_size);
+}
+
+sl_type_t sl__expr_type(const sl_expr_t *e)
+{
+    return e->type;
+}
+
+int sl__expr_field_slot(const sl_expr_t *e)
+{
+    return e->kind == E_FIELD ? e->slot : -1;
+}
+
+/* ---- evaluation ---- */
+
+#define NULLV ((sl_val_t){.t = SL_T_NULL})
+
+/* Bytes of the first @p chars UTF-8 characters of s (all of s when it has fewer). */
+static size_t utf8_skip(const char *s, size_t n, int64_t chars)
+{
+    size_t i = 0;
+    while (i < n && chars > 0) {
+        i++;
+        while (i < n && ((unsigned char)s[i] & 0xc0) == 0x80)
+            i++;
+        chars--;
+    }
+    return i;
+}
+
+static int64_t utf8_len(const char *s, size_t n)
+{
+    int64_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return len;
+}
+
+/* Spark's substring: 1-based; 0 counts as 1; a negative position counts from the end. */
+static void substring(const sl_val_t *s, int64_t pos, int64_t len, int has_len, sl_val_t *out)
+{
+    int64_t n = utf8_len(s->u.s, s->n);
+    int64_t start = pos > 0 ? pos - 1 : pos < 0 ? n + pos : 0;
+    int64_t end = has_len ? (len <= 0 ? start : start + len) : n;
+    if (start < 0)
+        start = 0;
+    if (end > n)
+        end = n;
+    *out = (sl_val_t){.t = SL_T_STRING};
+    if (end <= start) {
+        out->u.s = s->u.s;
+        return;
+    }
+    size_t b0 = utf8_skip(s->u.s, s->n, start);
+    size_t b1 = b0 + utf8_skip(s->u.s + b0, s->n - b0, end - start);
+    out->u.s = s->u.s + b0;
+    out->n = (uint32_t)(b1 - b0);
+}
+
+static sl_err_t call(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch,
+                     sl_val_t *out)
+{
+    sl_val_t args[3];
+    *out = NULLV;
+    if (e->fn == F_COALESCE) {
+        for (size_t i = 0; i < e->nlist; i++) {
+            sl_err_t err = sl__expr_eval(e->list[i], row, scratch, out);
+            if (err || out->t != SL_T_NULL) {
+                if (!err && e->type == SL_T_DOUBLE && out->t != SL_T_DOUBLE)
+                    *out = (sl_val_t){.t = SL_T_DOUBLE, .u.d = sl__val_num(out)};
+                return err;
+            }
+        }
+        return SL_OK;
+    }
+    if (e->fn == F_CONCAT) {
+        size_t total = 0;
+        sl_val_t *vals = sl__arena_alloc(scratch, e->nlist * sizeof(sl_val_t));
+        if (!vals)
+            return SL_ERR_NOMEM;
+        for (size_t i = 0; i < e->nlist; i++) {
+            sl_err_t err = sl__expr_eval(e->list[i], row, scratch, &vals[i]);
+            if (err)
+                return err;
+            if (vals[i].t == SL_T_NULL)
+                return SL_OK; /* as Spark's concat: null when any input is */
+            total += vals[i].n;
+        }
+        char *p = sl__arena_alloc(scratch, total ? total : 1);
+        if (!p)
+            return SL_ERR_NOMEM;
+        size_t off = 0;
+        for (size_t i = 0; i < e->nlist; i++) {
+            if (vals[i].n)
+                memcpy(p + off, vals[i].u.s, vals[i].n);
+            off += vals[i].n;
+        }
+        *out = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)total, .u.s = p};
+        return SL_OK;
+    }
+    for (size_t i = 0; i < e->nlist; i++) {
+        sl_err_t err = sl__expr_eval(e->list[i], row, scratch, &args[i]);
+        if (err)
+            return err;
+        if (args[i].t == SL_T_NULL)
+            return SL_OK;
+    }
+    switch (e->fn) {
+    case F_LENGTH:
+        *out = (sl_val_t){.t = SL_T_LONG, .u.i = utf8_len(args[0].u.s, args[0].n)};
+        break;
+    case F_LOWER:
+    case F_UPPER: {
+        /* ASCII letters only; other bytes, UTF-8 sequences included, are kept as they are. */
+        char *p = sl__arena_alloc(scratch, args[0].n ? args[0].n : 1);
+        if (!p)
+            return SL_ERR_NOMEM;
+        for (uint32_t i = 0; i < args[0].n; i++) {
+            unsigned char ch = (unsigned char)args[0].u.s[i];
+            p[i] = (char)(ch < 0x80 ? (e->fn == F_LOWER ? tolower(ch) : toupper(ch)) : ch);
+        }
+        *out = (sl_val_t){.t = SL_T_STRING, .n = args[0].n, .u.s = p};
+        break;
+    }
+    case F_SUBSTRING:
+        substring(&args[0], args[1].u.i, e->nlist > 2 ? args[2].u.i : 0, e->nlist > 2, out);
+        break;
+    case F_ABS:
+        *out = args[0];
+        if (out->t == SL_T_DOUBLE)
+            out->u.d = fabs(out->u.d);
+        else if (out->u.i < 0)
+            out->u.i = (int64_t)(0 - (uint64_t)out->u.i);
+        break;
+    case F_TIMESTAMP_MILLIS:
+        *out = (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = args[0].u.i};
+        break;
+    case F_UNIX_MILLIS:
+        *out = (sl_val_t){.t = SL_T_LONG, .u.i = args[0].u.i};
+        break;
+    default:
+        break;
+    }
+    return SL_OK;
+}
+
+static void arith(char op, const sl_val_t *a, const sl_val_t *b, sl_type_t type, sl_val_t *out)
+{
+    if (type == SL_T_LONG) {
+        uint64_t x = (uint64_t)a->u.i, y = (uint64_t)b->u.i;
+        *out = (sl_val_t){.t = SL_T_LONG};
+        switch (op) {
+        case '+':
+            out->u.i = (int64_t)(x + y);
+            break;
+        case '-':
+            out->u.i = (int64_t)(x - y);
+            break;
+        case '*':
+            out->u.i = (int64_t)(x * y);
+            break;
+        case '%':
+            if (b->u.i == 0)
+                *out = NULLV;
+            else if (b->u.i == -1)
+                out->u.i = 0;
+            else
+                out->u.i = a->u.i % b->u.i;
+            break;
+        }
+        return;
+    }
+    double x = sl__val_num(a), y = sl__val_num(b), r = 0;
+    switch (op) {
+    case '+':
+        r = x + y;
+        break;
+    case '-':
+        r = x - y;
+        break;
+    case '*':
+        r = x * y;
+        break;
+    case '/':
+    case '%':
+        if (y == 0) {
+            *out = NULLV;
+            return;
+        }
+        r = op == '/' ? x / y : fmod(x, y);
+        break;
+    }
+    *out = (sl_val_t){.t = SL_T_DOUBLE, .u.d = r};
+}
+
+static int truth(const sl_val_t *v)
+{
+    return v->t == SL_T_NULL ? -1 : v->u.i != 0;
+}
+
+static void set_truth(sl_val_t *out, int t)
+{
+    *out = t < 0 ? NULLV : (sl_val_t){.t = SL_T_BOOL, .u.i = t};
+}
+
+sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch,
+                       sl_val_t *out)
+{
+    sl_val_t a, b;
+    sl_err_t err;
     switch (e->kind) {
     case E_FIELD:
-    case E_LIT: {
-        const sl_val_t *v = value_of(e, row);
-        return v->t == SL_T_NULL ? -1 : v->u.i != 0;
-    }
+        *out = row[e->slot];
+        return SL_OK;
+    case E_LIT:
+        *out = e->lit;
+        return SL_OK;
     case E_CMP: {
-        const sl_val_t *a = value_of(e->a, row), *b = value_of(e->b, row);
-        if (a->t == SL_T_NULL || b->t == SL_T_NULL)
-            return -1;
-        int c = sl__val_cmp(a, b);
-        switch (e->op) {
-        case OP_EQ:
-            return c == 0;
-        case OP_NE:
-            return c != 0;
-        case OP_LT:
-            return c < 0;
-        case OP_LE:
-            return c <= 0;
-        case OP_GT:
-            return c > 0;
-        case OP_GE:
-            return c >= 0;
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)) ||
+            (err = sl__expr_eval(e->b, row, scratch, &b)))
+            return err;
+        if (a.t == SL_T_NULL || b.t == SL_T_NULL) {
+            *out = NULLV;
+            return SL_OK;
         }
-        return -1;
+        int c = sl__val_cmp(&a, &b);
+        static const int8_t want[][3] = {
+            [OP_EQ] = {0, 1, 0}, [OP_NE] = {1, 0, 1}, [OP_LT] = {1, 0, 0},
+            [OP_LE] = {1, 1, 0}, [OP_GT] = {0, 0, 1}, [OP_GE] = {0, 1, 1},
+        };
+        set_truth(out, want[e->op][c < 0 ? 0 : c == 0 ? 1 : 2]);
+        return SL_OK;
     }
-    case E_AND: {
-        int a = eval(e->a, row);
-        if (a == 0)
-            return 0;
-        int b = eval(e->b, row);
-        if (b == 0)
-            return 0;
-        return a == 1 && b == 1 ? 1 : -1;
-    }
+    case E_AND:
     case E_OR: {
-        int a = eval(e->a, row);
-        if (a == 1)
-            return 1;
-        int b = eval(e->b, row);
-        if (b == 1)
-            return 1;
-        return a == 0 && b == 0 ? 0 : -1;
+        int stop = e->kind == E_OR; /* the value that decides alone */
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)))
+            return err;
+        int x = truth(&a);
+        if (x == stop) {
+            set_truth(out, stop);
+            return SL_OK;
+        }
+        if ((err = sl__expr_eval(e->b, row, scratch, &b)))
+            return err;
+        int y = truth(&b);
+        set_truth(out, y == stop ? stop : (x < 0 || y < 0) ? -1 : !stop);
+        return SL_OK;
     }
-    case E_NOT: {
-        int a = eval(e->a, row);
-        return a < 0 ? -1 : !a;
-    }
-    case E_ISNULL: {
-        int isnull = value_of(e->a, row)->t == SL_T_NULL;
-        return e->negate ? !isnull : isnull;
-    }
+    case E_NOT:
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)))
+            return err;
+        set_truth(out, truth(&a) < 0 ? -1 : !truth(&a));
+        return SL_OK;
+    case E_ISNULL:
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)))
+            return err;
+        set_truth(out, e->negate ? a.t != SL_T_NULL : a.t == SL_T_NULL);
+        return SL_OK;
     case E_IN: {
-        const sl_val_t *a = value_of(e->a, row);
-        if (a->t == SL_T_NULL)
-            return -1;
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)))
+            return err;
+        if (a.t == SL_T_NULL) {
+            *out = NULLV;
+            return SL_OK;
+        }
         int unknown = 0;
         for (size_t i = 0; i < e->nlist; i++) {
-            const sl_val_t *b = &e->list[i]->lit;
-            if (b->t == SL_T_NULL) {
+            const sl_val_t *v = &e->list[i]->lit;
+            if (v->t == SL_T_NULL) {
                 unknown = 1;
                 continue;
             }
-            if (sl__val_cmp(a, b) == 0)
-                return !e->negate;
+            if (sl__val_cmp(&a, v) == 0) {
+                set_truth(out, !e->negate);
+                return SL_OK;
+            }
         }
-        return unknown ? -1 : e->negate;
+        set_truth(out, unknown ? -1 : e->negate);
+        return SL_OK;
     }
+    case E_ARITH:
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)) ||
+            (err = sl__expr_eval(e->b, row, scratch, &b)))
+            return err;
+        if (a.t == SL_T_NULL || b.t == SL_T_NULL)
+            *out = NULLV;
+        else
+            arith(e->aop, &a, &b, e->type, out);
+        return SL_OK;
+    case E_NEG:
+        if ((err = sl__expr_eval(e->a, row, scratch, &a)))
+            return err;
+        *out = a;
+        if (a.t == SL_T_DOUBLE)
+            out->u.d = -a.u.d;
+        else if (a.t != SL_T_NULL) {
+            out->t = SL_T_LONG;
+            out->u.i = (int64_t)(0 - (uint64_t)a.u.i);
+        }
+        return SL_OK;
+    case E_CALL:
+        return call(e, row, scratch, out);
     }
-    return -1;
+    *out = NULLV;
+    return SL_OK;
 }
 
-int sl__expr_match(const sl_expr_t *e, const sl_val_t *row)
+int sl__expr_match(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch)
 {
-    return eval(e, row) == 1;
+    sl_val_t v;
+    if (sl__expr_eval(e, row, scratch, &v) != SL_OK)
+        return -1;
+    return v.t == SL_T_BOOL && v.u.i;
 }

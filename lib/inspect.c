@@ -17,6 +17,7 @@
 
 typedef struct layout {
     int ngroup, naggs;
+    int windowed; /* values start with the window's end */
     sl_type_t *gtypes;
     char **gnames;
     sl_agg_spec_t *aggs;
@@ -27,8 +28,9 @@ typedef struct layout {
 
 static sl_type_t type_of(const char *s)
 {
-    static const char *const names[] = {"null", "boolean", "long", "double", "string"};
-    for (int i = 0; i < 5; i++) {
+    static const char *const names[] = {"null", "boolean", "long", "double", "string",
+                                        "timestamp"};
+    for (int i = 0; i < 6; i++) {
         if (s && !strcmp(names[i], s))
             return (sl_type_t)i;
     }
@@ -41,6 +43,7 @@ static int parse_layout(layout_t *l, const char *desc)
     json_t *gb = json_object_get(l->doc, "group_by"), *ag = json_object_get(l->doc, "aggregates");
     if (!json_is_array(gb) || !json_is_array(ag))
         return -1;
+    l->windowed = json_is_object(json_object_get(l->doc, "window"));
     l->ngroup = (int)json_array_size(gb);
     l->naggs = (int)json_array_size(ag);
     l->gtypes = calloc((size_t)l->ngroup + 1, sizeof(*l->gtypes));
@@ -62,25 +65,43 @@ static int parse_layout(layout_t *l, const char *desc)
         l->aggs[i].slot = json_is_string(json_object_get(a, "field")) ? 0 : -1;
         l->aggs[i].in_type = type_of(json_string_value(json_object_get(a, "in")));
         l->aggs[i].as = (char *)json_string_value(json_object_get(a, "as"));
+        l->aggs[i].hll_p = (int)json_integer_value(json_object_get(a, "p"));
+        l->aggs[i].time_slot = json_is_string(json_object_get(a, "by")) ? 0 : -1;
+        if (fn == SL_AGG_APPROX_COUNT_DISTINCT && (l->aggs[i].hll_p < 4 || l->aggs[i].hll_p > 16))
+            return -1;
     }
     return 0;
 }
 
 static void print_row(layout_t *l, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    sl_val_t keys[64];
+    sl_val_t keys[65];
     sl_acc_t accs[64];
     char buf[256];
+    int64_t wend = 0;
+    if (l->windowed && vlen >= 8) {
+        wend = (int64_t)sl__be64_get((const uint8_t *)v);
+        v += 8;
+        vlen -= 8;
+    }
+    sl_arena_t arena;
+    sl__arena_init(&arena);
     if (l->ngroup > 64 || l->naggs > 64 ||
         sl__key_decode((const uint8_t *)k, klen, l->ngroup, keys) ||
-        sl__accs_decode(l->aggs, l->naggs, (const uint8_t *)v, vlen, accs)) {
+        sl__accs_decode(l->aggs, l->naggs, (const uint8_t *)v, vlen, accs, &arena)) {
         fprintf(l->out, "  (an entry that cannot be decoded: %zu key bytes)\n", klen);
+        sl__arena_fini(&arena);
         return;
     }
     fputs("  ", l->out);
     for (int i = 0; i < l->ngroup; i++) {
         sl__val_format(&keys[i], buf, sizeof(buf));
         fprintf(l->out, "%s%s=%s", i ? " " : "", l->gnames[i], buf);
+    }
+    if (l->windowed) {
+        sl_val_t we = {.t = SL_T_TIMESTAMP, .u.i = wend};
+        sl__val_format(&we, buf, sizeof(buf));
+        fprintf(l->out, " window_end=%s", buf);
     }
     fputs(" ->", l->out);
     for (int i = 0; i < l->naggs; i++) {
@@ -90,6 +111,7 @@ static void print_row(layout_t *l, const char *k, size_t klen, const char *v, si
         fprintf(l->out, " %s=%s", l->aggs[i].as, buf);
     }
     fputc('\n', l->out);
+    sl__arena_fini(&arena);
 }
 
 static int agg_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
@@ -153,6 +175,13 @@ static int key_from_text(const layout_t *l, const char *text, sl_buf_t *out)
             v->t = SL_T_BOOL;
             v->u.i = !strcmp(tok, "true");
             break;
+        case SL_T_TIMESTAMP:
+            v->t = SL_T_TIMESTAMP;
+            if (sl__ts_parse(tok, strlen(tok), &v->u.i) < 0) {
+                v->u.i = strtoll(tok, &end, 10);
+                rc = *end ? -1 : 0;
+            }
+            break;
         default:
             v->t = SL_T_STRING;
             v->u.s = tok;
@@ -190,6 +219,14 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
         fprintf(out, "batch sequence: %" PRId64 "\n", (int64_t)sl__be64_get((const uint8_t *)val));
     else
         fprintf(out, "batch sequence: 0\n");
+    free(val);
+    val = NULL;
+    if (sl__store_get(s, SL_CF_META, "wm", 2, &val, &vlen, errstr, errstr_size) == SL_OK &&
+        vlen == 8) {
+        char ts[40];
+        sl__ts_format((int64_t)sl__be64_get((const uint8_t *)val), 1, ts, sizeof(ts));
+        fprintf(out, "watermark: %s\n", ts);
+    }
     free(val);
     fprintf(out, "positions (next offset to read):\n");
     if ((e = sl__store_scan(s, SL_CF_META, "pos/", 4, pos_cb, out, errstr, errstr_size)))

@@ -2,13 +2,14 @@
  * job.c - the micro-batch loop.
  *
  * One batch: consume records until the trigger fires (interval or max records), decode,
- * filter and fold each into the batch table; then merge the table with the stored
- * aggregates (one MultiGet), and write the new aggregates, every partition's next
- * position, the batch sequence and the outbox of result rows in ONE synced WriteBatch.
- * Only then are the rows published, and the outbox entries of the batch deleted once
- * Kafka has acknowledged them. A crash anywhere leaves the state at a batch boundary; on
- * restart the consumer seeks to the stored positions and any outbox left over is
- * published again (at-least-once until the transactional outbox lands).
+ * compute derived fields, filter, assign windows and fold each record into the batch
+ * table (or, for a query without aggregation, keep its selected values); then merge the
+ * table into the state (merge.h), and write the new aggregates, every partition's next
+ * position, the batch sequence, the watermark and the outbox of result rows in ONE
+ * synced WriteBatch. Only then are the rows published, and the outbox entries of the
+ * batch deleted once the sink has them. A crash anywhere leaves the state at a batch
+ * boundary; on restart the consumer seeks to the stored positions and whatever the
+ * outbox holds is reconciled with the sink.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -21,24 +22,32 @@
 #include "crash.h"
 #include "kafka.h"
 #include "log.h"
+#include "merge.h"
 #include "outbox.h"
 #include "output.h"
 #include "sink.h"
+#include "sink_local.h"
 #include "source.h"
 #include "store.h"
 #include "table.h"
 #include "util/util.h"
+#include "window.h"
 
 #define CONSUME_MAX 1000
+#define MAX_WINDOWS 1000 /* per record; conf.c refuses a window/slide ratio above */
 
 struct sl_job {
     sl_conf_t *conf;
     FILE *console;
     atomic_int stop;
+    sl_foreach_batch_fn foreach;
+    void *foreach_opaque;
     struct {
         atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
-        atomic_int_fast64_t first_record_ms, last_commit_ms;
+        atomic_uint_fast64_t records_late, records_untimed, windows_closed;
+        atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms;
     } stats;
+    sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
 
     /* while running */
     sl_source_t src;
@@ -46,13 +55,20 @@ struct sl_job {
     sl_store_t *store;
     sl_store_batch_t *wb;
     sl_table_t table;
+    sl_merge_t merge;
+    sl_arena_t scratch; /* strings made by derived fields, reset per record */
     sl_val_t *row;
+    sl_val_t *sel;      /* a query without aggregation: the batch's selected rows */
+    size_t nsel, sel_cap;
     sl_buf_t key;
     sl_buf_t out; /* encoded rows of the batch being published */
     int64_t seq;
     int fingerprint_stored;
+    /* event time: the watermark records are checked against, the largest event time
+     * committed, the batch's largest, and when input last arrived (for idle_timeout) */
+    int64_t wm, maxev, batch_maxev, last_input_ms;
     /* counted per record without atomics, added to stats after each consume call */
-    uint64_t n_in, n_bad, n_kept;
+    uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
     uint64_t batch_records; /* records (good or bad) in the batch under way */
     char fatal[1024];
     sl_err_t fatal_err;
@@ -125,6 +141,20 @@ SL_API void sl_job_set_console(sl_job_t *job, FILE *out)
     job->console = out;
 }
 
+SL_API void sl_job_set_foreach_batch(sl_job_t *job, sl_foreach_batch_fn fn, void *opaque)
+{
+    job->foreach = fn;
+    job->foreach_opaque = opaque;
+}
+
+SL_API char *sl_job_memory_rows(const sl_job_t *job)
+{
+    sl_job_t *j = (sl_job_t *)job;
+    if (!j->local.c)
+        return strdup("[]");
+    return sl__local_memory_json(&j->local);
+}
+
 SL_API void sl_job_stop(sl_job_t *job)
 {
     atomic_store(&job->stop, 1);
@@ -145,17 +175,57 @@ SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out)
     out->rows_out = atomic_load(&j->stats.rows_out);
     out->first_record_ms = atomic_load(&j->stats.first_record_ms);
     out->last_commit_ms = atomic_load(&j->stats.last_commit_ms);
+    out->records_late = atomic_load(&j->stats.records_late);
+    out->records_untimed = atomic_load(&j->stats.records_untimed);
+    out->windows_closed = atomic_load(&j->stats.windows_closed);
+    out->watermark_ms = atomic_load(&j->stats.watermark_ms);
 }
 
 SL_API void sl_job_destroy(sl_job_t *job)
 {
     if (!job)
         return;
+    sl__local_close(&job->local);
     sl__conf_destroy(job->conf);
     free(job);
 }
 
 /* ---- state: fingerprint, sequence, outbox recovery ---- */
+
+/* Names what changed between the stored query layout and this job's, part by part. */
+static void describe_change(const char *stored, const char *now, char *out, size_t size)
+{
+    json_t *a = stored ? json_loads(stored, 0, NULL) : NULL;
+    json_t *b = json_loads(now, 0, NULL);
+    out[0] = 0;
+    if (!json_is_object(a) || !json_is_object(b)) {
+        snprintf(out, size, "the input schema or the query changed");
+        goto done;
+    }
+    const char *k;
+    json_t *v;
+    json_t *keys = json_object();
+    json_object_foreach(a, k, v) json_object_set(keys, k, json_true());
+    json_object_foreach(b, k, v) json_object_set(keys, k, json_true());
+    json_object_foreach(keys, k, v)
+    {
+        json_t *x = json_object_get(a, k), *y = json_object_get(b, k);
+        if (!strcmp(k, "where") || (x && y && json_equal(x, y)))
+            continue;
+        char *xs = x ? json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *ys = y ? json_dumps(y, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        sl__strlcatf(out, size, "%s%s changed from %s to %s", out[0] ? "; " : "", k,
+                     xs ? xs : "(none)", ys ? ys : "(none)");
+        free(xs);
+        free(ys);
+    }
+    json_decref(keys);
+    if (!out[0])
+        snprintf(out, size, "the input schema changed");
+done:
+    json_decref(a);
+    json_decref(b);
+}
 
 static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
 {
@@ -171,14 +241,13 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
             char *q = NULL;
             size_t qlen;
             sl__store_get(job->store, SL_CF_META, "query", 5, &q, &qlen, errstr, errstr_size);
-            int query_changed = !q || strcmp(q, c->query_desc) != 0;
+            char what[1536];
+            describe_change(q, c->query_desc, what, sizeof(what));
             snprintf(errstr, errstr_size,
-                     "state %s was written by an incompatible job: the %s changed%s%s%s%s. "
-                     "Use a new state directory (the job then starts over from the source), "
-                     "or restore the old job",
-                     c->state_dir, query_changed ? "query" : "input schema",
-                     query_changed ? " (stored: " : "", query_changed && q ? q : "",
-                     query_changed ? ", now: " : "", query_changed ? c->query_desc : "");
+                     "state %s was written by an incompatible job: %s. Use a new state "
+                     "directory (the job then starts over from the source), or restore the "
+                     "old job",
+                     c->state_dir, what);
             free(q);
             return SL_ERR_MISMATCH;
         }
@@ -186,6 +255,20 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     } else if (e != SL_ERR_NOTFOUND) {
         return e;
     }
+    int64_t *times[] = {&job->wm, &job->maxev};
+    const char *names[] = {"wm", "maxev"};
+    for (int i = 0; i < 2; i++) {
+        *times[i] = SL_WM_NONE;
+        e = sl__store_get(job->store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen,
+                          errstr, errstr_size);
+        if (e == SL_OK) {
+            *times[i] = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : SL_WM_NONE;
+            free(val);
+        } else if (e != SL_ERR_NOTFOUND) {
+            return e;
+        }
+    }
+    atomic_store(&job->stats.watermark_ms, job->wm);
     e = sl__store_get(job->store, SL_CF_META, "seq", 3, &val, &vlen, errstr, errstr_size);
     if (e == SL_OK) {
         job->seq = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : -1;
@@ -222,7 +305,7 @@ static void bad_record(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *p,
         break;
     case SL_ON_BAD_DEAD_LETTER: {
         char err[512];
-        if (sl__sink_dead_letter(&job->sink, m, why, err, sizeof(err)) != SL_OK) {
+        if (sl__sink_side(&job->sink, c->dead_letter_topic, m, why, err, sizeof(err)) != SL_OK) {
             set_fatal(job, SL_ERR_KAFKA, "%s", err);
             return;
         }
@@ -230,6 +313,154 @@ static void bad_record(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *p,
     }
     }
     p->pos = m->offset + 1;
+}
+
+/* The Kafka metadata fields the query reads. */
+static void fill_meta(sl_job_t *job, const rd_kafka_message_t *m)
+{
+    const sl_conf_t *c = job->conf;
+    sl_val_t *row = job->row + c->meta_base;
+    if (c->meta_used & (1u << SL_META_TOPIC)) {
+        const char *t = rd_kafka_topic_name(m->rkt);
+        row[SL_META_TOPIC] = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(t), .u.s = t};
+    }
+    row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
+    row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
+    if (c->meta_used & (1u << SL_META_TIMESTAMP)) {
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        row[SL_META_TIMESTAMP] =
+            ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = ts} : (sl_val_t){.t = SL_T_NULL};
+    }
+    if (c->meta_used & (1u << SL_META_KEY))
+        row[SL_META_KEY] = m->key ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->key_len,
+                                               .u.s = m->key}
+                                  : (sl_val_t){.t = SL_T_NULL};
+}
+
+/* A record of a query without aggregation: its selected values, kept for the batch. */
+static sl_err_t keep_selected(sl_job_t *job)
+{
+    const sl_conf_t *c = job->conf;
+    if (job->nsel == job->sel_cap) {
+        size_t cap = job->sel_cap ? job->sel_cap * 2 : 1024;
+        sl_val_t *n = realloc(job->sel, cap * (size_t)c->ncols * sizeof(*n));
+        if (!n)
+            return SL_ERR_NOMEM;
+        job->sel = n;
+        job->sel_cap = cap;
+    }
+    sl_val_t *out = &job->sel[job->nsel * (size_t)c->ncols];
+    sl__out_select(c, job->row, out);
+    for (int i = 0; i < c->ncols; i++) {
+        if (out[i].t == SL_T_STRING &&
+            !(out[i].u.s = sl__arena_dup(&job->table.arena, out[i].u.s, out[i].n ? out[i].n : 1)))
+            return SL_ERR_NOMEM;
+    }
+    job->nsel++;
+    return SL_OK;
+}
+
+static sl_err_t fold_into(sl_job_t *job, int64_t wend)
+{
+    const sl_conf_t *c = job->conf;
+    sl_entry_t *e = sl__table_upsert(&job->table, job->key.p, (uint32_t)job->key.len);
+    if (!e)
+        return SL_ERR_NOMEM;
+    e->wend = wend; /* the same for every record of a window (or session start) */
+    for (int i = 0; i < c->naggs; i++) {
+        const sl_agg_spec_t *s = &c->aggs[i];
+        if (sl__acc_update(s, &e->acc[i], s->slot >= 0 ? &job->row[s->slot] : NULL,
+                           s->time_slot >= 0 ? &job->row[s->time_slot] : NULL,
+                           &job->table.arena) != SL_OK)
+            return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+/* A record behind the watermark for a closed window: counted, and copied to the late
+ * topic when the job has one. */
+static sl_err_t late_record(sl_job_t *job, const rd_kafka_message_t *m, int64_t t)
+{
+    const sl_conf_t *c = job->conf;
+    job->n_late++;
+    if (!c->late_topic)
+        return SL_OK;
+    char why[160], err[512];
+    snprintf(why, sizeof(why), "late: event time %" PRId64 " is behind the watermark %" PRId64
+             " for a closed window", t, job->wm);
+    if (sl__sink_side(&job->sink, c->late_topic, m, why, err, sizeof(err)) != SL_OK) {
+        set_fatal(job, SL_ERR_KAFKA, "%s", err);
+        return SL_ERR_KAFKA;
+    }
+    return SL_OK;
+}
+
+/* Derived fields, the filter, then the record's windows and group. */
+static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m)
+{
+    const sl_conf_t *c = job->conf;
+    fill_meta(job, m);
+    sl__arena_reset(&job->scratch);
+    for (int i = 0; i < c->nderived; i++) {
+        if (sl__expr_eval(c->derived[i].expr, job->row, &job->scratch,
+                          &job->row[c->derived[i].slot]))
+            return SL_ERR_NOMEM;
+    }
+    if (c->where) {
+        int r = sl__expr_match(c->where, job->row, &job->scratch);
+        if (r <= 0)
+            return r < 0 ? SL_ERR_NOMEM : SL_OK;
+    }
+    job->n_kept++;
+    if (c->wm_slot >= 0) {
+        const sl_val_t *t = &job->row[c->wm_slot];
+        if (t->t != SL_T_NULL && (job->batch_maxev == SL_WM_NONE || t->u.i > job->batch_maxev))
+            job->batch_maxev = t->u.i;
+    }
+    if (!c->aggregating)
+        return keep_selected(job);
+    sl__buf_reset(&job->key);
+    if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
+        return SL_ERR_NOMEM;
+    if (c->window == SL_WIN_NONE)
+        return fold_into(job, 0);
+
+    const sl_val_t *tv = &job->row[c->time_slot];
+    if (tv->t == SL_T_NULL) {
+        job->n_untimed++; /* no event time, no window: as Spark, not aggregated */
+        return SL_OK;
+    }
+    int64_t t = tv->u.i, starts[MAX_WINDOWS];
+    int n = 1;
+    if (c->window == SL_WIN_SESSION)
+        starts[0] = t;
+    else
+        n = sl__window_starts(t, c->win_size_ms, c->win_slide_ms, c->win_offset_ms, starts,
+                              MAX_WINDOWS);
+    /* Complete mode keeps every window: nothing is late there. A late record is copied
+     * to the late topic before any of its windows is folded, so a failed copy leaves
+     * the record unapplied and the job stops before it. */
+    int check_late = c->wm_slot >= 0 && c->mode != SL_MODE_COMPLETE;
+    int late = 0;
+    for (int i = 0; check_late && i < n; i++)
+        late |= sl__window_closed(starts[i] + c->win_size_ms, job->wm);
+    sl_err_t e;
+    if (late && (e = late_record(job, m, t)))
+        return e;
+    size_t glen = job->key.len;
+    for (int i = 0; i < n; i++) {
+        int64_t end = starts[i] + c->win_size_ms;
+        if (check_late && sl__window_closed(end, job->wm))
+            continue;
+        job->key.len = glen;
+        sl_val_t ws = {.t = SL_T_TIMESTAMP, .u.i = starts[i]};
+        static const int zero = 0;
+        if (sl__key_encode(&ws, &zero, 1, &job->key) != SL_OK)
+            return SL_ERR_NOMEM;
+        if ((e = fold_into(job, end)))
+            return e;
+    }
+    return SL_OK;
 }
 
 static void process(sl_job_t *job, rd_kafka_message_t *m)
@@ -271,24 +502,13 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
         return;
     }
     p->pos = m->offset + 1;
-    if (c->where && !sl__expr_match(c->where, job->row))
-        return;
-    job->n_kept++;
-    sl__buf_reset(&job->key);
-    if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
-        goto nomem;
-    sl_entry_t *e = sl__table_upsert(&job->table, job->key.p, (uint32_t)job->key.len);
-    if (!e)
-        goto nomem;
-    for (int i = 0; i < c->naggs; i++) {
-        const sl_agg_spec_t *s = &c->aggs[i];
-        if (sl__acc_update(s, &e->acc[i], s->slot >= 0 ? &job->row[s->slot] : NULL,
-                           &job->table.arena) != SL_OK)
-            goto nomem;
+    sl_err_t e = fold(job, m);
+    if (e == SL_ERR_NOMEM) {
+        set_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
+    } else if (e) {
+        p->pos = m->offset; /* its late copy failed: the job stops before the record */
+        job->n_late--;
     }
-    return;
-nomem:
-    set_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
 }
 
 /* ---- commit and publish ---- */
@@ -321,75 +541,76 @@ static int positions_moved(const sl_job_t *job)
     return 0;
 }
 
-static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
+static void put_time(sl_job_t *job, const char *name, int64_t v)
+{
+    uint8_t b[8];
+    sl__be64_put(b, (uint64_t)v);
+    sl__store_batch_put(job->wb, job->store, SL_CF_META, name, strlen(name), b, 8);
+}
+
+/* The sinks whose rows go through the outbox (redelivered after a crash). */
+static int uses_outbox(const sl_conf_t *c)
+{
+    return c->sink == SL_SINK_KAFKA || c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH;
+}
+
+/* @p wm_idle: the watermark an idle source has earned by wall clock (SL_WM_NONE: none). */
+static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size)
 {
     const sl_conf_t *c = job->conf;
     sl_table_t *t = &job->table;
-    size_t n = t->n;
-    if (n == 0 && !positions_moved(job))
+    int64_t wm = job->wm, maxev = job->maxev;
+    if (c->wm_slot >= 0) {
+        wm = sl__watermark_next(wm, job->batch_maxev, c->wm_delay_ms);
+        if (wm_idle != SL_WM_NONE && wm_idle > wm)
+            wm = wm_idle;
+        if (job->batch_maxev != SL_WM_NONE && (maxev == SL_WM_NONE || job->batch_maxev > maxev))
+            maxev = job->batch_maxev;
+    }
+    if (t->n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm)
         return SL_OK;
     int64_t seq = job->seq + 1;
     int64_t t0 = sl__now_ms(), t_commit = 0;
-    int ncols = sl__out_ncols(c);
-    sl_err_t e = SL_ERR_NOMEM;
-    const char **keys = malloc((n ? n : 1) * sizeof(*keys));
-    size_t *klens = malloc((n ? n : 1) * sizeof(*klens));
-    char **vals = calloc(n ? n : 1, sizeof(*vals));
-    size_t *vlens = malloc((n ? n : 1) * sizeof(*vlens));
-    sl_acc_t *merged = malloc((size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
-    sl_val_t *cols = malloc((size_t)ncols * (n ? n : 1) * sizeof(sl_val_t));
-    size_t *spans = malloc((n + 1) * sizeof(size_t)); /* row i is out[spans[i], spans[i+1]) */
-    sl_out_row_t *rows = malloc((n ? n : 1) * sizeof(*rows));
-    sl_buf_t enc;
-    sl__buf_init(&enc);
-    if (!keys || !klens || !vals || !vlens || !merged || !cols || !spans || !rows)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        keys[i] = (const char *)t->order[i]->key;
-        klens[i] = t->order[i]->klen;
+    sl_err_t e = SL_OK;
+    const sl_val_t *rows;
+    size_t n;
+    size_t *spans = NULL; /* row i's outbox entry is out[spans[i], spans[i + 1]) */
+    sl_out_row_t *orows = NULL;
+    sl_buf_t k, v;
+    sl__buf_init(&k);
+    sl__buf_init(&v);
+    if (c->aggregating) {
+        if ((e = sl__merge_batch(&job->merge, job->store, job->wb, t, wm, errstr, errstr_size)))
+            goto done;
+        rows = job->merge.rows;
+        n = job->merge.nrows;
+    } else {
+        rows = job->sel;
+        n = job->nsel;
     }
-    if ((e = sl__store_multiget(job->store, n, keys, klens, vals, vlens, errstr, errstr_size)))
-        goto done;
     sl__buf_reset(&job->out);
-    spans[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        sl_entry_t *en = t->order[i];
-        if (vals[i]) {
-            if (sl__accs_decode(c->aggs, c->naggs, (const uint8_t *)vals[i], vlens[i], merged)) {
-                snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt",
-                         c->state_dir);
-                e = SL_ERR_STATE;
-                goto done;
-            }
-        } else {
-            memset(merged, 0, (size_t)c->naggs * sizeof(sl_acc_t));
-        }
-        for (int a = 0; a < c->naggs; a++) {
-            if ((e = sl__acc_merge(&c->aggs[a], &merged[a], &en->acc[a], &t->arena)))
-                goto done;
-        }
-        sl__buf_reset(&enc);
-        if ((e = sl__accs_encode(c->aggs, c->naggs, merged, &enc)))
+    if (uses_outbox(c)) {
+        spans = malloc((n + 1) * sizeof(*spans));
+        orows = malloc((n ? n : 1) * sizeof(*orows));
+        if (!spans || !orows) {
+            e = SL_ERR_NOMEM;
             goto done;
-        sl__store_batch_put(job->wb, job->store, SL_CF_AGG, en->key, en->klen, enc.p, enc.len);
-        sl_val_t *row = &cols[i * (size_t)ncols];
-        if ((e = sl__out_columns(c, en->key, en->klen, merged, row)))
-            goto done;
-        /* Strings of merged min/max point into vals[i] or the arena; both live until the
-         * rows are published at the end of this function. */
-        if (c->sink == SL_SINK_KAFKA) {
-            sl_buf_t k, v;
-            sl__buf_init(&k);
-            sl__buf_init(&v);
-            e = sl__out_encode(c, row, &k, &v);
+        }
+        spans[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            sl__buf_reset(&k);
+            sl__buf_reset(&v);
+            const sl_val_t *row = &rows[i * (size_t)c->ncols];
+            if (c->sink == SL_SINK_KAFKA)
+                e = sl__out_encode(c, row, &k, &v);
+            else
+                e = sl__out_json(c, row, &v);
             if (!e)
                 e = sl__outbox_put(job->store, job->wb, seq, (uint32_t)i, &k, &v, &job->out);
-            sl__buf_fini(&k);
-            sl__buf_fini(&v);
             if (e)
                 goto done;
+            spans[i + 1] = job->out.len;
         }
-        spans[i + 1] = job->out.len;
     }
     /* Positions: every partition whose next offset moved in this batch. */
     sl_source_t *src = &job->src;
@@ -399,15 +620,17 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
             if (part->pos < 0 || part->pos == part->committed)
                 continue;
             char key[512];
-            uint8_t v[8];
+            uint8_t pv[8];
             int kl = sl__source_pos_key(key, sizeof(key), src->topics[ti].name, pi);
-            sl__be64_put(v, (uint64_t)part->pos);
-            sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, v, 8);
+            sl__be64_put(pv, (uint64_t)part->pos);
+            sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, pv, 8);
         }
     }
-    uint8_t sv[8];
-    sl__be64_put(sv, (uint64_t)seq);
-    sl__store_batch_put(job->wb, job->store, SL_CF_META, "seq", 3, sv, 8);
+    put_time(job, "seq", seq);
+    if (wm != job->wm)
+        put_time(job, "wm", wm);
+    if (maxev != job->maxev)
+        put_time(job, "maxev", maxev);
     if (!job->fingerprint_stored) {
         uint8_t fp[8];
         sl__be64_put(fp, c->fingerprint);
@@ -417,8 +640,8 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
     }
     if (c->sink == SL_SINK_KAFKA)
         sl__outbox_put_published(job->store, job->wb, &job->sink);
-    /* Dead letters must be in Kafka before the positions pass the records they hold. */
-    if ((e = sl__sink_flush_dead_letters(&job->sink, errstr, errstr_size)))
+    /* Dead letters and late records must be in Kafka before the positions pass them. */
+    if ((e = sl__sink_flush_side(&job->sink, errstr, errstr_size)))
         goto done;
     sl__crash_point("before-commit");
     if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size)))
@@ -427,34 +650,54 @@ static sl_err_t commit(sl_job_t *job, char *errstr, size_t errstr_size)
     t_commit = sl__now_ms();
     job->fingerprint_stored = 1;
     job->seq = seq;
+    job->wm = wm;
+    job->maxev = maxev;
     for (int ti = 0; ti < src->ntopics; ti++) {
         for (int pi = 0; pi < src->topics[ti].nparts; pi++)
             src->topics[ti].parts[pi].committed = src->topics[ti].parts[pi].pos;
     }
     STAT_ADD(job, batches, 1);
+    STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
+    atomic_store(&job->stats.watermark_ms, wm);
 
     /* Publish. */
-    if (c->sink == SL_SINK_CONSOLE) {
+    switch (c->sink) {
+    case SL_SINK_CONSOLE:
         /* Like Spark, a batch that read records prints its table even when the filter left
          * no rows; one that only moved positions (past transaction markers) does not. */
-        if (job->batch_records)
-            sl__sink_console(&job->sink, seq, cols, n);
-    } else if (n) {
+        if (job->batch_records || n)
+            sl__sink_console(&job->sink, seq, rows, n);
+        break;
+    case SL_SINK_KAFKA:
+        if (!n)
+            break;
         for (size_t i = 0; i < n; i++) {
-            rows[i].seq = seq;
-            rows[i].idx = (uint32_t)i;
-            sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &rows[i]);
+            orows[i].seq = seq;
+            orows[i].idx = (uint32_t)i;
+            sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &orows[i]);
         }
-        e = sl__sink_publish(&job->sink, rows, n, "mid-publish", errstr, errstr_size);
+        e = sl__sink_publish(&job->sink, orows, n, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = recover_producer(job, errstr, errstr_size)))
-            goto published; /* the outbox is empty now */
+            break; /* the outbox is empty now */
         if (e)
             goto done;
         sl__crash_point("after-publish-before-outbox-delete");
-        if ((e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size)))
-            goto done;
+        e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
+        break;
+    default:
+        /* File and foreach rows come from the outbox entries, which hold their JSON. */
+        for (size_t i = 0; spans && i < n; i++) {
+            orows[i].seq = seq;
+            orows[i].idx = (uint32_t)i;
+            sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &orows[i]);
+        }
+        e = sl__local_deliver(&job->local, seq, rows, n, orows, errstr, errstr_size);
+        if (!e && uses_outbox(c))
+            e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
+        break;
     }
-published:
+    if (e)
+        goto done;
     sl_log(SL_LOG_DEBUG, "job",
            "batch %" PRId64 ": %" PRIu64 " records, %zu rows; merge and commit %" PRId64
            " ms, publish %" PRId64 " ms",
@@ -462,22 +705,14 @@ published:
     STAT_ADD(job, rows_out, n);
     atomic_store(&job->stats.last_commit_ms, sl__now_ms());
     job->batch_records = 0;
-    e = SL_OK;
 done:
-    if (vals) {
-        for (size_t i = 0; i < n; i++)
-            sl__store_free(vals[i]);
-    }
-    free(keys);
-    free(klens);
-    free(vals);
-    free(vlens);
-    free(merged);
-    free(cols);
     free(spans);
-    free(rows);
-    sl__buf_fini(&enc);
+    free(orows);
+    sl__buf_fini(&k);
+    sl__buf_fini(&v);
     sl__table_clear(t);
+    job->nsel = 0;
+    job->batch_maxev = SL_WM_NONE;
     return e;
 }
 
@@ -529,13 +764,18 @@ static void run_batches(sl_job_t *job)
                 rd_kafka_message_destroy(msgs[i]);
             }
             nrec += (int64_t)job->n_in; /* records, not partition-end events */
-            if (job->n_in && !atomic_load(&job->stats.first_record_ms))
-                atomic_store(&job->stats.first_record_ms, sl__now_ms());
+            if (job->n_in) {
+                job->last_input_ms = sl__now_ms();
+                if (!atomic_load(&job->stats.first_record_ms))
+                    atomic_store(&job->stats.first_record_ms, job->last_input_ms);
+            }
             STAT_ADD(job, records_in, job->n_in);
             STAT_ADD(job, records_bad, job->n_bad);
             STAT_ADD(job, records_kept, job->n_kept);
+            STAT_ADD(job, records_late, job->n_late);
+            STAT_ADD(job, records_untimed, job->n_untimed);
             job->batch_records += job->n_in;
-            job->n_in = job->n_bad = job->n_kept = 0;
+            job->n_in = job->n_bad = job->n_kept = job->n_late = job->n_untimed = 0;
             if (job->src.fatal[0])
                 set_fatal(job, SL_ERR_STATE, "%s", job->src.fatal);
             if (c->available_now && sl__source_caught_up(&job->src)) {
@@ -543,8 +783,15 @@ static void run_batches(sl_job_t *job)
                 break;
             }
         }
+        /* An idle source: event time is taken to go on at wall-clock speed, so windows
+         * close without waiting for the next record. */
+        int64_t wm_idle = SL_WM_NONE;
+        int64_t idle = sl__now_ms() - job->last_input_ms;
+        if (c->idle_timeout_ms && job->batch_records == 0 && job->maxev != SL_WM_NONE &&
+            idle >= c->idle_timeout_ms)
+            wm_idle = job->maxev + idle - c->wm_delay_ms;
         /* The records before a fatal one are committed, so no work is lost. */
-        sl_err_t e = commit(job, err, sizeof(err));
+        sl_err_t e = commit(job, wm_idle, err, sizeof(err));
         if (e) {
             job->fatal_err = 0;
             set_fatal(job, e, "%s", err);
@@ -554,15 +801,33 @@ static void run_batches(sl_job_t *job)
     }
 }
 
+static const char *sink_desc(const sl_conf_t *c)
+{
+    switch (c->sink) {
+    case SL_SINK_CONSOLE:
+        return "to the console (not replayed after a crash)";
+    case SL_SINK_FILE:
+        return "to files, one per batch (rewritten whole after a crash)";
+    case SL_SINK_MEMORY:
+        return "to memory";
+    case SL_SINK_FOREACH:
+        return "to a callback per batch (handed over again after a crash)";
+    default:
+        return c->exactly_once ? "exactly-once (transactions)"
+                               : "at-least-once (idempotent producer, deduplicated on restart)";
+    }
+}
+
 SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
 {
     sl_conf_t *c = job->conf;
     sl_err_t e;
-    int nf;
     job->fatal_err = SL_OK;
     job->fatal[0] = 0;
     job->seq = 0;
     job->fingerprint_stored = 0;
+    job->batch_maxev = SL_WM_NONE;
+    job->last_input_ms = sl__now_ms();
     sl__buf_init(&job->key);
     sl__buf_init(&job->out);
 
@@ -573,14 +838,19 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         goto fail_sink; /* the source may be half open */
     if ((e = sl__sink_open(&job->sink, c, job->console, errstr, errstr_size)))
         goto fail_store;
+    sl__local_close(&job->local); /* a memory sink's rows of an earlier run */
+    if ((e = sl__local_open(&job->local, c, job->foreach, job->foreach_opaque, errstr,
+                            errstr_size)))
+        goto fail_store;
     mkdirs(c->state_dir);
     if ((e = sl__store_open(c->state_dir, 1, 0, &job->store, errstr, errstr_size)))
         goto fail_store;
     e = SL_ERR_NOMEM;
-    sl__codec_fields(c->codec, &nf);
     job->wb = sl__store_batch_new();
-    job->row = calloc((size_t)(nf ? nf : 1), sizeof(sl_val_t));
-    if (!job->wb || !job->row || sl__table_init(&job->table, c->naggs) != SL_OK) {
+    job->row = calloc((size_t)c->nslots + 1, sizeof(sl_val_t));
+    sl__arena_init(&job->scratch);
+    if (!job->wb || !job->row || sl__table_init(&job->table, c->naggs) != SL_OK ||
+        sl__merge_init(&job->merge, c) != SL_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail_run;
     }
@@ -590,6 +860,8 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)) ==
             SL_ERR_FENCED)
         e = recover_producer(job, errstr, errstr_size);
+    if (!e && (c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH))
+        e = sl__local_replay(&job->local, job->store, job->wb, errstr, errstr_size);
     if (e)
         goto fail_run;
     if ((e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size)))
@@ -598,12 +870,10 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     quiet = 0;
     sl_log(SL_LOG_INFO, "job",
            "job '%s' running: %d topic(s) on %s, state %s, batch %" PRId64 " next, trigger "
-           "%" PRId64 " ms%s, output %s",
+           "%" PRId64 " ms%s, %s mode, output %s",
            c->name, c->ntopics, c->bootstrap, c->state_dir, job->seq + 1, c->interval_ms,
-           c->available_now ? " (available-now)" : "",
-           c->sink == SL_SINK_CONSOLE ? "to the console (not replayed after a crash)"
-           : c->exactly_once          ? "exactly-once (transactions)"
-                                      : "at-least-once (idempotent producer, deduplicated on restart)");
+           c->available_now ? " (available-now)" : "", sl__mode_name(c->mode),
+           sink_desc(c));
 
     run_batches(job);
     e = job->fatal_err;
@@ -614,8 +884,13 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
 
 fail_run:
     sl__table_fini(&job->table);
+    sl__merge_fini(&job->merge);
+    sl__arena_fini(&job->scratch);
     free(job->row);
     job->row = NULL;
+    free(job->sel);
+    job->sel = NULL;
+    job->sel_cap = job->nsel = 0;
     sl__store_batch_destroy(job->wb);
     job->wb = NULL;
     sl__store_close(job->store);

@@ -9,33 +9,40 @@
 
 #include "table.h"
 
-sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen,
+sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
                          const sl_acc_t *accs, sl_val_t *cols)
 {
-    sl_err_t err = sl__key_decode(key, klen, c->ngroup, cols);
+    sl_val_t keys[SL_MAX_GROUP + 1];
+    int nk = c->ngroup + (c->window ? 1 : 0);
+    sl_err_t err = sl__key_decode(key, klen, nk, keys);
     if (err)
         return err;
-    for (int i = 0; i < c->naggs; i++)
-        sl__acc_result(&c->aggs[i], &accs[i], &cols[c->ngroup + i]);
+    for (int i = 0; i < c->ncols; i++) {
+        const sl_col_t *col = &c->cols[i];
+        switch (col->kind) {
+        case SL_COL_WSTART:
+            cols[i] = keys[c->ngroup];
+            break;
+        case SL_COL_WEND:
+            cols[i] = (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = wend};
+            break;
+        case SL_COL_KEY:
+            cols[i] = keys[col->idx];
+            break;
+        case SL_COL_AGG:
+            sl__acc_result(&c->aggs[col->idx], &accs[col->idx], &cols[i]);
+            break;
+        case SL_COL_SELECT:
+            break;
+        }
+    }
     return SL_OK;
 }
 
-static const char *col_name(const sl_conf_t *c, int i)
+void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols)
 {
-    return i < c->ngroup ? sl__conf_group_name(c, i) : c->aggs[i - c->ngroup].as;
-}
-
-static sl_type_t col_type(const sl_conf_t *c, int i, int *nullable)
-{
-    if (i < c->ngroup) {
-        int n;
-        const sl_field_t *f = &sl__codec_fields(c->codec, &n)[c->group_slots[i]];
-        *nullable = f->nullable;
-        return f->type;
-    }
-    const sl_agg_spec_t *s = &c->aggs[i - c->ngroup];
-    *nullable = s->fn != SL_AGG_COUNT;
-    return sl__agg_result_type(s);
+    for (int i = 0; i < c->nselect; i++)
+        cols[i] = row[c->select_slots[i]];
 }
 
 static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
@@ -65,6 +72,11 @@ static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
         }
     case SL_T_STRING:
         return sl__buf_json_string(b, v->u.s, v->n);
+    case SL_T_TIMESTAMP: {
+        char ts[40];
+        int n = sl__ts_format(v->u.i, 1, ts, sizeof(ts));
+        return sl__buf_json_string(b, ts, (size_t)n);
+    }
     }
     return SL_OK;
 }
@@ -73,7 +85,7 @@ static sl_err_t json_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf
 {
     sl_err_t err = sl__buf_append(b, "{", 1);
     for (int i = 0; i < n && !err; i++) {
-        const char *name = col_name(c, i);
+        const char *name = c->cols[i].name;
         if (i)
             err = sl__buf_append(b, ",", 1);
         if (!err)
@@ -89,8 +101,8 @@ static sl_err_t json_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf
 static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
 {
     for (int i = 0; i < n; i++) {
-        int nullable;
-        sl_type_t t = col_type(c, i, &nullable);
+        int nullable = c->cols[i].nullable;
+        sl_type_t t = c->cols[i].type;
         const sl_val_t *v = &cols[i];
         uint8_t tmp[16];
         size_t len = 0;
@@ -105,7 +117,7 @@ static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf
             len += 8;
         } else if (t == SL_T_BOOL) {
             tmp[len++] = v->u.i != 0;
-        } else if (t == SL_T_LONG) {
+        } else if (t == SL_T_LONG || t == SL_T_TIMESTAMP) {
             len += sl__zz_encode(v->u.i, tmp + len);
         } else if (t == SL_T_STRING) {
             len += sl__zz_encode(v->n, tmp + len);
@@ -118,28 +130,37 @@ static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf
     return SL_OK;
 }
 
+sl_err_t sl__out_json(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *out)
+{
+    return json_row(c, cols, c->ncols, out);
+}
+
 sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
                         sl_buf_t *value)
 {
+    /* Rows passed through have no group, so no message key. */
     if (c->out_fmt == SL_OUT_AVRO) {
-        sl_err_t err = avro_row(c, cols, c->ngroup, key);
-        return err ? err : avro_row(c, cols, sl__out_ncols(c), value);
+        sl_err_t err = c->nkeycols ? avro_row(c, cols, c->nkeycols, key) : SL_OK;
+        return err ? err : avro_row(c, cols, c->ncols, value);
     }
-    sl_err_t err = json_row(c, cols, c->ngroup, key);
-    return err ? err : json_row(c, cols, sl__out_ncols(c), value);
+    sl_err_t err = c->nkeycols ? json_row(c, cols, c->nkeycols, key) : SL_OK;
+    return err ? err : json_row(c, cols, c->ncols, value);
 }
 
 char *sl__out_avro_schema(const sl_conf_t *c, int key_only)
 {
     json_t *fields = json_array();
-    int n = key_only ? c->ngroup : sl__out_ncols(c);
+    int n = key_only ? c->nkeycols : c->ncols;
     for (int i = 0; i < n; i++) {
-        int nullable;
-        sl_type_t t = col_type(c, i, &nullable);
-        json_t *type = json_string(sl__type_name(t));
-        if (nullable)
+        sl_type_t t = c->cols[i].type;
+        json_t *type = t == SL_T_TIMESTAMP
+                           ? json_pack("{s:s,s:s}", "type", "long", "logicalType",
+                                       "timestamp-millis")
+                           : json_string(sl__type_name(t));
+        if (c->cols[i].nullable)
             type = json_pack("[s,o]", "null", type);
-        json_array_append_new(fields, json_pack("{s:s,s:o}", "name", col_name(c, i), "type", type));
+        json_array_append_new(fields,
+                              json_pack("{s:s,s:o}", "name", c->cols[i].name, "type", type));
     }
     json_t *schema = json_pack("{s:s,s:s,s:s,s:o}", "type", "record", "name",
                                key_only ? "Key" : "Row", "namespace", "io.sluice.result",
@@ -170,6 +191,9 @@ void sl__val_format(const sl_val_t *v, char *buf, size_t size)
         break;
     case SL_T_STRING:
         snprintf(buf, size, "%.*s", (int)v->n, v->u.s);
+        break;
+    case SL_T_TIMESTAMP:
+        sl__ts_format(v->u.i, 0, buf, size);
         break;
     }
 }

@@ -1,6 +1,6 @@
 /*
- * output.h - result rows: the group key's values followed by each aggregate's result,
- * and their encodings for sinks (JSON, or Avro with a schema derived from the query).
+ * output.h - result rows: the window and the group key's values followed by each
+ * aggregate's result (or the selected values of a record passed through), and their encodings for sinks (JSON, or Avro with a schema derived from the query).
  * The Kafka message key of a row is its group key in the same format, so a compacted
  * output topic keeps the latest row per key.
  */
@@ -10,15 +10,25 @@
 #include "conf.h"
 #include "util/util.h"
 
-/** Number of output columns: group fields, then aggregates. */
+/* At most this many group-by values (a key is decoded on the stack). */
+#define SL_MAX_GROUP 64
+
+/** Number of output columns (conf.h: window, group values, aggregates; or the select). */
 static inline int sl__out_ncols(const sl_conf_t *c)
 {
-    return c->ngroup + c->naggs;
+    return c->ncols;
 }
 
-/** Fills @p cols (sl__out_ncols() values) from a key and its accumulators. */
-sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen,
+/**
+ * Fills @p cols (sl__out_ncols() values) from a state key, the window's end (windowed
+ * queries) and the accumulators.
+ */
+sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
                          const sl_acc_t *accs, sl_val_t *cols);
+/** Fills @p cols from a record's row (queries without aggregation). */
+void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols);
+/** Appends a row as a JSON object to @p out. */
+sl_err_t sl__out_json(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *out);
 /** Appends the encoded message key and value of a row to @p key and @p value. */
 sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
                         sl_buf_t *value);

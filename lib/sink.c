@@ -116,14 +116,20 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
     s->conf = conf;
     s->console = console ? console : stdout;
     sl_err_t e;
-    if (conf->on_bad == SL_ON_BAD_DEAD_LETTER) {
+    if (conf->on_bad == SL_ON_BAD_DEAD_LETTER || conf->late_topic) {
         static const char *const idem[] = {"enable.idempotence", "true", "acks", "all", NULL};
         if (!(s->dlq = new_producer(s, idem, errstr, errstr_size)))
             return SL_ERR_KAFKA;
         char *t[] = {conf->dead_letter_topic};
-        if ((e = sl__kafka_check_topics(s->dlq, conf->bootstrap, t, 1,
+        if (conf->dead_letter_topic &&
+            (e = sl__kafka_check_topics(s->dlq, conf->bootstrap, t, 1,
                                         "source.on_decode_error.dead_letter_topic", NULL, errstr,
                                         errstr_size)))
+            return e;
+        char *lt[] = {conf->late_topic};
+        if (conf->late_topic &&
+            (e = sl__kafka_check_topics(s->dlq, conf->bootstrap, lt, 1,
+                                        "query.watermark.late_topic", NULL, errstr, errstr_size)))
             return e;
     }
     if (conf->sink != SL_SINK_KAFKA)
@@ -198,7 +204,7 @@ static sl_err_t produce(rd_kafka_t *rk, const char *topic, const void *key, size
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(klen ? key : NULL, klen),
             RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!err)
@@ -303,8 +309,8 @@ sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, cons
     }
 }
 
-sl_err_t sl__sink_dead_letter(sl_sink_t *s, const rd_kafka_message_t *m, const char *why,
-                              char *errstr, size_t errstr_size)
+sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const rd_kafka_message_t *m,
+                       const char *why, char *errstr, size_t errstr_size)
 {
     char part[16], off[24];
     int pn = snprintf(part, sizeof(part), "%d", m->partition);
@@ -315,11 +321,11 @@ sl_err_t sl__sink_dead_letter(sl_sink_t *s, const rd_kafka_message_t *m, const c
     rd_kafka_header_add(h, "sluice-source-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "sluice-source-partition", -1, part, pn);
     rd_kafka_header_add(h, "sluice-source-offset", -1, off, on);
-    return produce(s->dlq, s->conf->dead_letter_topic, m->key, m->key_len, m->payload, m->len,
-                   h, errstr, errstr_size);
+    return produce(s->dlq, topic, m->key, m->key_len, m->payload, m->len, h, errstr,
+                   errstr_size);
 }
 
-sl_err_t sl__sink_flush_dead_letters(sl_sink_t *s, char *errstr, size_t errstr_size)
+sl_err_t sl__sink_flush_side(sl_sink_t *s, char *errstr, size_t errstr_size)
 {
     return s->dlq ? flush(s, s->dlq, errstr, errstr_size) : SL_OK;
 }
@@ -356,8 +362,7 @@ void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nr
         return;
     char buf[64];
     for (int i = 0; i < n; i++) {
-        const char *name = i < c->ngroup ? sl__conf_group_name(c, i) : c->aggs[i - c->ngroup].as;
-        w[i] = (int)strlen(name);
+        w[i] = (int)strlen(c->cols[i].name);
         for (size_t r = 0; r < shown; r++) {
             cell(&rows[r * (size_t)n + (size_t)i], buf, sizeof(buf));
             if ((int)strlen(buf) > w[i])
@@ -370,8 +375,7 @@ void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nr
             seq);
     rule(out, w, n);
     for (int i = 0; i < n; i++)
-        fprintf(out, "|%*s", w[i],
-                i < c->ngroup ? sl__conf_group_name(c, i) : c->aggs[i - c->ngroup].as);
+        fprintf(out, "|%*s", w[i], c->cols[i].name);
     fputs("|\n", out);
     rule(out, w, n);
     for (size_t r = 0; r < shown; r++) {

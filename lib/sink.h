@@ -10,8 +10,9 @@
  *
  * Console: each batch printed as Spark's console sink prints a micro-batch.
  *
- * Dead letters go through a separate idempotent producer, outside any transaction, since
- * they must be in Kafka before the state commits the positions that pass them.
+ * Dead letters and late records go through a separate idempotent producer, outside any
+ * transaction, since they must be in Kafka before the state commits the positions that
+ * pass them (at least once: a crash in between sends them again).
  */
 #ifndef SL_SINK_H
 #define SL_SINK_H
@@ -61,11 +62,14 @@ sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, cons
                           char *errstr, size_t errstr_size);
 /** Replaces the output producer by a new one (init_transactions fences the old one). */
 sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size);
-/** Queues a dead-letter record: the undecodable bytes with where they came from and why. */
-sl_err_t sl__sink_dead_letter(sl_sink_t *s, const rd_kafka_message_t *m, const char *why,
-                              char *errstr, size_t errstr_size);
-/** Waits until every dead letter is acknowledged; SL_ERR_KAFKA if any failed. */
-sl_err_t sl__sink_flush_dead_letters(sl_sink_t *s, char *errstr, size_t errstr_size);
+/**
+ * Queues a copy of an input record to a side topic (dead letters, late records): its key
+ * and bytes with headers saying where it came from and why (sluice-error).
+ */
+sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const rd_kafka_message_t *m,
+                       const char *why, char *errstr, size_t errstr_size);
+/** Waits until every side record is acknowledged; SL_ERR_KAFKA if any failed. */
+sl_err_t sl__sink_flush_side(sl_sink_t *s, char *errstr, size_t errstr_size);
 /** Prints one batch of rows (ncols values each) as a table, Spark-style. */
 void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nrows);
 void sl__sink_close(sl_sink_t *s);

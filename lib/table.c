@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-enum { TAG_NULL = 0, TAG_BOOL = 1, TAG_LONG = 2, TAG_DOUBLE = 3, TAG_STRING = 4 };
+enum { TAG_NULL = 0, TAG_BOOL = 1, TAG_LONG = 2, TAG_DOUBLE = 3, TAG_STRING = 4, TAG_TIMESTAMP = 5 };
 
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
 {
@@ -22,7 +22,8 @@ sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *
             b[len++] = v->u.i != 0;
             break;
         case SL_T_LONG:
-            b[len++] = TAG_LONG;
+        case SL_T_TIMESTAMP:
+            b[len++] = v->t == SL_T_LONG ? TAG_LONG : TAG_TIMESTAMP;
             sl__be64_put(b + len, (uint64_t)v->u.i ^ (1ULL << 63));
             len += 8;
             break;
@@ -66,9 +67,10 @@ sl_err_t sl__key_decode(const uint8_t *p, size_t len, int n, sl_val_t *vals)
             v->u.i = *p++;
             break;
         case TAG_LONG:
+        case TAG_TIMESTAMP:
             if (end - p < 8)
                 return SL_ERR_STATE;
-            v->t = SL_T_LONG;
+            v->t = p[-1] == TAG_LONG ? SL_T_LONG : SL_T_TIMESTAMP;
             v->u.i = (int64_t)(sl__be64_get(p) ^ (1ULL << 63));
             p += 8;
             break;
@@ -157,6 +159,18 @@ static sl_err_t grow(sl_table_t *t)
     t->slots = slots;
     t->cap = cap;
     return SL_OK;
+}
+
+sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t klen)
+{
+    uint64_t h = sl__hash(key, klen);
+    size_t m = t->cap - 1;
+    for (size_t j = h & m; t->slots[j]; j = (j + 1) & m) {
+        sl_entry_t *e = t->slots[j];
+        if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
+            return e;
+    }
+    return NULL;
 }
 
 sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen)

@@ -2,7 +2,9 @@
  * table.h - group keys and the batch-local aggregation table.
  *
  * A group key is the group-by values encoded into bytes (a type tag, then the value;
- * integers big-endian with the sign bit flipped so byte order is numeric order). The
+ * integers and timestamps big-endian with the sign bit flipped so byte order is numeric
+ * order; strings length-first, so no key is a prefix of another group's). A windowed
+ * query's key ends with the window's start, a timestamp value. The
  * table maps key bytes to one entry of accumulators; entries and their keys live in the
  * batch arena, so a record that hits an existing key allocates nothing.
  */
@@ -25,6 +27,7 @@ typedef struct sl_entry {
     uint64_t hash;
     uint32_t klen;
     uint8_t *key;
+    int64_t wend; /* windowed queries: the end of the entry's window */
     sl_acc_t acc[]; /* one per aggregate */
 } sl_entry_t;
 
@@ -42,6 +45,8 @@ sl_err_t sl__table_init(sl_table_t *t, int naccs);
 void sl__table_fini(sl_table_t *t);
 /** Empties the table and its arena, keeping their memory for the next batch. */
 void sl__table_clear(sl_table_t *t);
+/** The entry of @p key, or NULL. */
+sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t klen);
 /** Finds the entry of @p key, creating it (zeroed accumulators) when absent. NULL: no memory. */
 sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen);
 

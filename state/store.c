@@ -18,8 +18,8 @@
 #include "log.h"
 #include "util/util.h"
 
-static const char *const cf_names[] = {"agg", "meta", "outbox"};
-#define NCF 3
+static const char *const cf_names[] = {"agg", "meta", "outbox", "expiry"};
+#define NCF 4
 
 struct sl_store {
     rocksdb_t *db;
@@ -244,6 +244,12 @@ void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf
                                   const void *from, size_t flen, const void *to, size_t tlen)
 {
     rocksdb_writebatch_delete_range_cf(b->wb, s->cf[cf], from, flen, to, tlen);
+}
+
+void sl__store_batch_delete(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
+                            size_t klen)
+{
+    rocksdb_writebatch_delete_cf(b->wb, s->cf[cf], k, klen);
 }
 
 size_t sl__store_batch_count(const sl_store_batch_t *b)

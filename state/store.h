@@ -1,10 +1,13 @@
 /*
  * store.h - the RocksDB state store of one job.
  *
- * Three column families (see DESIGN.md): "agg" holds the aggregates by group key,
+ * Four column families (see DESIGN.md): "agg" holds the aggregates by group key,
  * "meta" the source positions ("pos/<topic>/<partition>"), the batch sequence ("seq"),
- * the job fingerprint ("job") and the query layout ("query"); "outbox" the encoded
- * result rows of a committed batch that are not yet known to be published. Everything a
+ * the job fingerprint ("job"), the query layout ("query"), the watermark ("wm") and the
+ * largest event time seen ("maxev"); "outbox" the encoded result rows of a committed
+ * batch that are not yet known to be published; "expiry" an index of open windows by
+ * their end (8 bytes, big-endian, sign bit flipped, then the aggregate's key), so the
+ * windows a watermark closes are found without reading every aggregate. Everything a
  * batch changes goes into one WriteBatch, written with sync, so a crash leaves either all
  * of a batch or none of it.
  */
@@ -19,7 +22,7 @@
 typedef struct sl_store sl_store_t;
 typedef struct sl_store_batch sl_store_batch_t;
 
-typedef enum { SL_CF_AGG = 0, SL_CF_META = 1, SL_CF_OUTBOX = 2 } sl_cf_t;
+typedef enum { SL_CF_AGG = 0, SL_CF_META = 1, SL_CF_OUTBOX = 2, SL_CF_EXPIRY = 3 } sl_cf_t;
 
 /**
  * Opens (with @p create, creating) the store in @p dir. @p read_only opens without a
@@ -58,6 +61,8 @@ void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const v
                          size_t klen, const void *v, size_t vlen);
 void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf,
                                   const void *from, size_t flen, const void *to, size_t tlen);
+void sl__store_batch_delete(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
+                            size_t klen);
 size_t sl__store_batch_count(const sl_store_batch_t *b);
 /** Writes the batch atomically; @p sync waits until it is on disk. */
 sl_err_t sl__store_write(sl_store_t *s, sl_store_batch_t *b, int sync, char *errstr,

@@ -32,7 +32,7 @@ Test(agg, merge_of_parts_equals_the_whole)
         sl_acc_t whole = {0};
         for (int i = 0; i < 50; i++) {
             sl_val_t v = L(vals[i]);
-            sl__acc_update(&s, &whole, &v, &arena);
+            sl__acc_update(&s, &whole, &v, NULL, &arena);
         }
         sl_val_t want;
         sl__acc_result(&s, &whole, &want);
@@ -40,7 +40,7 @@ Test(agg, merge_of_parts_equals_the_whole)
             sl_acc_t a = {0}, b = {0};
             for (int i = 0; i < 50; i++) {
                 sl_val_t v = L(vals[i]);
-                sl__acc_update(&s, i < k ? &a : &b, &v, &arena);
+                sl__acc_update(&s, i < k ? &a : &b, &v, NULL, &arena);
             }
             sl__acc_merge(&s, &a, &b, &arena);
             sl_val_t got;
@@ -66,14 +66,14 @@ Test(agg, results)
     sl_acc_t a[5] = {0};
     for (int i = 0; i < 3; i++) {
         sl_val_t v = L(in[i]);
-        sl__acc_update(&sum, &a[0], &v, &arena);
-        sl__acc_update(&avg, &a[1], &v, &arena);
-        sl__acc_update(&mn, &a[2], &v, &arena);
-        sl__acc_update(&mx, &a[3], &v, &arena);
-        sl__acc_update(&cnt, &a[4], NULL, &arena);
+        sl__acc_update(&sum, &a[0], &v, NULL, &arena);
+        sl__acc_update(&avg, &a[1], &v, NULL, &arena);
+        sl__acc_update(&mn, &a[2], &v, NULL, &arena);
+        sl__acc_update(&mx, &a[3], &v, NULL, &arena);
+        sl__acc_update(&cnt, &a[4], NULL, NULL, &arena);
     }
     sl_val_t null = {.t = SL_T_NULL};
-    sl__acc_update(&sum, &a[0], &null, &arena); /* nulls are skipped */
+    sl__acc_update(&sum, &a[0], &null, NULL, &arena); /* nulls are skipped */
     sl_val_t r;
     sl__acc_result(&sum, &a[0], &r);
     cr_assert(r.t == SL_T_LONG && r.u.i == 12);
@@ -104,7 +104,7 @@ Test(agg, string_min_max_outlive_their_input)
     for (int i = 0; i < 3; i++) {
         strcpy(buf, words[i]);
         sl_val_t v = {.t = SL_T_STRING, .n = (uint32_t)strlen(buf), .u.s = buf};
-        sl__acc_update(&mn, &a, &v, &arena);
+        sl__acc_update(&mn, &a, &v, NULL, &arena);
     }
     strcpy(buf, "XXXXXXX"); /* the record's memory is reused */
     cr_assert(a.v.n == 5 && !memcmp(a.v.u.s, "apple", 5));
@@ -120,17 +120,206 @@ Test(agg, encoding_round_trip_and_corruption)
                       {.n = 0}, {.n = 4, .sum.i = -40}};
     sl_buf_t b;
     sl__buf_init(&b);
+    sl_arena_t arena;
+    sl__arena_init(&arena);
     cr_assert_eq(sl__accs_encode(specs, 5, in, &b), SL_OK);
     sl_acc_t out[5];
-    cr_assert_eq(sl__accs_decode(specs, 5, b.p, b.len, out), SL_OK);
+    cr_assert_eq(sl__accs_decode(specs, 5, b.p, b.len, out, &arena), SL_OK);
     cr_assert_eq(out[0].n, 3);
     cr_assert_eq(out[1].sum.d, 1.5);
     cr_assert(out[2].v.n == 3 && !memcmp(out[2].v.u.s, "abc", 3));
     cr_assert_eq(out[3].n, 0);
     cr_assert(out[4].n == 4 && out[4].sum.i == -40);
     for (size_t len = 0; len < b.len; len++)
-        cr_assert_eq(sl__accs_decode(specs, 5, b.p, len, out), SL_ERR_STATE, "cut at %zu", len);
+        cr_assert_eq(sl__accs_decode(specs, 5, b.p, len, out, &arena), SL_ERR_STATE, "cut at %zu", len);
     b.p[0] = 99;
-    cr_assert_eq(sl__accs_decode(specs, 5, b.p, b.len, out), SL_ERR_STATE, "unknown version");
+    cr_assert_eq(sl__accs_decode(specs, 5, b.p, b.len, out, &arena), SL_ERR_STATE, "unknown version");
     sl__buf_fini(&b);
+    sl__arena_fini(&arena);
+}
+
+static sl_val_t S(const char *s)
+{
+    return (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(s), .u.s = s};
+}
+
+static sl_val_t T(int64_t ms)
+{
+    return (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = ms};
+}
+
+static int64_t result_long(const sl_agg_spec_t *s, const sl_acc_t *a)
+{
+    sl_val_t r;
+    sl__acc_result(s, a, &r);
+    cr_assert_eq(r.t, SL_T_LONG);
+    return r.u.i;
+}
+
+/* Round trip through the state encoding, as a batch boundary does. */
+static sl_acc_t reload(const sl_agg_spec_t *s, const sl_acc_t *a, sl_buf_t *b, sl_arena_t *arena)
+{
+    sl_acc_t out;
+    sl__buf_reset(b);
+    cr_assert_eq(sl__accs_encode(s, 1, a, b), SL_OK);
+    cr_assert_eq(sl__accs_decode(s, 1, b->p, b->len, &out, arena), SL_OK);
+    return out;
+}
+
+Test(agg, count_of_a_field_skips_nulls)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_agg_spec_t cnt = spec(SL_AGG_COUNT, SL_T_STRING, 0);
+    sl_acc_t a = {0};
+    sl_val_t null = {.t = SL_T_NULL}, x = S("x");
+    sl__acc_update(&cnt, &a, &x, NULL, &arena);
+    sl__acc_update(&cnt, &a, &null, NULL, &arena);
+    sl__acc_update(&cnt, &a, &x, NULL, &arena);
+    cr_assert_eq(result_long(&cnt, &a), 2);
+    sl__arena_fini(&arena);
+}
+
+Test(agg, count_distinct_is_exact_across_batches)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_buf_t b;
+    sl__buf_init(&b);
+    sl_agg_spec_t s = spec(SL_AGG_COUNT_DISTINCT, SL_T_STRING, 0);
+    /* 5,000 values, 1,000 distinct, folded in 10 batches that each merge into the
+     * state read back from its encoding. */
+    sl_acc_t state = {0};
+    char buf[32];
+    sl_buf_t b2;
+    sl__buf_init(&b2);
+    for (int batch = 0; batch < 10; batch++) {
+        sl_acc_t delta = {0};
+        for (int i = 0; i < 500; i++) {
+            snprintf(buf, sizeof(buf), "user-%d", (batch * 500 + i) * 7 % 1000);
+            sl_val_t v = S(buf);
+            cr_assert_eq(sl__acc_update(&s, &delta, &v, NULL, &arena), SL_OK);
+        }
+        /* A decoded set points into its state value, which lives until the merge is
+         * written: two buffers stand for the old and the new value. */
+        sl_acc_t stored = reload(&s, &state, batch % 2 ? &b : &b2, &arena);
+        cr_assert_eq(sl__acc_merge(&s, &stored, &delta, &arena), SL_OK);
+        state = stored;
+    }
+    sl__buf_fini(&b2);
+    cr_assert_eq(result_long(&s, &state), 1000);
+    /* Types are part of the value: 1 and 1.0 are two values, as in Spark. */
+    sl_agg_spec_t n = spec(SL_AGG_COUNT_DISTINCT, SL_T_LONG, 0);
+    sl_acc_t a = {0};
+    sl_val_t one = L(1), oned = {.t = SL_T_DOUBLE, .u.d = 1.0}, two = L(2);
+    sl__acc_update(&n, &a, &one, NULL, &arena);
+    sl__acc_update(&n, &a, &two, NULL, &arena);
+    sl__acc_update(&n, &a, &one, NULL, &arena);
+    sl__acc_update(&n, &a, &oned, NULL, &arena);
+    cr_assert_eq(result_long(&n, &a), 3);
+    sl_acc_t empty = {0};
+    cr_assert_eq(result_long(&n, &empty), 0);
+    sl__buf_fini(&b);
+    sl__arena_fini(&arena);
+}
+
+Test(agg, approx_count_distinct_within_its_error)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_buf_t b;
+    sl__buf_init(&b);
+    sl_agg_spec_t s = spec(SL_AGG_APPROX_COUNT_DISTINCT, SL_T_LONG, 0);
+    s.hll_p = sl__hll_p_for_rsd(0.05);
+    cr_assert_eq(s.hll_p, 9, "Spark's register count for rsd 0.05");
+    int64_t sizes[] = {10, 1000, 100000};
+    for (size_t k = 0; k < 3; k++) {
+        sl_acc_t a = {0}, half = {0};
+        for (int64_t i = 0; i < sizes[k]; i++) {
+            sl_val_t v = L(i * 2654435761LL);
+            sl__acc_update(&s, i % 2 ? &a : &half, &v, NULL, &arena);
+            sl__acc_update(&s, i % 2 ? &a : &half, &v, NULL, &arena); /* twice: no change */
+        }
+        sl_acc_t stored = reload(&s, &half, &b, &arena);
+        sl__acc_merge(&s, &stored, &a, &arena);
+        double est = (double)result_long(&s, &stored), want = (double)sizes[k];
+        /* 3 standard deviations of 0.05 (p = 9 gives 1.04/sqrt(512) = 0.046). */
+        cr_assert(est > want * 0.85 && est < want * 1.15, "%lld distinct: estimated %.0f",
+                  (long long)sizes[k], est);
+    }
+    sl__buf_fini(&b);
+    sl__arena_fini(&arena);
+}
+
+Test(agg, first_and_last_by_event_time)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_buf_t b;
+    sl__buf_init(&b);
+    sl_agg_spec_t first = spec(SL_AGG_FIRST, SL_T_STRING, 0),
+                  last = spec(SL_AGG_LAST, SL_T_STRING, 0);
+    first.time_slot = last.time_slot = 1;
+    /* Arrival order differs from event-time order. */
+    struct {
+        const char *v;
+        int64_t t;
+    } in[] = {{"b", 20}, {"a", 10}, {"d", 40}, {"c", 30}, {"late-tie", 40}, {"early-tie", 10}};
+    sl_acc_t f1 = {0}, l1 = {0}, f2 = {0}, l2 = {0};
+    for (int i = 0; i < 6; i++) {
+        char buf[16];
+        snprintf(buf, sizeof(buf), "%s", in[i].v);
+        sl_val_t v = S(buf), t = T(in[i].t);
+        sl__acc_update(&first, i < 3 ? &f1 : &f2, &v, &t, &arena);
+        sl__acc_update(&last, i < 3 ? &l1 : &l2, &v, &t, &arena);
+        memset(buf, 'X', sizeof(buf) - 1); /* the record's memory is reused */
+    }
+    sl_val_t null_t = {.t = SL_T_NULL}, z = S("z");
+    sl__acc_update(&last, &l2, &z, &null_t, &arena); /* no event time: not ordered, skipped */
+    sl_acc_t fs = reload(&first, &f1, &b, &arena);
+    sl__acc_merge(&first, &fs, &f2, &arena);
+    sl_buf_t b2; /* fs points into b */
+    sl__buf_init(&b2);
+    sl_acc_t ls = reload(&last, &l1, &b2, &arena);
+    sl__acc_merge(&last, &ls, &l2, &arena);
+    sl_val_t r;
+    sl__acc_result(&first, &fs, &r);
+    cr_assert(r.t == SL_T_STRING && r.n == 1 && r.u.s[0] == 'a', "first: %.*s", (int)r.n, r.u.s);
+    sl__acc_result(&last, &ls, &r);
+    cr_assert(r.t == SL_T_STRING && r.n == 8 && !memcmp(r.u.s, "late-tie", 8),
+              "last takes the later arrival on a tie: %.*s", (int)r.n, r.u.s);
+    sl_acc_t empty = {0};
+    sl__acc_result(&first, &empty, &r);
+    cr_assert_eq(r.t, SL_T_NULL);
+    sl__buf_fini(&b);
+    sl__buf_fini(&b2);
+    sl__arena_fini(&arena);
+}
+
+Test(agg, corrupt_sets_and_registers_are_refused)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_agg_spec_t specs[] = {spec(SL_AGG_COUNT_DISTINCT, SL_T_LONG, 0),
+                             spec(SL_AGG_APPROX_COUNT_DISTINCT, SL_T_LONG, 0),
+                             spec(SL_AGG_LAST, SL_T_LONG, 0)};
+    specs[1].hll_p = 4;
+    specs[2].time_slot = 1;
+    sl_acc_t in[3] = {{0}};
+    for (int64_t i = 0; i < 20; i++) {
+        sl_val_t v = L(i), t = T(i);
+        for (int k = 0; k < 3; k++)
+            sl__acc_update(&specs[k], &in[k], &v, &t, &arena);
+    }
+    sl_buf_t b;
+    sl__buf_init(&b);
+    cr_assert_eq(sl__accs_encode(specs, 3, in, &b), SL_OK);
+    sl_acc_t out[3];
+    cr_assert_eq(sl__accs_decode(specs, 3, b.p, b.len, out, &arena), SL_OK);
+    cr_assert_eq(result_long(&specs[0], &out[0]), 20);
+    for (size_t len = 0; len < b.len; len++)
+        cr_assert_eq(sl__accs_decode(specs, 3, b.p, len, out, &arena), SL_ERR_STATE,
+                     "cut at %zu", len);
+    sl__buf_fini(&b);
+    sl__arena_fini(&arena);
 }

@@ -61,7 +61,8 @@ Test(conf, a_valid_job_and_its_defaults)
     uint64_t fp = c->fingerprint;
     sl__conf_destroy(c);
 
-    /* The fingerprint follows the query, not the trigger. */
+    /* The fingerprint follows what the state depends on: not the trigger, the sink or the
+     * filter (compatible changes, as in Spark), but the aggregates. */
     char other[4096];
     snprintf(other, sizeof(other), GOOD_FMT, "\"trigger\": {\"interval\": 50},");
     cr_assert_eq(sl__conf_parse(other, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
@@ -73,7 +74,14 @@ Test(conf, a_valid_job_and_its_defaults)
     cr_assert_not_null(where);
     where[8] = '1';
     cr_assert_eq(sl__conf_parse(other, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
-    cr_assert_neq(c->fingerprint, fp);
+    cr_assert_eq(c->fingerprint, fp, "a new filter is a compatible change");
+    sl__conf_destroy(c);
+    snprintf(other, sizeof(other), GOOD_FMT, "");
+    char *lat = strstr(other, "\"lat\"");
+    cr_assert_not_null(lat);
+    lat[1] = 'L';
+    cr_assert_eq(sl__conf_parse(other, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_neq(c->fingerprint, fp, "a renamed aggregate is not");
     sl__conf_destroy(c);
 }
 
@@ -104,7 +112,7 @@ Test(conf, every_problem_is_reported_with_its_path)
         "                             {\"fn\": \"sum\", \"field\": \"page\"},"
         "                             {\"fn\": \"max\"}]},"
         " \"trigger\": {\"interval\": \"soon\"},"
-        " \"output\": {\"mode\": \"complete\", \"sink\": \"kafka\"},"
+        " \"output\": {\"mode\": \"sideways\", \"sink\": \"kafka\"},"
         " \"state\": {}}";
     const char *const want[] = {
         "job.json: (top level): unknown key 'colour'",
@@ -117,7 +125,7 @@ Test(conf, every_problem_is_reported_with_its_path)
         "job.json: query.aggregates[1].field: sum needs a numeric field; 'page' is a string",
         "job.json: query.aggregates[2].field: missing",
         "job.json: trigger.interval: must be a duration",
-        "job.json: output.mode: 'complete' mode is not available yet",
+        "job.json: output.mode: unknown mode 'sideways' (update, complete or append)",
         "job.json: output.topic: missing",
         "job.json: state.dir: missing",
         NULL};
@@ -172,4 +180,148 @@ Test(conf, json_source_and_duplicate_columns)
     const char *const want[] = {"query.aggregates[0].as: output column 'page' appears twice",
                                 NULL};
     expect_problems(job, want, 1);
+}
+
+/* A job on a JSON source with an event time; %s: the query's extra keys, %s: output. */
+static const char *WIN_FMT =
+    "{\"name\": \"w\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+    " \"source\": {\"topics\": \"pv\", \"format\": \"json\","
+    "              \"fields\": {\"page\": \"string\", \"ts\": \"timestamp\", \"n\": \"long\","
+    "                          \"line\": \"string\"}},"
+    " \"query\": {%s},"
+    " \"output\": {%s}, \"state\": {\"dir\": \"s\"}}";
+
+static sl_conf_t *parse_ok(const char *query, const char *output)
+{
+    char job[4096], err[4096] = "";
+    snprintf(job, sizeof(job), WIN_FMT, query, output);
+    sl_conf_t *c = NULL;
+    cr_assert_eq(sl__conf_parse(job, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s\n%s",
+                 query, err);
+    return c;
+}
+
+static void parse_bad(const char *query, const char *output, const char *want)
+{
+    char job[4096];
+    snprintf(job, sizeof(job), WIN_FMT, query, output);
+    const char *const w[] = {want, NULL};
+    expect_problems(job, w, 1);
+}
+
+Test(conf, windows_and_watermarks)
+{
+    sl_conf_t *c = parse_ok("\"window\": {\"time\": \"ts\", \"size\": \"10 minutes\", "
+                            "\"slide\": \"5 minutes\"}, \"watermark\": {\"field\": \"ts\", "
+                            "\"delay\": \"1m\", \"idle_timeout\": \"30s\"}, \"group_by\": "
+                            "\"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+                            "\"sink\": \"console\", \"mode\": \"append\"");
+    cr_assert_eq(c->window, SL_WIN_SLIDING);
+    cr_assert_eq(c->win_size_ms, 600000);
+    cr_assert_eq(c->win_slide_ms, 300000);
+    cr_assert_eq(c->wm_delay_ms, 60000);
+    cr_assert_eq(c->idle_timeout_ms, 30000);
+    cr_assert_eq(c->mode, SL_MODE_APPEND);
+    cr_assert_eq(c->ncols, 4);
+    cr_assert_str_eq(c->cols[0].name, "window_start");
+    cr_assert_str_eq(c->cols[1].name, "window_end");
+    cr_assert_str_eq(c->cols[2].name, "page");
+    cr_assert_eq(c->nkeycols, 3, "the window is part of the message key");
+    sl__conf_destroy(c);
+
+    c = parse_ok("\"window\": {\"time\": \"ts\", \"gap\": \"30s\"}, \"group_by\": [],"
+                 " \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"last\", \"field\": \"page\"}]",
+                 "\"sink\": \"console\", \"mode\": \"complete\"");
+    cr_assert_eq(c->window, SL_WIN_SESSION);
+    cr_assert_eq(c->aggs[1].time_slot, c->time_slot, "last is ordered by the window's time");
+    sl__conf_destroy(c);
+
+    parse_bad("\"window\": {\"time\": \"page\", \"size\": \"1m\"}, \"aggregates\": "
+              "[{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"",
+              "query.window.time: the event time must be a timestamp or a long of epoch "
+              "milliseconds; 'page' is a string");
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1m\", \"slide\": \"2m\"}, "
+              "\"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.window.slide: the slide must not exceed the size");
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1m\", \"gap\": \"2m\"}, "
+              "\"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.window: a session window has a gap only");
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"soon\"}, \"aggregates\": "
+              "[{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.window.size: must be a duration");
+    parse_bad("\"watermark\": {\"field\": \"ts\"}, \"window\": {\"time\": \"ts\", \"size\": "
+              "\"1m\"}, \"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.watermark.delay: missing");
+    parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"first\", \"field\": "
+              "\"n\"}]",
+              "\"sink\": \"console\"",
+              "query.aggregates[0]: first needs an event time: set \"by\", a window or a "
+              "watermark");
+}
+
+Test(conf, output_mode_rules)
+{
+    /* Spark's rules, each with the reason. */
+    parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\", \"mode\": \"append\"",
+              "output.mode: append mode emits a row once, when it can no longer change, so "
+              "an aggregation needs a window and a watermark");
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1m\"}, \"group_by\": \"page\", "
+              "\"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\", \"mode\": \"append\"",
+              "append mode emits a row once");
+    parse_bad("\"select\": [\"page\"]", "\"sink\": \"console\", \"mode\": \"complete\"",
+              "output.mode: complete mode outputs the whole result table, so it needs an "
+              "aggregation");
+    parse_bad("\"select\": [\"page\"], \"group_by\": \"page\", \"aggregates\": [{\"fn\": "
+              "\"count\"}]",
+              "\"sink\": \"console\"", "query.select: a query with group_by");
+    parse_bad("\"where\": \"n > 1\"", "\"sink\": \"console\"", "query: nothing to output");
+    parse_bad("\"watermark\": {\"field\": \"ts\", \"delay\": \"1m\"}, \"group_by\": \"page\","
+              " \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.watermark: a watermark closes windows");
+    parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"file\"", "output.path: missing");
+    parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"file\", \"path\": \"out\", \"format\": \"avro\"",
+              "output.format: only the kafka sink writes Avro");
+
+    /* Records passed through: append (or update, the same) with a projection. */
+    sl_conf_t *c = parse_ok("\"where\": \"n > 1\", \"select\": [\"page\", {\"expr\": \"n * 2\", "
+                            "\"as\": \"n2\"}, \"length(line)\"]",
+                            "\"sink\": \"console\", \"mode\": \"append\"");
+    cr_assert_eq(c->aggregating, 0);
+    cr_assert_eq(c->ncols, 3);
+    cr_assert_str_eq(c->cols[1].name, "n2");
+    cr_assert_str_eq(c->cols[2].name, "length(line)", "an unnamed expression is named by its text");
+    cr_assert_eq(c->cols[2].type, SL_T_LONG);
+    cr_assert_eq(c->nkeycols, 0);
+    sl__conf_destroy(c);
+}
+
+Test(conf, derived_fields_and_group_by_expressions)
+{
+    sl_conf_t *c = parse_ok("\"fields\": [{\"as\": \"len\", \"expr\": \"length(line)\"},"
+                            "             {\"as\": \"big\", \"expr\": \"len > 10\"}],"
+                            " \"where\": \"big\", \"group_by\": [\"len\", {\"expr\": "
+                            "\"lower(page)\", \"as\": \"p\"}],"
+                            " \"aggregates\": [{\"fn\": \"count_distinct\", \"field\": "
+                            "\"page\"}, {\"fn\": \"approx_count_distinct\", \"field\": \"n\", "
+                            "\"rsd\": 0.01}]",
+                            "\"sink\": \"console\"");
+    cr_assert_eq(c->nderived, 3);
+    cr_assert_str_eq(c->cols[0].name, "len");
+    cr_assert_str_eq(c->cols[1].name, "p");
+    cr_assert_eq(c->aggs[1].hll_p, 14);
+    sl__conf_destroy(c);
+    parse_bad("\"fields\": [{\"as\": \"page\", \"expr\": \"n + 1\"}], \"group_by\": \"page\", "
+              "\"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.fields[0]: 'page' is already a field");
+    parse_bad("\"group_by\": \"length(n)\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"",
+              "query.group_by[0]: at column 8: argument 1 of length must be a string, not a long");
+    parse_bad("\"group_by\": \"length(line)\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"kafka\", \"topic\": \"o\", \"format\": \"avro\"",
+              "'length(line)' is not a valid Avro field name");
 }

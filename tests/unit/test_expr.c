@@ -1,5 +1,6 @@
 /*
- * test_expr.c - where filters: parsing, types, three-valued logic, error positions.
+ * test_expr.c - expressions: filters (parsing, types, three-valued logic, error
+ * positions), arithmetic and functions as Spark SQL computes them.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -39,7 +40,10 @@ static int match(const char *text)
     char err[256];
     cr_assert_eq(sl__expr_parse(text, lookup, NULL, &e, err, sizeof(err)), SL_OK, "%s: %s", text,
                  err);
-    int r = sl__expr_match(e, row);
+    sl_arena_t scratch;
+    sl__arena_init(&scratch);
+    int r = sl__expr_match(e, row, &scratch);
+    sl__arena_fini(&scratch);
     sl__expr_destroy(e);
     return r;
 }
@@ -90,7 +94,7 @@ static void expect_error(const char *text, const char *want)
 Test(expr, errors_say_where_and_what)
 {
     expect_error("", "empty");
-    expect_error("a >", "at column 4: expected a value, found end of filter");
+    expect_error("a >", "at column 4: expected a value, found the end");
     expect_error("zz = 1", "at column 1: unknown field 'zz'");
     expect_error("a = 1 and s = 3", "at column 11: cannot compare string with long");
     expect_error("a = 1 b", "at column 7: unexpected b");
@@ -100,4 +104,131 @@ Test(expr, errors_say_where_and_what)
     expect_error("a in 1", "expected '(' after 'in'");
     expect_error("s is 3", "expected 'null' after 'is'");
     expect_error("a # 1", "unexpected character '#'");
+}
+
+/* Evaluates a value expression on the row; strings are copied to @p out. */
+static sl_val_t value(const char *text, char *out, size_t size)
+{
+    sl_expr_t *e;
+    char err[256];
+    cr_assert_eq(sl__expr_parse_value(text, lookup, NULL, &e, err, sizeof(err)), SL_OK, "%s: %s",
+                 text, err);
+    sl_arena_t scratch;
+    sl__arena_init(&scratch);
+    sl_val_t v;
+    cr_assert_eq(sl__expr_eval(e, row, &scratch, &v), SL_OK);
+    cr_assert(v.t == sl__expr_type(e) || v.t == SL_T_NULL, "%s: value of the declared type",
+              text);
+    if (v.t == SL_T_STRING) {
+        snprintf(out, size, "%.*s", (int)v.n, v.u.s);
+        v.u.s = out;
+    }
+    sl__arena_fini(&scratch);
+    sl__expr_destroy(e);
+    return v;
+}
+
+static int64_t lval(const char *text)
+{
+    char buf[64];
+    sl_val_t v = value(text, buf, sizeof(buf));
+    cr_assert_eq(v.t, SL_T_LONG, "%s is a long", text);
+    return v.u.i;
+}
+
+static double dval(const char *text)
+{
+    char buf[64];
+    sl_val_t v = value(text, buf, sizeof(buf));
+    cr_assert_eq(v.t, SL_T_DOUBLE, "%s is a double", text);
+    return v.u.d;
+}
+
+static void sval(const char *text, const char *want)
+{
+    char buf[128];
+    sl_val_t v = value(text, buf, sizeof(buf));
+    cr_assert_eq(v.t, SL_T_STRING, "%s is a string", text);
+    cr_assert_str_eq(buf, want, "%s", text);
+}
+
+static int is_null(const char *text)
+{
+    char buf[64];
+    return value(text, buf, sizeof(buf)).t == SL_T_NULL;
+}
+
+Test(expr, arithmetic_as_spark)
+{
+    set_row(7, 2.5, "Hello", 1);
+    cr_assert_eq(lval("a + 3 * 2"), 13, "precedence");
+    cr_assert_eq(lval("(a + 3) * 2"), 20);
+    cr_assert_eq(lval("a - -3"), 10);
+    cr_assert_eq(lval("-a"), -7);
+    cr_assert_eq(lval("a % 3"), 1);
+    cr_assert_eq(lval("a-1"), 6, "binary minus without spaces");
+    cr_assert_eq(dval("a / 2"), 3.5, "'/' is a fractional division");
+    cr_assert_eq(dval("a * b"), 17.5);
+    cr_assert(is_null("a / 0"), "division by zero is null");
+    cr_assert(is_null("a % 0"));
+    cr_assert(is_null("a + null"));
+    cr_assert_eq(lval("9223372036854775807 + 1"), INT64_MIN, "integers wrap");
+    cr_assert(match("a * 2 > 10 and a / 2 < 4"));
+}
+
+Test(expr, string_functions)
+{
+    set_row(2, 0, "Hello, wörld", 1);
+    cr_assert_eq(lval("length(s)"), 12, "characters, not bytes");
+    sval("lower(s)", "hello, wörld");
+    sval("upper(s)", "HELLO, WöRLD");
+    sval("substring(s, 1, 5)", "Hello");
+    sval("substring(s, 8)", "wörld");
+    sval("substring(s, -5, 3)", "wör");
+    sval("substring(s, 0, 2)", "He"); /* position 0 counts as 1 */
+    sval("substring(s, 100)", "");
+    sval("substr(s, a, a)", "el");
+    sval("concat(s, '!', 'x')", "Hello, wörld!x");
+    sval("coalesce(null, s)", "Hello, wörld");
+    cr_assert_eq(lval("abs(-4)"), 4);
+    cr_assert_eq(lval("length(lower(s)) + 1"), 13, "nested calls");
+    set_row(2, 0, NULL, 1);
+    cr_assert(is_null("length(s)"));
+    cr_assert(is_null("concat(s, 'x')"), "concat of a null is null, as Spark's");
+    cr_assert_eq(lval("coalesce(length(s), -1)"), -1);
+}
+
+Test(expr, timestamps)
+{
+    set_row(1732525200000LL, 0, "2024-11-25T09:00:00Z", 1);
+    char buf[64];
+    sl_val_t v = value("timestamp_millis(a)", buf, sizeof(buf));
+    cr_assert(v.t == SL_T_TIMESTAMP && v.u.i == 1732525200000LL);
+    cr_assert(match("timestamp_millis(a) = '2024-11-25 09:00:00'"),
+                "a string compared with a timestamp is read as a date-time");
+    cr_assert(match("timestamp_millis(a) < '2024-11-25T09:00:01.5+00:00'"));
+    cr_assert_eq(lval("unix_millis(timestamp_millis(a)) - a"), 0);
+    int64_t ms;
+    cr_assert_eq(sl__ts_parse("1969-12-31T23:59:59.999Z", 24, &ms), 0);
+    cr_assert_eq(ms, -1);
+    cr_assert_eq(sl__ts_parse("2024-02-30", 10, &ms), 0, "no calendar check beyond ranges");
+    cr_assert_eq(sl__ts_parse("2024-13-01", 10, &ms), -1);
+    cr_assert_eq(sl__ts_parse("yesterday", 9, &ms), -1);
+    sl__ts_format(-1, 1, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "1969-12-31T23:59:59.999Z");
+    sl__ts_format(1732525200000LL, 0, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "2024-11-25 09:00:00");
+}
+
+Test(expr, value_errors)
+{
+    expect_error("s + 1", "at column 3: '+' needs numbers, not string and long");
+    expect_error("length(a)", "argument 1 of length must be a string, not a long");
+    expect_error("length(s, s)", "length takes 1 argument(s)");
+    expect_error("lenght(s) = 1", "unknown function 'lenght' (known: length,");
+    expect_error("substring(s) = 'x'", "substring takes 2 to 3 arguments");
+    expect_error("timestamp_millis(a) > 'soon'", "'soon' is not a date-time");
+    expect_error("a + 1", "a long is not a condition");
+    expect_error("not a", "a long is not a condition");
+    expect_error("f and a", "at column 7: a long is not a condition");
 }

@@ -122,7 +122,55 @@ typedef struct sl_job_stats {
     uint64_t rows_out;      /**< result rows published */
     int64_t first_record_ms; /**< monotonic clock (ms) when the first record was read; 0 none */
     int64_t last_commit_ms;  /**< monotonic clock (ms) when the last batch was published */
+    uint64_t records_late;  /**< records behind the watermark for a closed window */
+    uint64_t records_untimed; /**< records of a windowed query whose event time was null */
+    uint64_t windows_closed; /**< windows the watermark closed (their state dropped) */
+    int64_t watermark_ms;   /**< the watermark (epoch ms); INT64_MIN before the first */
 } sl_job_stats_t;
+
+/** @brief One batch's result rows, as the foreach-batch sink hands them over (borrowed:
+ *  valid during the callback only). */
+typedef struct sl_batch sl_batch_t;
+
+/**
+ * @brief Called with each batch's result rows and its id (the batch sequence, which
+ * increases by one per batch). A batch whose callback a crash interrupted is handed over
+ * again, with the same id and rows, when the job restarts: make the callback idempotent
+ * by its batch id for exactly-once results.
+ */
+typedef void (*sl_foreach_batch_fn)(void *opaque, int64_t batch_id, const sl_batch_t *rows);
+
+/**
+ * @brief Sets the callback of a job whose output sink is "foreach" (@p opaque is
+ * passed through). Call before sl_job_run(); a foreach job without one does not start.
+ */
+SL_API void sl_job_set_foreach_batch(sl_job_t *job, sl_foreach_batch_fn fn, void *opaque);
+
+/** @brief Number of rows of @p b. */
+SL_API size_t sl_batch_rows(const sl_batch_t *b);
+/** @brief Number of columns of @p b. */
+SL_API int sl_batch_columns(const sl_batch_t *b);
+/** @brief Name of column @p col (borrowed). */
+SL_API const char *sl_batch_column_name(const sl_batch_t *b, int col);
+/** @brief Type of column @p col: "long", "double", "string", "boolean" or "timestamp". */
+SL_API const char *sl_batch_column_type(const sl_batch_t *b, int col);
+/** @brief 1 when the value at @p row, @p col is null. */
+SL_API int sl_batch_is_null(const sl_batch_t *b, size_t row, int col);
+/** @brief A long, boolean (0/1) or timestamp (epoch ms) value; 0 for null or other types. */
+SL_API int64_t sl_batch_long(const sl_batch_t *b, size_t row, int col);
+/** @brief A double value (longs converted); 0 for null or other types. */
+SL_API double sl_batch_double(const sl_batch_t *b, size_t row, int col);
+/** @brief A string value (not NUL-terminated; its length in *len), or NULL. */
+SL_API const char *sl_batch_string(const sl_batch_t *b, size_t row, int col, size_t *len);
+/** @brief Row @p row as a JSON object, as the JSON output format writes it; free() it. */
+SL_API char *sl_batch_row_json(const sl_batch_t *b, size_t row);
+
+/**
+ * @brief The result table of a job whose output sink is "memory", as a JSON array of row
+ * objects: in complete mode the last batch's table, otherwise every row emitted so far,
+ * in order. Free it with free(); NULL when out of memory.
+ */
+SL_API char *sl_job_memory_rows(const sl_job_t *job);
 
 /**
  * @brief The Avro schema (JSON text) of the job's output values, or of its message keys
