@@ -65,8 +65,9 @@ struct sl_job {
     int64_t seq;
     int fingerprint_stored;
     /* event time: the watermark records are checked against, the largest event time
-     * committed, the batch's largest, and when input last arrived (for idle_timeout) */
-    int64_t wm, maxev, batch_maxev, last_input_ms;
+     * committed, and when input last arrived (for idle_timeout); each partition keeps
+     * its own largest (sl_part_t.maxev) */
+    int64_t wm, maxev, last_input_ms;
     /* counted per record without atomics, added to stats after each consume call */
     uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
     uint64_t batch_records; /* records (good or bad) in the batch under way */
@@ -396,7 +397,7 @@ static sl_err_t late_record(sl_job_t *job, const rd_kafka_message_t *m, int64_t 
 }
 
 /* Derived fields, the filter, then the record's windows and group. */
-static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m)
+static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *part)
 {
     const sl_conf_t *c = job->conf;
     fill_meta(job, m);
@@ -414,8 +415,8 @@ static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m)
     job->n_kept++;
     if (c->wm_slot >= 0) {
         const sl_val_t *t = &job->row[c->wm_slot];
-        if (t->t != SL_T_NULL && (job->batch_maxev == SL_WM_NONE || t->u.i > job->batch_maxev))
-            job->batch_maxev = t->u.i;
+        if (t->t != SL_T_NULL && t->u.i > part->maxev)
+            part->maxev = t->u.i;
     }
     if (!c->aggregating)
         return keep_selected(job);
@@ -471,6 +472,8 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
             sl_part_t *p = sl__source_part(&job->src, m);
             if (p && m->offset > p->pos)
                 p->pos = m->offset; /* also steps over transaction markers at the end */
+            if (p && m->offset >= p->pos)
+                p->at_end = 1;
         } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
             char why[512];
             rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
@@ -502,7 +505,8 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
         return;
     }
     p->pos = m->offset + 1;
-    sl_err_t e = fold(job, m);
+    p->at_end = 0;
+    sl_err_t e = fold(job, m, p);
     if (e == SL_ERR_NOMEM) {
         set_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
     } else if (e) {
@@ -554,6 +558,44 @@ static int uses_outbox(const sl_conf_t *c)
     return c->sink == SL_SINK_KAFKA || c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH;
 }
 
+/*
+ * The event time the watermark follows: the smallest of the partitions' largest event
+ * times, over the partitions that still have records to read, so that a partition read
+ * ahead of the others (librdkafka hands over large runs of one partition) does not make
+ * the others' records late; when every partition is read to its end, the largest of all.
+ * A partition with records pending but none read yet holds the watermark where it is.
+ * *all gets the largest event time of any partition.
+ */
+static int64_t event_time(const sl_job_t *job, int64_t *all)
+{
+    const sl_source_t *src = &job->src;
+    int64_t min_active = INT64_MAX;
+    int active = 0, unknown = 0;
+    *all = SL_WM_NONE;
+    for (int t = 0; t < src->ntopics; t++) {
+        for (int p = 0; p < src->topics[t].nparts; p++) {
+            const sl_part_t *part = &src->topics[t].parts[p];
+            if (part->maxev != SL_WM_NONE && part->maxev > *all)
+                *all = part->maxev;
+            /* Nothing pending: read to the end, or (available-now) to the end offset seen
+             * at start, or empty at start. */
+            if (!part->assigned || part->at_end ||
+                (job->conf->available_now && (part->end < 0 || part->pos >= part->end)))
+                continue;
+            if (part->maxev == SL_WM_NONE) {
+                unknown = 1;
+                continue;
+            }
+            active = 1;
+            if (part->maxev < min_active)
+                min_active = part->maxev;
+        }
+    }
+    if (unknown)
+        return SL_WM_NONE;
+    return active ? min_active : *all;
+}
+
 /* @p wm_idle: the watermark an idle source has earned by wall clock (SL_WM_NONE: none). */
 static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size)
 {
@@ -561,11 +603,12 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
     sl_table_t *t = &job->table;
     int64_t wm = job->wm, maxev = job->maxev;
     if (c->wm_slot >= 0) {
-        wm = sl__watermark_next(wm, job->batch_maxev, c->wm_delay_ms);
+        int64_t all;
+        wm = sl__watermark_next(wm, event_time(job, &all), c->wm_delay_ms);
         if (wm_idle != SL_WM_NONE && wm_idle > wm)
             wm = wm_idle;
-        if (job->batch_maxev != SL_WM_NONE && (maxev == SL_WM_NONE || job->batch_maxev > maxev))
-            maxev = job->batch_maxev;
+        if (all != SL_WM_NONE && (maxev == SL_WM_NONE || all > maxev))
+            maxev = all;
     }
     if (t->n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm)
         return SL_OK;
@@ -712,7 +755,6 @@ done:
     sl__buf_fini(&v);
     sl__table_clear(t);
     job->nsel = 0;
-    job->batch_maxev = SL_WM_NONE;
     return e;
 }
 
@@ -826,7 +868,6 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     job->fatal[0] = 0;
     job->seq = 0;
     job->fingerprint_stored = 0;
-    job->batch_maxev = SL_WM_NONE;
     job->last_input_ms = sl__now_ms();
     sl__buf_init(&job->key);
     sl__buf_init(&job->out);

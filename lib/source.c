@@ -33,7 +33,7 @@ static sl_part_t *part_of(sl_source_t *src, int t, int32_t p)
         if (!np)
             return NULL;
         for (int i = st->nparts; i < n; i++)
-            np[i] = (sl_part_t){.pos = -1, .committed = -1, .end = -1};
+            np[i] = (sl_part_t){.pos = -1, .committed = -1, .end = -1, .maxev = INT64_MIN};
         st->parts = np;
         st->nparts = n;
     }

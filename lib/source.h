@@ -17,6 +17,8 @@ typedef struct sl_part {
     int64_t committed; /* the position last written to the state */
     int64_t end;       /* available-now: the end offset seen at start; -1 none */
     int assigned;
+    int at_end;        /* read to the end (nothing pending) since the last record */
+    int64_t maxev;     /* the largest event time read from it; INT64_MIN none */
 } sl_part_t;
 
 typedef struct sl_source_topic {

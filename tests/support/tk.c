@@ -147,6 +147,36 @@ void tk_delete_topic(const char *bootstrap, const char *topic)
     rd_kafka_destroy(rk);
 }
 
+rd_kafka_t *tk_producer(const char *bootstrap)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "acks", "all", NULL, 0);
+    rd_kafka_conf_set(conf, "linger.ms", "5", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    cr_assert(rk, "producer: %s", err);
+    return rk;
+}
+
+void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key,
+                const char *value)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
+                                                                           : partition),
+            RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+            RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            cr_assert(!e, "produce to %s: %s", topic, rd_kafka_err2str(e));
+            return;
+        }
+        rd_kafka_poll(p, 100);
+    }
+}
+
 rd_kafka_t *tk_reader(const char *bootstrap)
 {
     char err[512];

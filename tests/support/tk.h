@@ -27,6 +27,11 @@ void tk_unique(char *buf, size_t size, const char *prefix);
 /** Creates a topic (and waits until its metadata is visible); aborts the test on failure. */
 void tk_create_topic(const char *bootstrap, const char *topic, int partitions);
 void tk_delete_topic(const char *bootstrap, const char *topic);
+/** A producer (acks=all) for the test's input; rd_kafka_flush() and destroy it. */
+rd_kafka_t *tk_producer(const char *bootstrap);
+/** Produces the text @p value to @p partition (-1: by key, or any) of @p topic. */
+void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key,
+                const char *value);
 /** A consumer reading read_committed, with partition-end events, committing nothing, to
  *  be assigned partitions by the caller; destroy it with rd_kafka_destroy(). */
 rd_kafka_t *tk_reader(const char *bootstrap);
