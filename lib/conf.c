@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,19 +217,101 @@ static char *load_schema_file(checker_t *ck, const char *rel, const char *path)
     return text;
 }
 
+/* starting_offsets: "earliest", "latest", or {"topic": {"0": 42, "1": -2}} as Spark's
+ * (-2 earliest, -1 latest); starting_timestamp: epoch ms or an ISO 8601 date-time. */
+static void parse_starting(checker_t *ck, json_t *src)
+{
+    sl_conf_t *c = ck->c;
+    c->starting_ts = -1;
+    json_t *so = json_object_get(src, "starting_offsets");
+    json_t *st = json_object_get(src, "starting_timestamp");
+    if (so && st)
+        problem(ck, "source.starting_timestamp", "give starting_offsets or starting_timestamp, "
+                                                 "not both");
+    if (json_is_string(so)) {
+        const char *v = json_string_value(so);
+        if (strcmp(v, "earliest") && strcmp(v, "latest"))
+            problem(ck, "source.starting_offsets",
+                    "must be \"earliest\", \"latest\" or {\"topic\": {\"partition\": offset}}, "
+                    "not '%s'", v);
+        c->starting_latest = !strcmp(v, "latest");
+    } else if (json_is_object(so)) {
+        const char *topic;
+        json_t *parts;
+        json_object_foreach(so, topic, parts)
+        {
+            char p[300];
+            snprintf(p, sizeof(p), "source.starting_offsets[\"%s\"]", topic);
+            if (!json_is_object(parts)) {
+                problem(ck, p, "must be {\"partition\": offset, ...}");
+                continue;
+            }
+            const char *part;
+            json_t *off;
+            json_object_foreach(parts, part, off)
+            {
+                char *end;
+                long pn = strtol(part, &end, 10);
+                if (*end || pn < 0 || !json_is_integer(off) || json_integer_value(off) < -2) {
+                    problem(ck, p, "partition '%s': an offset, -2 (earliest) or -1 (latest)",
+                            part);
+                    continue;
+                }
+                sl_start_off_t *n =
+                    realloc(c->start_at, (size_t)(c->nstart_at + 1) * sizeof(*n));
+                if (!n)
+                    return;
+                c->start_at = n;
+                n[c->nstart_at++] = (sl_start_off_t){strdup(topic), (int)pn,
+                                                     json_integer_value(off)};
+            }
+        }
+    } else if (so) {
+        problem(ck, "source.starting_offsets", "must be \"earliest\", \"latest\" or "
+                                               "{\"topic\": {\"partition\": offset}}");
+    }
+    if (json_is_integer(st) && json_integer_value(st) >= 0)
+        c->starting_ts = json_integer_value(st);
+    else if (json_is_string(st) &&
+             sl__ts_parse(json_string_value(st), json_string_length(st), &c->starting_ts) == 0)
+        ;
+    else if (st)
+        problem(ck, "source.starting_timestamp",
+                "must be epoch milliseconds or a date-time such as \"2026-11-25T09:00:00Z\"");
+}
+
 static void parse_source(checker_t *ck, json_t *root)
 {
     sl_conf_t *c = ck->c;
     json_t *src = get_object(ck, root, "source", "source", 1);
     if (!src)
         return;
-    static const char *const keys[] = {"topics",          "format",          "schema",
-                                       "writer_schema",   "confluent_wire",  "fields",
-                                       "starting_offsets", "on_decode_error", NULL};
+    static const char *const keys[] = {
+        "topics",          "pattern",          "format",       "schema",  "writer_schema",
+        "confluent_wire",  "fields",           "starting_offsets", "starting_timestamp",
+        "on_decode_error", "on_data_loss",     "headers",      NULL};
     check_keys(ck, src, "source", keys);
 
     json_t *topics = json_object_get(src, "topics");
-    if (json_is_string(topics)) {
+    const char *pattern = get_string(ck, src, "pattern", "source.pattern", 0);
+    if (pattern) {
+        if (topics)
+            problem(ck, "source.pattern", "give topics or a pattern, not both");
+        regex_t re;
+        int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+        if (rc) {
+            char why[200];
+            regerror(rc, &re, why, sizeof(why));
+            problem(ck, "source.pattern", "not a regular expression: %s", why);
+        } else {
+            regfree(&re);
+            /* librdkafka takes a subscription starting with '^' as a pattern. */
+            size_t n = strlen(pattern) + 2;
+            c->pattern = malloc(n);
+            if (c->pattern)
+                snprintf(c->pattern, n, "%s%s", pattern[0] == '^' ? "" : "^", pattern);
+        }
+    } else if (json_is_string(topics)) {
         c->topics = calloc(1, sizeof(char *));
         if (c->topics) {
             c->topics[0] = strdup(json_string_value(topics));
@@ -248,8 +331,8 @@ static void parse_source(checker_t *ck, json_t *root)
                 c->topics[c->ntopics++] = strdup(json_string_value(t));
             }
         }
-    } else {
-        problem(ck, "source.topics", "missing: a topic name or a list of them");
+    } else if (!pattern) {
+        problem(ck, "source.topics", "missing: a topic name or a list of them (or a pattern)");
     }
 
     const char *fmt = get_string(ck, src, "format", "source.format", 0);
@@ -286,10 +369,28 @@ static void parse_source(checker_t *ck, json_t *root)
         problem(ck, "source.format", "unknown format '%s' (avro, json or text)", fmt);
     }
 
-    const char *so = get_string(ck, src, "starting_offsets", "source.starting_offsets", 0);
-    if (so && strcmp(so, "earliest") && strcmp(so, "latest"))
-        problem(ck, "source.starting_offsets", "must be \"earliest\" or \"latest\", not '%s'", so);
-    c->starting_latest = so && !strcmp(so, "latest");
+    parse_starting(ck, src);
+    const char *dl = get_string(ck, src, "on_data_loss", "source.on_data_loss", 0);
+    if (dl && strcmp(dl, "fail") && strcmp(dl, "skip"))
+        problem(ck, "source.on_data_loss", "must be \"fail\" (the default) or \"skip\"");
+    c->data_loss_skip = dl && !strcmp(dl, "skip");
+    json_t *hdrs = json_object_get(src, "headers");
+    if (hdrs && (!json_is_array(hdrs) || !json_array_size(hdrs))) {
+        problem(ck, "source.headers", "must be a list of header names");
+    } else if (hdrs) {
+        c->headers = calloc(json_array_size(hdrs), sizeof(char *));
+        size_t i;
+        json_t *h;
+        json_array_foreach(hdrs, i, h)
+        {
+            char p[64];
+            snprintf(p, sizeof(p), "source.headers[%zu]", i);
+            if (!json_is_string(h) || !json_string_length(h))
+                problem(ck, p, "must be a header name");
+            else if (c->headers)
+                c->headers[c->nheaders++] = strdup(json_string_value(h));
+        }
+    }
 
     json_t *bad = json_object_get(src, "on_decode_error");
     c->on_bad = SL_ON_BAD_FAIL;
@@ -325,6 +426,15 @@ static const struct {
     [SL_META_KEY] = {"_key", SL_T_STRING},
 };
 
+void sl__conf_header_field(const char *header, char *out, size_t size)
+{
+    int n = snprintf(out, size, "_header_%s", header);
+    for (int i = 8; i < n && (size_t)i < size; i++) {
+        if (!isalnum((unsigned char)out[i]))
+            out[i] = '_';
+    }
+}
+
 /* Resolves a name for the expression parser: an input field (marked as read), a
  * metadata field, or a derived field defined before. */
 static int field_lookup(void *opaque, const char *name, size_t len, sl_type_t *type)
@@ -345,6 +455,14 @@ static int field_lookup(void *opaque, const char *name, size_t len, sl_type_t *t
             c->meta_used |= 1u << i;
             *type = meta_fields[i].type;
             return c->meta_base + i;
+        }
+    }
+    for (int i = 0; i < c->nheaders; i++) {
+        char hn[300];
+        sl__conf_header_field(c->headers[i], hn, sizeof(hn));
+        if (strlen(hn) == len && !memcmp(hn, name, len)) {
+            *type = SL_T_STRING;
+            return c->meta_base + SL_META_COUNT + i;
         }
     }
     for (int i = 0; i < c->nderived; i++) {
@@ -370,6 +488,8 @@ static sl_type_t slot_type(const sl_conf_t *c, int slot, int *nullable)
         *nullable = slot - c->meta_base == SL_META_KEY;
         return meta_fields[slot - c->meta_base].type;
     }
+    if (slot < c->meta_base + SL_META_COUNT + c->nheaders)
+        return SL_T_STRING;
     for (int i = 0; i < c->nderived; i++) {
         if (c->derived[i].slot == slot)
             return sl__expr_type(c->derived[i].expr);
@@ -385,6 +505,11 @@ static const char *slot_name(const sl_conf_t *c, int slot)
         return sl__codec_fields(c->codec, &n)[slot].name;
     if (slot < c->meta_base + SL_META_COUNT)
         return meta_fields[slot - c->meta_base].name;
+    if (slot < c->meta_base + SL_META_COUNT + c->nheaders) {
+        static __thread char hn[300];
+        sl__conf_header_field(c->headers[slot - c->meta_base - SL_META_COUNT], hn, sizeof(hn));
+        return hn;
+    }
     for (int i = 0; i < c->nderived; i++) {
         if (c->derived[i].slot == slot)
             return c->derived[i].name;
@@ -729,7 +854,7 @@ static void parse_query(checker_t *ck, json_t *root)
     sl__codec_fields(c->codec, &n);
     c->nfields = n;
     c->meta_base = n;
-    c->nslots = n + SL_META_COUNT;
+    c->nslots = n + SL_META_COUNT + c->nheaders;
     parse_fields(ck, q);
 
     const char *where = get_string(ck, q, "where", "query.where", 0);
@@ -835,8 +960,22 @@ static void parse_trigger(checker_t *ck, json_t *root)
     json_t *t = get_object(ck, root, "trigger", "trigger", 0);
     if (!t)
         return;
-    static const char *const keys[] = {"interval", "max_records", "available_now", NULL};
+    static const char *const keys[] = {"interval", "max_records", "min_records",
+                                       "max_trigger_delay", "available_now", NULL};
     check_keys(ck, t, "trigger", keys);
+    json_t *mn = json_object_get(t, "min_records");
+    if (mn) {
+        if (!json_is_integer(mn) || json_integer_value(mn) <= 0)
+            problem(ck, "trigger.min_records", "must be a positive integer");
+        else
+            c->min_records = json_integer_value(mn);
+    }
+    c->max_trigger_delay_ms = 15 * 60000; /* Spark's default maxTriggerDelay */
+    json_t *md = json_object_get(t, "max_trigger_delay");
+    if (md && !mn)
+        problem(ck, "trigger.max_trigger_delay", "only with min_records");
+    else if (md && parse_duration_ms(md, &c->max_trigger_delay_ms) < 0)
+        problem(ck, "trigger.max_trigger_delay", "must be a duration such as \"30s\"");
     json_t *iv = json_object_get(t, "interval");
     if (iv && (parse_duration_ms(iv, &c->interval_ms) < 0 || c->interval_ms == 0))
         problem(ck, "trigger.interval",
@@ -852,6 +991,10 @@ static void parse_trigger(checker_t *ck, json_t *root)
     if (an && !json_is_boolean(an))
         problem(ck, "trigger.available_now", "must be true or false");
     c->available_now = json_is_true(an);
+    if (c->available_now && c->min_records)
+        problem(ck, "trigger.min_records", "an available-now job reads what there is");
+    if (c->max_records && c->min_records > c->max_records)
+        problem(ck, "trigger.min_records", "must not exceed max_records");
 }
 
 const char *sl__mode_name(sl_mode_t m)
@@ -1192,6 +1335,13 @@ void sl__conf_destroy(sl_conf_t *c)
     for (int i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
     free(c->topics);
+    free(c->pattern);
+    for (int i = 0; i < c->nstart_at; i++)
+        free(c->start_at[i].topic);
+    free(c->start_at);
+    for (int i = 0; i < c->nheaders; i++)
+        free(c->headers[i]);
+    free(c->headers);
     sl__codec_destroy(c->codec);
     free(c->dead_letter_topic);
     sl__expr_destroy(c->where);

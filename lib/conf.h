@@ -57,6 +57,13 @@ typedef struct sl_derived {
     sl_expr_t *expr;
 } sl_derived_t;
 
+/* A partition's starting offset: -2 earliest, -1 latest, else the offset. */
+typedef struct sl_start_off {
+    char *topic;
+    int partition;
+    int64_t offset;
+} sl_start_off_t;
+
 /* Kafka metadata of a record, available to the query as fields. */
 typedef enum {
     SL_META_TOPIC,
@@ -81,8 +88,17 @@ typedef struct sl_conf {
 
     char **topics;
     int ntopics;
+    char *pattern; /* source.pattern: a regular expression of topic names, "^..." */
     sl_codec_t *codec;
-    int starting_latest; /* where a partition with no stored position starts */
+    /* Where a partition with no stored position starts when the job first runs (later
+     * partitions and topics start at the earliest offset, as in Spark). */
+    int starting_latest;
+    int64_t starting_ts;      /* starting_timestamp (epoch ms); -1 none */
+    sl_start_off_t *start_at; /* starting_offsets per partition */
+    int nstart_at;
+    int data_loss_skip; /* source.on_data_loss: "skip" (else the job stops) */
+    char **headers;     /* Kafka headers read as fields "_header_<name>" */
+    int nheaders;
     sl_on_bad_t on_bad;
     char *dead_letter_topic;
 
@@ -124,6 +140,8 @@ typedef struct sl_conf {
 
     int64_t interval_ms;
     int64_t max_records;
+    int64_t min_records;          /* a batch waits for this many records ... */
+    int64_t max_trigger_delay_ms; /* ... but not longer than this past its interval */
     int available_now;
 
     sl_sink_kind_t sink;
@@ -147,5 +165,8 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
 void sl__conf_destroy(sl_conf_t *conf);
 
 const char *sl__mode_name(sl_mode_t m);
+/** The field name of Kafka header @p header: "_header_" and the name, other characters
+ *  than letters and digits made '_'. */
+void sl__conf_header_field(const char *header, char *out, size_t size);
 
 #endif

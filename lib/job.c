@@ -44,7 +44,7 @@ struct sl_job {
     void *foreach_opaque;
     struct {
         atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
-        atomic_uint_fast64_t records_late, records_untimed, windows_closed;
+        atomic_uint_fast64_t records_late, records_untimed, windows_closed, records_lost;
         atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms;
     } stats;
     sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
@@ -180,6 +180,7 @@ SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out)
     out->records_untimed = atomic_load(&j->stats.records_untimed);
     out->windows_closed = atomic_load(&j->stats.windows_closed);
     out->watermark_ms = atomic_load(&j->stats.watermark_ms);
+    out->records_lost = atomic_load(&j->stats.records_lost);
 }
 
 SL_API void sl_job_destroy(sl_job_t *job)
@@ -336,6 +337,19 @@ static void fill_meta(sl_job_t *job, const rd_kafka_message_t *m)
         row[SL_META_KEY] = m->key ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->key_len,
                                                .u.s = m->key}
                                   : (sl_val_t){.t = SL_T_NULL};
+    if (c->nheaders) {
+        rd_kafka_headers_t *h = NULL;
+        rd_kafka_message_headers(m, &h);
+        for (int i = 0; i < c->nheaders; i++) {
+            const void *v;
+            size_t n;
+            sl_val_t *out = &row[SL_META_COUNT + i];
+            if (h && !rd_kafka_header_get_last(h, c->headers[i], &v, &n) && v)
+                *out = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)n, .u.s = v};
+            else
+                *out = (sl_val_t){.t = SL_T_NULL};
+        }
+    }
 }
 
 /* A record of a query without aggregation: its selected values, kept for the batch. */
@@ -464,6 +478,35 @@ static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *part
     return SL_OK;
 }
 
+/* The position of a partition fell out of its log while the job ran (retention deleted
+ * records it had not read yet): stop, or skip to the log start (on_data_loss). */
+static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
+{
+    sl_part_t *p = m->rkt ? sl__source_part(&job->src, m) : NULL;
+    if (!p || p->pos < 0) {
+        set_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
+                  m->partition, rd_kafka_message_errstr(m));
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int64_t pos = sl__source_data_loss(&job->src, job->src.rk, topic, m->partition, p->pos);
+    if (pos < 0) {
+        set_fatal(job, SL_ERR_KAFKA, "%s", job->src.fatal);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = pos;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(job->src.rk, l, 10000);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        set_fatal(job, SL_ERR_KAFKA, "source %s[%d]: cannot move to offset %" PRId64 ": %s", topic,
+                  m->partition, pos, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return;
+    }
+    p->pos = pos;
+}
+
 static void process(sl_job_t *job, rd_kafka_message_t *m)
 {
     const sl_conf_t *c = job->conf;
@@ -479,10 +522,12 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
             rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
             set_fatal(job, SL_ERR_KAFKA, "source: %s (is another instance of job '%s' running "
                       "with the same group.instance.id?)", why, c->name);
+        } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                   m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+            data_loss(job, m);
         } else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-                   m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-                   m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+                   m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
             set_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s",
                       m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
                       rd_kafka_message_errstr(m));
@@ -788,8 +833,15 @@ static void run_batches(sl_job_t *job)
         int done = 0;
         while (!atomic_load(&job->stop) && !job->fatal_err) {
             int64_t left = c->interval_ms - (sl__now_ms() - start);
-            if (left <= 0 || (c->max_records && nrec >= c->max_records))
+            if (c->max_records && nrec >= c->max_records)
                 break;
+            if (left <= 0) {
+                /* min_records: wait for more, up to max_trigger_delay past the interval. */
+                if (!c->min_records || nrec >= c->min_records ||
+                    -left >= c->max_trigger_delay_ms)
+                    break;
+                left = c->max_trigger_delay_ms + left;
+            }
             size_t want = CONSUME_MAX;
             if (c->max_records && (int64_t)want > c->max_records - nrec)
                 want = (size_t)(c->max_records - nrec);
@@ -818,8 +870,9 @@ static void run_batches(sl_job_t *job)
             STAT_ADD(job, records_untimed, job->n_untimed);
             job->batch_records += job->n_in;
             job->n_in = job->n_bad = job->n_kept = job->n_late = job->n_untimed = 0;
+            atomic_store(&job->stats.records_lost, job->src.lost);
             if (job->src.fatal[0])
-                set_fatal(job, SL_ERR_STATE, "%s", job->src.fatal);
+                set_fatal(job, job->src.fatal_err, "%s", job->src.fatal);
             if (c->available_now && sl__source_caught_up(&job->src)) {
                 done = 1;
                 break;
@@ -905,6 +958,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         e = sl__local_replay(&job->local, job->store, job->wb, errstr, errstr_size);
     if (e)
         goto fail_run;
+    job->src.fresh = job->seq == 0;
     if ((e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size)))
         goto fail_run;
     sl__kafka_quiet(0);

@@ -9,6 +9,8 @@
 #include "source.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,21 @@
 #include "kafka.h"
 #include "log.h"
 #include "util/util.h"
+
+static void src_fail(sl_source_t *src, sl_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records why the job cannot go on (callbacks cannot return errors); the first wins. */
+static void src_fail(sl_source_t *src, sl_err_t err, const char *fmt, ...)
+{
+    if (src->fatal[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(src->fatal, sizeof(src->fatal), fmt, ap);
+    va_end(ap);
+    src->fatal_err = err;
+}
 
 int sl__source_pos_key(char *buf, size_t size, const char *topic, int partition)
 {
@@ -40,13 +57,25 @@ static sl_part_t *part_of(sl_source_t *src, int t, int32_t p)
     return &st->parts[p];
 }
 
-static int topic_index(const sl_source_t *src, const char *name)
+/* The index of a source topic; with a pattern, a topic seen for the first time (the
+ * group only hands out matching ones) is added. -1: not ours, or out of memory. */
+static int topic_index(sl_source_t *src, const char *name)
 {
     for (int i = 0; i < src->ntopics; i++) {
         if (!strcmp(src->topics[i].name, name))
             return i;
     }
-    return -1;
+    if (!src->conf->pattern || regexec(&src->re, name, 0, NULL, 0) != 0)
+        return -1;
+    sl_source_topic_t *nt = realloc(src->topics, (size_t)(src->ntopics + 1) * sizeof(*nt));
+    if (!nt)
+        return -1;
+    src->topics = nt;
+    nt[src->ntopics] = (sl_source_topic_t){.name = strdup(name)};
+    if (!nt[src->ntopics].name)
+        return -1;
+    sl_log(SL_LOG_INFO, "source", "topic %s matches the pattern %s", name, src->conf->pattern);
+    return src->ntopics++;
 }
 
 sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m)
@@ -69,14 +98,107 @@ static int64_t stored_pos(sl_source_t *src, const char *topic, int partition)
     if (e == SL_ERR_NOTFOUND)
         return -1;
     if (e || vlen != 8) {
-        snprintf(src->fatal, sizeof(src->fatal), "%s",
-                 e ? err : "state: a stored position is corrupt");
+        src_fail(src, SL_ERR_STATE, "%s", e ? err : "state: a stored position is corrupt");
         free(val);
         return -2;
     }
     int64_t pos = (int64_t)sl__be64_get((const uint8_t *)val);
     free(val);
     return pos;
+}
+
+/* Where a partition the state has never read starts. The job's starting offsets apply
+ * when it first runs; partitions and topics that appear later start at the earliest
+ * offset, so nothing written to them is missed (Spark's rule). */
+static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *topic,
+                               int partition, char *how, size_t how_size)
+{
+    const sl_conf_t *c = src->conf;
+    if (!src->fresh) {
+        snprintf(how, how_size, "the earliest offset (new since the job first ran)");
+        return RD_KAFKA_OFFSET_BEGINNING;
+    }
+    for (int i = 0; i < c->nstart_at; i++) {
+        const sl_start_off_t *s = &c->start_at[i];
+        if (s->partition == partition && !strcmp(s->topic, topic)) {
+            if (s->offset >= 0)
+                snprintf(how, how_size, "offset %" PRId64 " (starting_offsets)", s->offset);
+            else
+                snprintf(how, how_size, "the %s offset (starting_offsets)",
+                         s->offset == -1 ? "latest" : "earliest");
+            return s->offset == -1 ? RD_KAFKA_OFFSET_END
+                   : s->offset == -2 ? RD_KAFKA_OFFSET_BEGINNING
+                                     : s->offset;
+        }
+    }
+    if (c->starting_ts >= 0) {
+        /* The first offset whose timestamp is at or after it; the end when none is. */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = c->starting_ts;
+        rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, 10000);
+        int64_t off = e ? RD_KAFKA_OFFSET_INVALID : l->elems[0].offset;
+        if (!e && l->elems[0].err)
+            e = l->elems[0].err;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e) {
+            src_fail(src, SL_ERR_KAFKA,
+                     "source %s[%d]: cannot find the offset of starting_timestamp %" PRId64
+                     ": %s", topic, partition, c->starting_ts, rd_kafka_err2str(e));
+            return RD_KAFKA_OFFSET_END;
+        }
+        snprintf(how, how_size, "offset %" PRId64 " (starting_timestamp %" PRId64 ")", off,
+                 c->starting_ts);
+        return off < 0 ? RD_KAFKA_OFFSET_END : off;
+    }
+    snprintf(how, how_size, "the %s offset", c->starting_latest ? "latest" : "earliest");
+    return c->starting_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+}
+
+int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
+                             int64_t pos)
+{
+    int64_t lo, hi;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi,
+                                                             10000);
+    if (e) {
+        src_fail(src, SL_ERR_KAFKA,
+                 "source %s[%d]: cannot read its offsets to check for data loss: %s", topic,
+                 partition, rd_kafka_err2str(e));
+        return -1;
+    }
+    if (pos >= lo && pos <= hi)
+        return pos;
+    /* Below the log start: retention deleted records before they were read. Above the
+     * end: the topic was deleted and made again, its offsets start over. */
+    int64_t lost = pos < lo ? lo - pos : 0;
+    char what[300];
+    if (pos < lo)
+        snprintf(what, sizeof(what),
+                 "offsets %" PRId64 " to %" PRId64 " were deleted (retention) before they were "
+                 "read: %" PRId64 " record(s) lost",
+                 pos, lo - 1, lost);
+    else
+        snprintf(what, sizeof(what),
+                 "the stored position %" PRId64 " is past the partition's end %" PRId64
+                 " (was the topic deleted and made again?)",
+                 pos, hi);
+    if (!src->conf->data_loss_skip) {
+        src_fail(src, SL_ERR_KAFKA,
+                 "source %s[%d]: %s. The job stops rather than skip them silently; set "
+                 "source.on_data_loss to \"skip\" to go on from offset %" PRId64,
+                 topic, partition, what, lo);
+        return -1;
+    }
+    sl_log(SL_LOG_WARN, "source", "%s[%d]: %s; skipped (on_data_loss: skip), going on from "
+                                  "offset %" PRId64, topic, partition, what, lo);
+    src->lost += (uint64_t)lost;
+    return lo;
+}
+
+static int64_t check_retention(sl_source_t *src, rd_kafka_t *rk, const char *topic,
+                               int partition, int64_t pos)
+{
+    return sl__source_data_loss(src, rk, topic, partition, pos);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -109,19 +231,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_topic_partition_t *o = rd_kafka_topic_partition_list_add(ours, tp->topic,
                                                                               tp->partition);
             if (pos >= 0) {
+                pos = check_retention(src, rk, tp->topic, tp->partition, pos);
+                if (pos < 0) {
+                    rd_kafka_topic_partition_list_destroy(ours);
+                    return;
+                }
                 p->pos = pos;
                 o->offset = pos;
-            } else {
-                o->offset = src->conf->starting_latest ? RD_KAFKA_OFFSET_END
-                                                       : RD_KAFKA_OFFSET_BEGINNING;
-            }
-            if (pos >= 0)
                 sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at stored position %" PRId64,
                        tp->topic, tp->partition, pos);
-            else
-                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at the %s offset (no stored position)",
-                       tp->topic, tp->partition,
-                       src->conf->starting_latest ? "latest" : "earliest");
+            } else {
+                char how[160];
+                o->offset = starting_offset(src, rk, tp->topic, tp->partition, how, sizeof(how));
+                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at %s (no stored position)",
+                       tp->topic, tp->partition, how);
+            }
         }
         parts = ours;
         rd_kafka_error_t *e = NULL;
@@ -131,7 +255,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             aerr = rd_kafka_assign(rk, parts);
         if (e || aerr) {
-            snprintf(src->fatal, sizeof(src->fatal), "cannot assign partitions: %s",
+            src_fail(src, SL_ERR_KAFKA, "cannot assign partitions: %s",
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(aerr));
             rd_kafka_error_destroy(e);
         }
@@ -169,6 +293,8 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
     uint64_t th = 0;
     for (int i = 0; i < conf->ntopics; i++)
         th = th * 31 + sl__hash(conf->topics[i], strlen(conf->topics[i]));
+    if (conf->pattern)
+        th = th * 31 + sl__hash(conf->pattern, strlen(conf->pattern));
     snprintf(instance, sizeof(instance), "%s-%08x", group, (unsigned)(th & 0xffffffffu));
     int has_group = 0, has_instance = 0;
     for (int i = 0; i < conf->kafka.n + conf->consumer.n; i++) {
@@ -177,9 +303,11 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
         has_group |= !strcmp(kv->k, "group.id");
         has_instance |= !strcmp(kv->k, "group.instance.id");
     }
-    const char *fixed[11] = {"enable.auto.commit", "false", "enable.auto.offset.store", "false",
-                             "enable.partition.eof", "true"};
-    int nf = 6;
+    /* auto.offset.reset=error: a position that is no longer in the log is reported (and
+     * handled by on_data_loss), never silently moved to the end. */
+    const char *fixed[13] = {"enable.auto.commit",   "false", "enable.auto.offset.store", "false",
+                             "enable.partition.eof", "true",  "auto.offset.reset",        "error"};
+    int nf = 8;
     if (!has_group) {
         fixed[nf++] = "group.id";
         fixed[nf++] = group;
@@ -206,7 +334,14 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
         snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", err);
         return SL_ERR_KAFKA;
     }
-    src->topics = calloc((size_t)conf->ntopics, sizeof(*src->topics));
+    if (conf->pattern) {
+        if (regcomp(&src->re, conf->pattern, REG_EXTENDED | REG_NOSUB) != 0) {
+            snprintf(errstr, errstr_size, "source.pattern: not a regular expression");
+            return SL_ERR_INVAL;
+        }
+        src->has_re = 1;
+    }
+    src->topics = calloc((size_t)conf->ntopics + 1, sizeof(*src->topics));
     if (!src->topics)
         return SL_ERR_NOMEM;
     src->ntopics = conf->ntopics;
@@ -222,12 +357,36 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
 /* Available-now: the end of every partition as it is now is where the job stops. */
 static sl_err_t record_ends(sl_source_t *src, char *errstr, size_t errstr_size)
 {
+    if (src->conf->pattern) {
+        /* The topics that match now are the ones an available-now run reads. */
+        const struct rd_kafka_metadata *md;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 1, NULL, &md, 10000);
+        if (err) {
+            snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", src->conf->bootstrap,
+                     rd_kafka_err2str(err));
+            return SL_ERR_KAFKA;
+        }
+        for (int i = 0; i < md->topic_cnt; i++)
+            topic_index(src, md->topics[i].topic);
+        rd_kafka_metadata_destroy(md);
+        if (!src->ntopics) {
+            snprintf(errstr, errstr_size, "source.pattern: no topic on %s matches %s",
+                     src->conf->bootstrap, src->conf->pattern);
+            return SL_ERR_KAFKA;
+        }
+    }
     int *nparts = calloc((size_t)src->ntopics, sizeof(int));
-    if (!nparts)
+    char **names = calloc((size_t)src->ntopics, sizeof(char *));
+    if (!nparts || !names) {
+        free(nparts);
+        free(names);
         return SL_ERR_NOMEM;
-    sl_err_t e = sl__kafka_check_topics(src->rk, src->conf->bootstrap, src->conf->topics,
-                                        src->ntopics, "source.topics", nparts, errstr,
-                                        errstr_size);
+    }
+    for (int t = 0; t < src->ntopics; t++)
+        names[t] = src->topics[t].name;
+    sl_err_t e = sl__kafka_check_topics(src->rk, src->conf->bootstrap, names, src->ntopics,
+                                        "source.topics", nparts, errstr, errstr_size);
+    free(names);
     for (int t = 0; !e && t < src->ntopics; t++) {
         for (int p = 0; p < nparts[t]; p++) {
             int64_t lo, hi;
@@ -259,9 +418,12 @@ sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now
         if (e)
             return e;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(src->ntopics);
-    for (int i = 0; i < src->ntopics; i++)
-        rd_kafka_topic_partition_list_add(l, src->topics[i].name, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(src->ntopics + 1);
+    if (src->conf->pattern)
+        rd_kafka_topic_partition_list_add(l, src->conf->pattern, RD_KAFKA_PARTITION_UA);
+    else
+        for (int i = 0; i < src->ntopics; i++)
+            rd_kafka_topic_partition_list_add(l, src->topics[i].name, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(src->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
@@ -297,5 +459,7 @@ void sl__source_close(sl_source_t *src)
         free(src->topics[i].parts);
     }
     free(src->topics);
+    if (src->has_re)
+        regfree(&src->re);
     memset(src, 0, sizeof(*src));
 }

@@ -8,6 +8,7 @@
 #define SL_SOURCE_H
 
 #include <librdkafka/rdkafka.h>
+#include <regex.h>
 
 #include "conf.h"
 #include "store.h"
@@ -36,7 +37,12 @@ typedef struct sl_source {
     int ntopics;
     rd_kafka_topic_t *last_rkt; /* cache for topic lookup per message */
     int last_topic;
-    char fatal[512]; /* set by callbacks when the job cannot go on */
+    regex_t re; /* source.pattern, compiled */
+    int has_re;
+    int fresh;     /* the job has never committed: its starting offsets apply */
+    uint64_t lost; /* records skipped by on_data_loss "skip" */
+    char fatal[640];    /* set by callbacks when the job cannot go on */
+    sl_err_t fatal_err; /* and its kind */
 } sl_source_t;
 
 /**
@@ -54,6 +60,13 @@ sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now
 sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m);
 /** With available-now: 1 once every partition's position reached its end offset. */
 int sl__source_caught_up(const sl_source_t *src);
+/**
+ * Checks a partition's position against its log: returns the position to read from (the
+ * log start when records were deleted unread and on_data_loss is "skip", counting them
+ * in src->lost), or -1 with src->fatal naming the topic, partition and offsets lost.
+ */
+int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
+                             int64_t pos);
 /** Leaves the group and destroys the consumer. */
 void sl__source_close(sl_source_t *src);
 

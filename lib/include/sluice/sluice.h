@@ -126,6 +126,8 @@ typedef struct sl_job_stats {
     uint64_t records_untimed; /**< records of a windowed query whose event time was null */
     uint64_t windows_closed; /**< windows the watermark closed (their state dropped) */
     int64_t watermark_ms;   /**< the watermark (epoch ms); INT64_MIN before the first */
+    uint64_t records_lost;  /**< records deleted by retention before they were read, skipped
+                                 (source.on_data_loss "skip") */
 } sl_job_stats_t;
 
 /** @brief One batch's result rows, as the foreach-batch sink hands them over (borrowed:

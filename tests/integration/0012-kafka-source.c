@@ -1,0 +1,369 @@
+/*
+ * 0012-kafka-source.c - the Kafka source's options on a real broker: starting offsets
+ * (latest, per partition, by timestamp) used only when the state has no position, topic
+ * patterns (a new matching topic is picked up from its start), headers as fields,
+ * data lost to retention (the job stops naming what was lost, or skips and counts it),
+ * and the minimum batch size with its maximum delay.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sluice/sluice.h"
+#include "tk.h"
+
+static char *dir;
+
+static void setup(void)
+{
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    dir = tk_tmpdir("sluice-src");
+}
+
+static void teardown(void)
+{
+    tk_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(source, .init = setup, .fini = teardown, .timeout = 300);
+
+/* A job counting by topic and partition, with JSON records {"n": long}; @p source holds
+ * the source members after "format". */
+static char *job_json(const char *name, const char *source, const char *trigger)
+{
+    char *j = malloc(8192);
+    snprintf(j, 8192,
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\","
+             "  \"topic.metadata.refresh.interval.ms\": 1000},"
+             " \"source\": {\"format\": \"json\", \"fields\": {\"n\": \"long\"}, %s},"
+             " \"query\": {\"group_by\": [\"_topic\", {\"expr\": \"_partition\", \"as\": \"p\"}],"
+             "             \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"min\", \"field\": \"n\"},"
+             "                             {\"fn\": \"max\", \"field\": \"n\"}]},"
+             " \"trigger\": {%s}, \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
+             " \"state\": {\"dir\": \"%s/%s\"}}",
+             name, tk_bootstrap(), source, trigger, dir, name);
+    return j;
+}
+
+typedef struct result {
+    sl_err_t rc;
+    char err[4096];
+    json_t *rows;
+    sl_job_stats_t st;
+} result_t;
+
+static result_t run(const char *json)
+{
+    result_t r = {0};
+    sl_job_t *job;
+    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, r.err, sizeof(r.err)), SL_OK,
+                 "%s", r.err);
+    r.rc = sl_job_run(job, r.err, sizeof(r.err));
+    char *rows = sl_job_memory_rows(job);
+    r.rows = json_loads(rows, 0, NULL);
+    free(rows);
+    sl_job_stats(job, &r.st);
+    sl_job_destroy(job);
+    return r;
+}
+
+/* The row of (topic, partition) in a complete-mode table, or NULL. */
+static json_t *row_of(json_t *rows, const char *topic, int p)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (!strcmp(json_string_value(json_object_get(r, "_topic")), topic) &&
+            json_integer_value(json_object_get(r, "p")) == p)
+            return r;
+    }
+    return NULL;
+}
+
+static int64_t col(json_t *row, const char *name)
+{
+    cr_assert(row, "no such row");
+    return json_integer_value(json_object_get(row, name));
+}
+
+/* Records n = from .. to - 1 to @p partition, with timestamps BASE + n seconds. */
+#define TS0 1700000000000LL
+static void produce_range(rd_kafka_t *p, const char *topic, int partition, int from, int to)
+{
+    for (int n = from; n < to; n++) {
+        char rec[64];
+        snprintf(rec, sizeof(rec), "{\"n\": %d}", n);
+        cr_assert(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                     RD_KAFKA_V_VALUE(rec, strlen(rec)),
+                                     RD_KAFKA_V_TIMESTAMP(TS0 + n * 1000LL),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
+    }
+    cr_assert(!rd_kafka_flush(p, 30000));
+}
+
+Test(source, starting_offsets_apply_only_without_a_position)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128];
+    tk_unique(t, sizeof(t), "start");
+    tk_create_topic(bs, t, 3);
+    rd_kafka_t *p = tk_producer(bs);
+    for (int part = 0; part < 3; part++)
+        produce_range(p, t, part, 0, 100);
+
+    /* Per partition: 0 from offset 40, 1 from the latest, 2 (not named) the default. */
+    char src[512];
+    tk_unique(name, sizeof(name), "start-per");
+    snprintf(src, sizeof(src),
+             "\"topics\": \"%s\", \"starting_offsets\": {\"%s\": {\"0\": 40, \"1\": -1}}", t, t);
+    char *job = job_json(name, src, "\"available_now\": true");
+    result_t r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(col(row_of(r.rows, t, 0), "min_n"), 40);
+    cr_assert_null(row_of(r.rows, t, 1), "partition 1 starts at its end");
+    cr_assert_eq(col(row_of(r.rows, t, 2), "count"), 100);
+    json_decref(r.rows);
+    /* A second run continues from the stored positions, not the starting offsets. */
+    produce_range(p, t, 1, 100, 110);
+    r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(col(row_of(r.rows, t, 1), "min_n"), 100, "stored positions win");
+    cr_assert_eq(col(row_of(r.rows, t, 1), "count"), 10);
+    cr_assert_eq(col(row_of(r.rows, t, 0), "count"), 60);
+    json_decref(r.rows);
+    free(job);
+
+    /* By timestamp: the first record at or after it, on every partition. */
+    tk_unique(name, sizeof(name), "start-ts");
+    snprintf(src, sizeof(src), "\"topics\": \"%s\", \"starting_timestamp\": %lld", t,
+             (long long)(TS0 + 75 * 1000LL));
+    job = job_json(name, src, "\"available_now\": true");
+    r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    for (int part = 0; part < 3; part++) {
+        cr_assert_eq(col(row_of(r.rows, t, part), "min_n"), 75, "partition %d", part);
+        cr_assert_eq(col(row_of(r.rows, t, part), "count"), part == 1 ? 35 : 25);
+    }
+    json_decref(r.rows);
+    free(job);
+
+    /* Latest: only what comes after the start; nothing here. */
+    tk_unique(name, sizeof(name), "start-latest");
+    snprintf(src, sizeof(src), "\"topics\": \"%s\", \"starting_offsets\": \"latest\"", t);
+    job = job_json(name, src, "\"available_now\": true");
+    r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(json_array_size(r.rows), 0);
+    json_decref(r.rows);
+    free(job);
+    rd_kafka_destroy(p);
+    tk_delete_topic(bs, t);
+}
+
+Test(source, a_pattern_picks_up_new_topics)
+{
+    const char *bs = tk_bootstrap();
+    char base[100], a[160], b[160], other[160], c[160], name[128];
+    tk_unique(base, sizeof(base), "pat");
+    snprintf(a, sizeof(a), "%s-a", base);
+    snprintf(b, sizeof(b), "%s-b", base);
+    snprintf(other, sizeof(other), "%s-x", base);
+    snprintf(c, sizeof(c), "%s-c", base);
+    tk_create_topic(bs, a, 1);
+    tk_create_topic(bs, b, 2);
+    tk_create_topic(bs, other, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    produce_range(p, a, 0, 0, 10);
+    produce_range(p, b, 1, 0, 20);
+    produce_range(p, other, 0, 0, 30);
+    tk_unique(name, sizeof(name), "pat-job");
+    char src[512];
+    snprintf(src, sizeof(src), "\"pattern\": \"%s-[abc]\"", base);
+    char *job = job_json(name, src, "\"interval\": \"200ms\"");
+    sl_job_t *j;
+    char err[4096];
+    cr_assert_eq(sl_job_new_from_json(job, dir, "job.json", &j, err, sizeof(err)), SL_OK, "%s",
+                 err);
+    tk_runner_t r;
+    tk_runner_start(&r, j);
+    /* A matching topic made while the job runs is read from its start. */
+    sleep(2);
+    tk_create_topic(bs, c, 1);
+    produce_range(p, c, 0, 0, 5);
+    json_t *rows = NULL;
+    for (int i = 0; i < 300; i++) {
+        usleep(100000);
+        json_decref(rows);
+        char *text = sl_job_memory_rows(j);
+        rows = json_loads(text, 0, NULL);
+        free(text);
+        if (row_of(rows, c, 0) && col(row_of(rows, c, 0), "count") == 5)
+            break;
+    }
+    sl_job_stop(j);
+    tk_runner_join(&r);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(col(row_of(rows, a, 0), "count"), 10);
+    cr_assert_eq(col(row_of(rows, b, 1), "count"), 20);
+    cr_assert_null(row_of(rows, other, 0), "a topic that does not match is not read");
+    cr_assert(row_of(rows, c, 0), "the new topic was not picked up");
+    cr_assert_eq(col(row_of(rows, c, 0), "count"), 5);
+    cr_assert_eq(col(row_of(rows, c, 0), "min_n"), 0, "from its first record");
+    json_decref(rows);
+    sl_job_destroy(j);
+    free(job);
+    rd_kafka_destroy(p);
+    tk_delete_topic(bs, a);
+    tk_delete_topic(bs, b);
+    tk_delete_topic(bs, c);
+    tk_delete_topic(bs, other);
+}
+
+Test(source, headers_are_fields)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128];
+    tk_unique(t, sizeof(t), "hdr");
+    tk_unique(name, sizeof(name), "hdr-job");
+    tk_create_topic(bs, t, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    for (int i = 0; i < 30; i++) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        if (i % 3)
+            rd_kafka_header_add(h, "trace-id", -1, i % 3 == 1 ? "one" : "two", -1);
+        cr_assert(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(t), RD_KAFKA_V_VALUE("{\"n\": 1}", 8),
+                                     RD_KAFKA_V_HEADERS(h),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
+    }
+    cr_assert(!rd_kafka_flush(p, 30000));
+    rd_kafka_destroy(p);
+    char job[4096];
+    snprintf(job, sizeof(job),
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": \"%s\", \"format\": \"json\", \"fields\": {\"n\": \"long\"},"
+             "              \"headers\": [\"trace-id\"]},"
+             " \"query\": {\"group_by\": \"_header_trace_id\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"available_now\": true},"
+             " \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
+             " \"state\": {\"dir\": \"%s/%s\"}}",
+             name, bs, t, dir, name);
+    result_t r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(json_array_size(r.rows), 3, "one, two, and null for no header");
+    size_t i;
+    json_t *row;
+    json_array_foreach(r.rows, i, row)
+        cr_assert_eq(json_integer_value(json_object_get(row, "count")), 10);
+    json_decref(r.rows);
+    tk_delete_topic(bs, t);
+}
+
+/* Deletes the records of @p topic[0] below @p before (what retention does). */
+static void delete_records(const char *bs, const char *topic, int64_t before)
+{
+    rd_kafka_t *p = tk_producer(bs);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = before;
+    rd_kafka_DeleteRecords_t *d = rd_kafka_DeleteRecords_new(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(p);
+    rd_kafka_DeleteRecords(p, &d, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    cr_assert(ev && !rd_kafka_event_error(ev), "DeleteRecords: %s",
+              ev ? rd_kafka_event_error_string(ev) : "timed out");
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteRecords_destroy(d);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(p);
+}
+
+Test(source, data_lost_to_retention_is_never_silent)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128];
+    tk_unique(t, sizeof(t), "loss");
+    tk_unique(name, sizeof(name), "loss-job");
+    tk_create_topic(bs, t, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    produce_range(p, t, 0, 0, 100);
+    char src[256];
+    snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
+    char *job = job_json(name, src, "\"available_now\": true");
+    result_t r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    json_decref(r.rows);
+    /* 100 more; 50 of them are deleted before the job reads them. */
+    produce_range(p, t, 0, 100, 200);
+    rd_kafka_destroy(p);
+    delete_records(bs, t, 150);
+    r = run(job);
+    cr_assert_eq(r.rc, SL_ERR_KAFKA);
+    char want[300];
+    snprintf(want, sizeof(want),
+             "source %s[0]: offsets 100 to 149 were deleted (retention) before they were read: "
+             "50 record(s) lost", t);
+    cr_assert(strstr(r.err, want), "got: %s", r.err);
+    cr_assert(strstr(r.err, "set source.on_data_loss to \"skip\" to go on from offset 150"), "%s",
+              r.err);
+    json_decref(r.rows);
+    free(job);
+    /* Allowed to skip: the job goes on from the log start and counts what it skipped. */
+    snprintf(src, sizeof(src), "\"topics\": \"%s\", \"on_data_loss\": \"skip\"", t);
+    job = job_json(name, src, "\"available_now\": true");
+    r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(r.st.records_lost, 50);
+    cr_assert_eq(col(row_of(r.rows, t, 0), "count"), 150, "100 before, 50 after the gap");
+    cr_assert_eq(col(row_of(r.rows, t, 0), "max_n"), 199);
+    json_decref(r.rows);
+    free(job);
+    tk_delete_topic(bs, t);
+}
+
+Test(source, min_records_wait_up_to_the_max_trigger_delay)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128];
+    tk_unique(t, sizeof(t), "minrec");
+    tk_unique(name, sizeof(name), "minrec-job");
+    tk_create_topic(bs, t, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    produce_range(p, t, 0, 0, 50);
+    char src[256];
+    snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
+    /* A 100 ms trigger that waits for 1,000 records, but at most 2 s more. */
+    char *job = job_json(name, src,
+                         "\"interval\": \"100ms\", \"min_records\": 1000, "
+                         "\"max_trigger_delay\": \"2s\"");
+    sl_job_t *j;
+    char err[4096];
+    cr_assert_eq(sl_job_new_from_json(job, dir, "job.json", &j, err, sizeof(err)), SL_OK, "%s",
+                 err);
+    tk_runner_t r;
+    tk_runner_start(&r, j);
+    sl_job_stats_t st = {0};
+    for (int i = 0; i < 20; i++) { /* 1 s: the records are read, no batch may commit */
+        usleep(50000);
+        sl_job_stats(j, &st);
+    }
+    uint64_t before = st.batches;
+    for (int i = 0; i < 100 && st.batches == 0; i++) {
+        usleep(100000);
+        sl_job_stats(j, &st);
+    }
+    sl_job_stop(j);
+    tk_runner_join(&r);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(before, 0, "a batch committed before min_records or the delay");
+    cr_assert_geq(st.batches, 1, "the delay did not end the batch");
+    cr_assert_eq(st.records_in, 50);
+    sl_job_destroy(j);
+    free(job);
+    rd_kafka_destroy(p);
+    tk_delete_topic(bs, t);
+}
