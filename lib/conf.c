@@ -170,10 +170,23 @@ static int parse_duration_ms(json_t *v, int64_t *out)
     return 0;
 }
 
+/* Kafka is needed by a Kafka source or sink, and by the side topics. */
+static int needs_kafka(json_t *root)
+{
+    json_t *src = json_object_get(root, "source"), *out = json_object_get(root, "output");
+    json_t *type = json_object_get(src, "type"), *sink = json_object_get(out, "sink");
+    json_t *bad = json_object_get(src, "on_decode_error");
+    json_t *wm = json_object_get(json_object_get(root, "query"), "watermark");
+    return !json_is_string(type) || !strcmp(json_string_value(type), "kafka") ||
+           (json_is_string(sink) && !strcmp(json_string_value(sink), "kafka")) ||
+           json_is_object(bad) || json_object_get(wm, "late_topic");
+}
+
 static void parse_kafka(checker_t *ck, json_t *root)
 {
     sl_conf_t *c = ck->c;
-    json_t *kafka = get_object(ck, root, "kafka", "kafka", 1);
+    int needed = needs_kafka(root);
+    json_t *kafka = get_object(ck, root, "kafka", "kafka", needed);
     if (!kafka)
         return;
     static const char *const nested[] = {"consumer", "producer", NULL};
@@ -188,7 +201,7 @@ static void parse_kafka(checker_t *ck, json_t *root)
         if (!strcmp(c->kafka.kv[i].k, "bootstrap.servers"))
             c->bootstrap = c->kafka.kv[i].v;
     }
-    if (!c->bootstrap || !*c->bootstrap)
+    if ((!c->bootstrap || !*c->bootstrap) && needed)
         problem(ck, "kafka[\"bootstrap.servers\"]", "missing: which brokers to connect to");
     static const char *const owned[] = {"enable.auto.commit", "enable.auto.offset.store",
                                         "transactional.id", NULL};
@@ -280,6 +293,60 @@ static void parse_starting(checker_t *ck, json_t *src)
                 "must be epoch milliseconds or a date-time such as \"2026-11-25T09:00:00Z\"");
 }
 
+/* A directory of files or a socket; 1 when the source is one (its Kafka-only options are
+ * refused), 0 for Kafka. */
+static int parse_local_source(checker_t *ck, json_t *src)
+{
+    sl_conf_t *c = ck->c;
+    const char *type = get_string(ck, src, "type", "source.type", 0);
+    if (!type || !strcmp(type, "kafka")) {
+        static const char *const local[] = {"path", "max_files", "host", "port", NULL};
+        for (const char *const *k = local; *k; k++) {
+            if (json_object_get(src, *k))
+                problem(ck, "source", "'%s' is an option of the files or socket source, not of "
+                                      "Kafka (set \"type\")", *k);
+        }
+        return 0;
+    }
+    if (!strcmp(type, "files")) {
+        c->src_kind = SL_SRC_FILES;
+        const char *path = get_string(ck, src, "path", "source.path", 1);
+        if (path)
+            c->src_path = join_path(c->base_dir, path);
+        json_t *mf = json_object_get(src, "max_files");
+        if (mf && (!json_is_integer(mf) || json_integer_value(mf) <= 0))
+            problem(ck, "source.max_files", "must be a positive integer");
+        else if (mf)
+            c->max_files = json_integer_value(mf);
+    } else if (!strcmp(type, "socket")) {
+        c->src_kind = SL_SRC_SOCKET;
+        const char *host = get_string(ck, src, "host", "source.host", 0);
+        c->src_host = strdup(host ? host : "127.0.0.1");
+        json_t *port = json_object_get(src, "port");
+        if (!json_is_integer(port) || json_integer_value(port) <= 0 ||
+            json_integer_value(port) > 65535)
+            problem(ck, "source.port", "missing: a TCP port (1-65535)");
+        else
+            c->src_port = (int)json_integer_value(port);
+    } else {
+        problem(ck, "source.type", "unknown source '%s' (kafka, files or socket)", type);
+        return 1;
+    }
+    static const char *const kafka_only[] = {"topics",  "pattern",      "starting_offsets",
+                                             "starting_timestamp", "on_data_loss", "headers",
+                                             "confluent_wire", NULL};
+    for (const char *const *k = kafka_only; *k; k++) {
+        if (json_object_get(src, *k))
+            problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k, type);
+    }
+    if (c->src_kind == SL_SRC_SOCKET && json_object_get(src, "max_files"))
+        problem(ck, "source.max_files", "only the files source has it");
+    if (c->src_kind == SL_SRC_FILES && (json_object_get(src, "host") || json_object_get(src, "port")))
+        problem(ck, "source", "only the socket source has a host and port");
+    c->starting_ts = -1;
+    return 1;
+}
+
 static void parse_source(checker_t *ck, json_t *root)
 {
     sl_conf_t *c = ck->c;
@@ -287,10 +354,14 @@ static void parse_source(checker_t *ck, json_t *root)
     if (!src)
         return;
     static const char *const keys[] = {
-        "topics",          "pattern",          "format",       "schema",  "writer_schema",
-        "confluent_wire",  "fields",           "starting_offsets", "starting_timestamp",
-        "on_decode_error", "on_data_loss",     "headers",      NULL};
+        "type",            "topics",          "pattern",          "format",
+        "schema",          "writer_schema",   "confluent_wire",   "fields",
+        "starting_offsets", "starting_timestamp", "on_decode_error", "on_data_loss",
+        "headers",         "path",            "max_files",        "host",
+        "port",            NULL};
     check_keys(ck, src, "source", keys);
+    if (parse_local_source(ck, src))
+        goto format;
 
     json_t *topics = json_object_get(src, "topics");
     const char *pattern = get_string(ck, src, "pattern", "source.pattern", 0);
@@ -335,7 +406,10 @@ static void parse_source(checker_t *ck, json_t *root)
         problem(ck, "source.topics", "missing: a topic name or a list of them (or a pattern)");
     }
 
+format:;
     const char *fmt = get_string(ck, src, "format", "source.format", 0);
+    if (!fmt && c->src_kind != SL_SRC_KAFKA)
+        fmt = "text"; /* lines of files and sockets are text unless said otherwise */
     char errbuf[512];
     if (!fmt || !strcmp(fmt, "avro")) {
         const char *schema = get_string(ck, src, "schema", "source.schema", 1);
@@ -1336,6 +1410,8 @@ void sl__conf_destroy(sl_conf_t *c)
         free(c->topics[i]);
     free(c->topics);
     free(c->pattern);
+    free(c->src_path);
+    free(c->src_host);
     for (int i = 0; i < c->nstart_at; i++)
         free(c->start_at[i].topic);
     free(c->start_at);

@@ -30,6 +30,11 @@ typedef enum {
     SL_SINK_FOREACH, /* a C callback per batch, sl_job_set_foreach_batch() */
 } sl_sink_kind_t;
 typedef enum { SL_MODE_UPDATE, SL_MODE_COMPLETE, SL_MODE_APPEND } sl_mode_t;
+typedef enum {
+    SL_SRC_KAFKA,
+    SL_SRC_FILES,  /* a directory: each new file read once, its lines the records */
+    SL_SRC_SOCKET, /* a TCP connection: its lines the records; no replay */
+} sl_src_kind_t;
 typedef enum { SL_WIN_NONE, SL_WIN_SLIDING, SL_WIN_SESSION } sl_win_kind_t;
 
 /* What an output column holds. */
@@ -86,6 +91,11 @@ typedef struct sl_conf {
     sl_kvs_t producer; /* producer-only properties */
     char *bootstrap;   /* kafka["bootstrap.servers"], borrowed from kafka */
 
+    sl_src_kind_t src_kind;
+    char *src_path;    /* files: the directory */
+    char *src_host;    /* socket: where to connect */
+    int src_port;
+    int64_t max_files; /* files: at most this many new files a batch; 0 no limit */
     char **topics;
     int ntopics;
     char *pattern; /* source.pattern: a regular expression of topic names, "^..." */

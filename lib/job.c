@@ -28,6 +28,7 @@
 #include "sink.h"
 #include "sink_local.h"
 #include "source.h"
+#include "source_local.h"
 #include "store.h"
 #include "table.h"
 #include "util/util.h"
@@ -50,7 +51,9 @@ struct sl_job {
     sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
 
     /* while running */
-    sl_source_t src;
+    sl_source_t src;   /* Kafka */
+    sl_lsrc_t *lsrc;   /* or files or a socket */
+    sl_part_t lpart;   /* the event time of the files or socket source */
     sl_sink_t sink;
     sl_store_t *store;
     sl_store_batch_t *wb;
@@ -288,58 +291,54 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
 
 /* ---- per record ---- */
 
-static void bad_record(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *p,
-                       const char *why)
+/* An undecodable record: 1 when it is dealt with (skipped, or sent to the dead-letter
+ * topic) and its position may pass it, 0 when the job stops before it. */
+static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
 {
     const sl_conf_t *c = job->conf;
-    const char *topic = rd_kafka_topic_name(m->rkt);
     job->n_bad++;
     switch (c->on_bad) {
     case SL_ON_BAD_FAIL:
         set_fatal(job, SL_ERR_DECODE,
                   "%s[%d] offset %" PRId64 ": %s (the job stops before this record; set "
                   "source.on_decode_error to skip it or send it to a dead-letter topic)",
-                  topic, m->partition, m->offset, why);
-        return; /* the position stays before the bad record */
+                  r->topic, r->partition, r->offset, why);
+        return 0;
     case SL_ON_BAD_SKIP:
-        sl_log(SL_LOG_WARN, "decode", "skipped %s[%d] offset %" PRId64 ": %s", topic,
-               m->partition, m->offset, why);
-        break;
+        sl_log(SL_LOG_WARN, "decode", "skipped %s[%d] offset %" PRId64 ": %s", r->topic,
+               r->partition, r->offset, why);
+        return 1;
     case SL_ON_BAD_DEAD_LETTER: {
         char err[512];
-        if (sl__sink_side(&job->sink, c->dead_letter_topic, m, why, err, sizeof(err)) != SL_OK) {
+        if (sl__sink_side(&job->sink, c->dead_letter_topic, r, why, err, sizeof(err)) != SL_OK) {
             set_fatal(job, SL_ERR_KAFKA, "%s", err);
-            return;
+            return 0;
         }
-        break;
+        return 1;
     }
     }
-    p->pos = m->offset + 1;
+    return 0;
 }
 
 /* The Kafka metadata fields the query reads. */
-static void fill_meta(sl_job_t *job, const rd_kafka_message_t *m)
+static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 {
     const sl_conf_t *c = job->conf;
     sl_val_t *row = job->row + c->meta_base;
-    if (c->meta_used & (1u << SL_META_TOPIC)) {
-        const char *t = rd_kafka_topic_name(m->rkt);
-        row[SL_META_TOPIC] = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(t), .u.s = t};
-    }
+    if (c->meta_used & (1u << SL_META_TOPIC))
+        row[SL_META_TOPIC] =
+            (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
     row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
     row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
-    if (c->meta_used & (1u << SL_META_TIMESTAMP)) {
-        int64_t ts = rd_kafka_message_timestamp(m, NULL);
-        row[SL_META_TIMESTAMP] =
-            ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = ts} : (sl_val_t){.t = SL_T_NULL};
-    }
+    row[SL_META_TIMESTAMP] = m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts}
+                                        : (sl_val_t){.t = SL_T_NULL};
     if (c->meta_used & (1u << SL_META_KEY))
-        row[SL_META_KEY] = m->key ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->key_len,
+        row[SL_META_KEY] = m->key ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen,
                                                .u.s = m->key}
                                   : (sl_val_t){.t = SL_T_NULL};
-    if (c->nheaders) {
+    if (c->nheaders && m->km) {
         rd_kafka_headers_t *h = NULL;
-        rd_kafka_message_headers(m, &h);
+        rd_kafka_message_headers(m->km, &h);
         for (int i = 0; i < c->nheaders; i++) {
             const void *v;
             size_t n;
@@ -394,7 +393,7 @@ static sl_err_t fold_into(sl_job_t *job, int64_t wend)
 
 /* A record behind the watermark for a closed window: counted, and copied to the late
  * topic when the job has one. */
-static sl_err_t late_record(sl_job_t *job, const rd_kafka_message_t *m, int64_t t)
+static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
 {
     const sl_conf_t *c = job->conf;
     job->n_late++;
@@ -411,7 +410,7 @@ static sl_err_t late_record(sl_job_t *job, const rd_kafka_message_t *m, int64_t 
 }
 
 /* Derived fields, the filter, then the record's windows and group. */
-static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *part)
+static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part)
 {
     const sl_conf_t *c = job->conf;
     fill_meta(job, m);
@@ -478,6 +477,29 @@ static sl_err_t fold(sl_job_t *job, const rd_kafka_message_t *m, sl_part_t *part
     return SL_OK;
 }
 
+/* One record of any source: decode, fold. 1 when it is consumed (its position may pass
+ * it), 0 when the job stops before it. */
+static int process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
+{
+    const sl_conf_t *c = job->conf;
+    job->n_in++;
+    char why[512];
+    if (!r->payload)
+        return bad_record(job, r, "the record has no value (a tombstone)");
+    if (sl__codec_decode(c->codec, r->payload, r->len, job->row, why, sizeof(why)) != SL_OK)
+        return bad_record(job, r, why);
+    sl_err_t e = fold(job, r, p);
+    if (e == SL_ERR_NOMEM) {
+        set_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
+        return 0;
+    }
+    if (e) {
+        job->n_late--; /* its late copy failed: the job stops before the record */
+        return 0;
+    }
+    return 1;
+}
+
 /* The position of a partition fell out of its log while the job ran (retention deleted
  * records it had not read yet): stop, or skip to the log start (on_data_loss). */
 static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
@@ -539,25 +561,12 @@ static void process(sl_job_t *job, rd_kafka_message_t *m)
     sl_part_t *p = sl__source_part(&job->src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
-    job->n_in++;
-    char why[512];
-    if (!m->payload) {
-        bad_record(job, m, p, "the record has no value (a tombstone)");
-        return;
-    }
-    if (sl__codec_decode(c->codec, m->payload, m->len, job->row, why, sizeof(why)) != SL_OK) {
-        bad_record(job, m, p, why);
-        return;
-    }
-    p->pos = m->offset + 1;
+    sl_rec_t r = {.payload = m->payload, .len = m->len, .key = m->key, .klen = m->key_len,
+                  .topic = rd_kafka_topic_name(m->rkt), .partition = m->partition,
+                  .offset = m->offset, .ts = rd_kafka_message_timestamp(m, NULL), .km = m};
     p->at_end = 0;
-    sl_err_t e = fold(job, m, p);
-    if (e == SL_ERR_NOMEM) {
-        set_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
-    } else if (e) {
-        p->pos = m->offset; /* its late copy failed: the job stops before the record */
-        job->n_late--;
-    }
+    if (process_rec(job, &r, p))
+        p->pos = m->offset + 1;
 }
 
 /* ---- commit and publish ---- */
@@ -579,6 +588,8 @@ static sl_err_t recover_producer(sl_job_t *job, char *errstr, size_t errstr_size
 
 static int positions_moved(const sl_job_t *job)
 {
+    if (job->lsrc && sl__lsrc_moved(job->lsrc))
+        return 1;
     const sl_source_t *src = &job->src;
     for (int t = 0; t < src->ntopics; t++) {
         for (int p = 0; p < src->topics[t].nparts; p++) {
@@ -613,6 +624,10 @@ static int uses_outbox(const sl_conf_t *c)
  */
 static int64_t event_time(const sl_job_t *job, int64_t *all)
 {
+    if (job->lsrc) { /* one stream, read in order: Spark's rule, the largest seen */
+        *all = job->lpart.maxev;
+        return *all;
+    }
     const sl_source_t *src = &job->src;
     int64_t min_active = INT64_MAX;
     int active = 0, unknown = 0;
@@ -714,6 +729,8 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
             sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, pv, 8);
         }
     }
+    if (job->lsrc)
+        sl__lsrc_put(job->lsrc, job->store, job->wb);
     put_time(job, "seq", seq);
     if (wm != job->wm)
         put_time(job, "wm", wm);
@@ -744,6 +761,8 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
         for (int pi = 0; pi < src->topics[ti].nparts; pi++)
             src->topics[ti].parts[pi].committed = src->topics[ti].parts[pi].pos;
     }
+    if (job->lsrc)
+        sl__lsrc_committed(job->lsrc);
     STAT_ADD(job, batches, 1);
     STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
     atomic_store(&job->stats.watermark_ms, wm);
@@ -826,6 +845,7 @@ static void run_batches(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
     rd_kafka_message_t *msgs[CONSUME_MAX];
+    static __thread sl_rec_t recs[CONSUME_MAX];
     char err[1024];
     for (;;) {
         int64_t start = sl__now_ms();
@@ -845,17 +865,32 @@ static void run_batches(sl_job_t *job)
             size_t want = CONSUME_MAX;
             if (c->max_records && (int64_t)want > c->max_records - nrec)
                 want = (size_t)(c->max_records - nrec);
-            ssize_t got = rd_kafka_consume_batch_queue(job->src.q, left < 100 ? (int)left : 100,
-                                                       msgs, want);
-            if (got < 0) {
-                set_fatal(job, SL_ERR_KAFKA, "consume failed: %s",
-                          rd_kafka_err2str(rd_kafka_last_error()));
-                break;
-            }
-            for (ssize_t i = 0; i < got; i++) {
-                if (!job->fatal_err)
-                    process(job, msgs[i]);
-                rd_kafka_message_destroy(msgs[i]);
+            int wait = left < 100 ? (int)left : 100;
+            if (job->lsrc) {
+                int src_done = 0;
+                int got = sl__lsrc_poll(job->lsrc, recs, (int)want, wait, c->available_now,
+                                        &src_done, err, sizeof(err));
+                if (got < 0) {
+                    set_fatal(job, SL_ERR_IO, "%s", err);
+                    break;
+                }
+                for (int i = 0; i < got && !job->fatal_err; i++) {
+                    if (process_rec(job, &recs[i], &job->lpart))
+                        sl__lsrc_ack(job->lsrc, &recs[i]);
+                }
+                done = src_done && !job->fatal_err;
+            } else {
+                ssize_t got = rd_kafka_consume_batch_queue(job->src.q, wait, msgs, want);
+                if (got < 0) {
+                    set_fatal(job, SL_ERR_KAFKA, "consume failed: %s",
+                              rd_kafka_err2str(rd_kafka_last_error()));
+                    break;
+                }
+                for (ssize_t i = 0; i < got; i++) {
+                    if (!job->fatal_err)
+                        process(job, msgs[i]);
+                    rd_kafka_message_destroy(msgs[i]);
+                }
             }
             nrec += (int64_t)job->n_in; /* records, not partition-end events */
             if (job->n_in) {
@@ -873,7 +908,7 @@ static void run_batches(sl_job_t *job)
             atomic_store(&job->stats.records_lost, job->src.lost);
             if (job->src.fatal[0])
                 set_fatal(job, job->src.fatal_err, "%s", job->src.fatal);
-            if (c->available_now && sl__source_caught_up(&job->src)) {
+            if (done || (c->available_now && !job->lsrc && sl__source_caught_up(&job->src))) {
                 done = 1;
                 break;
             }
@@ -894,6 +929,18 @@ static void run_batches(sl_job_t *job)
         if (done || job->fatal_err || atomic_load(&job->stop))
             return;
     }
+}
+
+static const char *source_desc(const sl_job_t *job, char *buf, size_t size)
+{
+    const sl_conf_t *c = job->conf;
+    if (job->lsrc)
+        snprintf(buf, size, "%s", sl__lsrc_describe(job->lsrc));
+    else if (c->pattern)
+        snprintf(buf, size, "topics matching %s on %s", c->pattern, c->bootstrap);
+    else
+        snprintf(buf, size, "%d topic(s) on %s", c->ntopics, c->bootstrap);
+    return buf;
 }
 
 static const char *sink_desc(const sl_conf_t *c)
@@ -917,6 +964,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
 {
     sl_conf_t *c = job->conf;
     sl_err_t e;
+    char srcdesc[700];
     job->fatal_err = SL_OK;
     job->fatal[0] = 0;
     job->seq = 0;
@@ -928,7 +976,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     /* Kafka first: a job that cannot reach its brokers or topics writes no state. */
     int quiet = 1;
     sl__kafka_quiet(1);
-    if ((e = sl__source_open(&job->src, c, errstr, errstr_size)))
+    if (c->src_kind == SL_SRC_KAFKA && (e = sl__source_open(&job->src, c, errstr, errstr_size)))
         goto fail_sink; /* the source may be half open */
     if ((e = sl__sink_open(&job->sink, c, job->console, errstr, errstr_size)))
         goto fail_store;
@@ -959,14 +1007,20 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     if (e)
         goto fail_run;
     job->src.fresh = job->seq == 0;
-    if ((e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size)))
+    job->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
+    if (c->src_kind != SL_SRC_KAFKA)
+        e = sl__lsrc_open(c, job->store, &job->lsrc, errstr, errstr_size);
+    else
+        e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size);
+    if (e)
         goto fail_run;
     sl__kafka_quiet(0);
     quiet = 0;
     sl_log(SL_LOG_INFO, "job",
-           "job '%s' running: %d topic(s) on %s, state %s, batch %" PRId64 " next, trigger "
+           "job '%s' running: %s, state %s, batch %" PRId64 " next, trigger "
            "%" PRId64 " ms%s, %s mode, output %s",
-           c->name, c->ntopics, c->bootstrap, c->state_dir, job->seq + 1, c->interval_ms,
+           c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state_dir, job->seq + 1,
+           c->interval_ms,
            c->available_now ? " (available-now)" : "", sl__mode_name(c->mode),
            sink_desc(c));
 
@@ -988,6 +1042,8 @@ fail_run:
     job->sel_cap = job->nsel = 0;
     sl__store_batch_destroy(job->wb);
     job->wb = NULL;
+    sl__lsrc_close(job->lsrc);
+    job->lsrc = NULL;
     sl__store_close(job->store);
     job->store = NULL;
 fail_store:

@@ -309,8 +309,8 @@ sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, cons
     }
 }
 
-sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const rd_kafka_message_t *m,
-                       const char *why, char *errstr, size_t errstr_size)
+sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const sl_rec_t *m, const char *why,
+                       char *errstr, size_t errstr_size)
 {
     char part[16], off[24];
     int pn = snprintf(part, sizeof(part), "%d", m->partition);
@@ -318,11 +318,10 @@ sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const rd_kafka_message_t
     rd_kafka_headers_t *h = rd_kafka_headers_new(5);
     rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
     rd_kafka_header_add(h, "sluice-error", -1, why, -1);
-    rd_kafka_header_add(h, "sluice-source-topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(h, "sluice-source-topic", -1, m->topic, -1);
     rd_kafka_header_add(h, "sluice-source-partition", -1, part, pn);
     rd_kafka_header_add(h, "sluice-source-offset", -1, off, on);
-    return produce(s->dlq, topic, m->key, m->key_len, m->payload, m->len, h, errstr,
-                   errstr_size);
+    return produce(s->dlq, topic, m->key, m->klen, m->payload, m->len, h, errstr, errstr_size);
 }
 
 sl_err_t sl__sink_flush_side(sl_sink_t *s, char *errstr, size_t errstr_size)

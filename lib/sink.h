@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "source.h"
 
 /** One encoded result row and its place in the output: batch @p seq, row @p idx. */
 typedef struct sl_out_row {
@@ -66,8 +67,8 @@ sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size);
  * Queues a copy of an input record to a side topic (dead letters, late records): its key
  * and bytes with headers saying where it came from and why (sluice-error).
  */
-sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const rd_kafka_message_t *m,
-                       const char *why, char *errstr, size_t errstr_size);
+sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const sl_rec_t *m, const char *why,
+                       char *errstr, size_t errstr_size);
 /** Waits until every side record is acknowledged; SL_ERR_KAFKA if any failed. */
 sl_err_t sl__sink_flush_side(sl_sink_t *s, char *errstr, size_t errstr_size);
 /** Prints one batch of rows (ncols values each) as a table, Spark-style. */

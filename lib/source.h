@@ -13,6 +13,20 @@
 #include "conf.h"
 #include "store.h"
 
+/* One input record, from Kafka or another source: what the query and the side topics
+ * (dead letters, late records) see of it. Valid until the next consume call. */
+typedef struct sl_rec {
+    const void *payload; /* NULL: a Kafka tombstone */
+    size_t len;
+    const void *key;
+    size_t klen;
+    const char *topic; /* Kafka: the topic; files: the file's name; socket: "host:port" */
+    int32_t partition;
+    int64_t offset;    /* Kafka: the offset; files: the line's byte offset; socket: line number */
+    int64_t ts;        /* Kafka: the record's timestamp; files: the file's time; -1 none */
+    const rd_kafka_message_t *km; /* the Kafka message, or NULL */
+} sl_rec_t;
+
 typedef struct sl_part {
     int64_t pos;       /* next offset to read; -1 when not known yet */
     int64_t committed; /* the position last written to the state */
