@@ -241,8 +241,10 @@ static void parse_starting(checker_t *ck, json_t *src)
     if (so && st)
         problem(ck, "source.starting_timestamp", "give starting_offsets or starting_timestamp, "
                                                  "not both");
-    if (json_is_string(so)) {
-        const char *v = json_string_value(so);
+    const char *v = json_is_string(so) ? get_string(ck, src, "starting_offsets",
+                                                    "source.starting_offsets", 0)
+                                       : NULL;
+    if (v) {
         if (strcmp(v, "earliest") && strcmp(v, "latest"))
             problem(ck, "source.starting_offsets",
                     "must be \"earliest\", \"latest\" or {\"topic\": {\"partition\": offset}}, "
@@ -279,7 +281,7 @@ static void parse_starting(checker_t *ck, json_t *src)
                                                      json_integer_value(off)};
             }
         }
-    } else if (so) {
+    } else if (so && !json_is_string(so)) {
         problem(ck, "source.starting_offsets", "must be \"earliest\", \"latest\" or "
                                                "{\"topic\": {\"partition\": offset}}");
     }

@@ -56,19 +56,11 @@ static char *job_json(const char *name, const char *in, const char *query, const
 /* Runs a job to the end of its input; returns the memory sink's rows (json_decref). */
 static json_t *run(const char *json, sl_job_stats_t *st)
 {
-    sl_job_t *job;
-    char err[4096];
-    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, err, sizeof(err)), SL_OK,
-                 "%s", err);
-    cr_assert_eq(sl_job_run(job, err, sizeof(err)), SL_OK, "%s", err);
-    char *rows = sl_job_memory_rows(job);
-    json_t *doc = json_loads(rows, 0, NULL);
-    cr_assert(json_is_array(doc), "memory rows: %s", rows);
-    free(rows);
+    tk_job_result_t r = tk_run_job(json, dir);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     if (st)
-        sl_job_stats(job, st);
-    sl_job_destroy(job);
-    return doc;
+        *st = r.st;
+    return r.rows;
 }
 
 static void produce_event(rd_kafka_t *p, const char *topic, int page, int64_t ts, int64_t n)
@@ -673,33 +665,26 @@ Test(streaming, idle_timeout_closes_the_last_window)
                           "{\"field\": \"ts\", \"delay\": \"0s\", \"idle_timeout\": \"1s\"}, "
                           "\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
                           "\"interval\": \"200ms\"", "\"sink\": \"memory\", \"mode\": \"append\"");
-    sl_job_t *job;
-    char err[4096];
-    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, err, sizeof(err)), SL_OK);
     tk_runner_t r;
-    tk_runner_start(&r, job);
+    sl_job_t *job = tk_start_job(json, dir, &r);
     /* Without new records, only the idle timeout can close the last window [8 s, 10 s). */
     size_t got = 0;
     for (int i = 0; i < 300 && got < 5; i++) {
         usleep(100000);
-        char *rows = sl_job_memory_rows(job);
-        json_t *doc = json_loads(rows, 0, NULL);
+        json_t *doc = tk_memory_rows(job);
         got = json_array_size(doc);
         json_decref(doc);
-        free(rows);
     }
     sl_job_stop(job);
     tk_runner_join(&r);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     cr_assert_eq(got, 5, "all five windows emitted, the last through the idle timeout");
-    char *rows = sl_job_memory_rows(job);
-    json_t *doc = json_loads(rows, 0, NULL);
+    json_t *doc = tk_memory_rows(job);
     size_t i;
     json_t *row;
     json_array_foreach(doc, i, row)
         cr_assert_eq(json_integer_value(json_object_get(row, "count")), 20);
     json_decref(doc);
-    free(rows);
     sl_job_destroy(job);
     free(json);
     tk_delete_topic(bs, in);

@@ -49,26 +49,9 @@ static char *job_json(const char *name, const char *source, const char *trigger)
     return j;
 }
 
-typedef struct result {
-    sl_err_t rc;
-    char err[4096];
-    json_t *rows;
-    sl_job_stats_t st;
-} result_t;
-
-static result_t run(const char *json)
+static tk_job_result_t run(const char *json)
 {
-    result_t r = {0};
-    sl_job_t *job;
-    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, r.err, sizeof(r.err)), SL_OK,
-                 "%s", r.err);
-    r.rc = sl_job_run(job, r.err, sizeof(r.err));
-    char *rows = sl_job_memory_rows(job);
-    r.rows = json_loads(rows, 0, NULL);
-    free(rows);
-    sl_job_stats(job, &r.st);
-    sl_job_destroy(job);
-    return r;
+    return tk_run_job(json, dir);
 }
 
 /* The row of (topic, partition) in a complete-mode table, or NULL. */
@@ -122,7 +105,7 @@ Test(source, starting_offsets_apply_only_without_a_position)
     snprintf(src, sizeof(src),
              "\"topics\": \"%s\", \"starting_offsets\": {\"%s\": {\"0\": 40, \"1\": -1}}", t, t);
     char *job = job_json(name, src, "\"available_now\": true");
-    result_t r = run(job);
+    tk_job_result_t r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     cr_assert_eq(col(row_of(r.rows, t, 0), "min_n"), 40);
     cr_assert_null(row_of(r.rows, t, 1), "partition 1 starts at its end");
@@ -185,12 +168,8 @@ Test(source, a_pattern_picks_up_new_topics)
     char src[512];
     snprintf(src, sizeof(src), "\"pattern\": \"%s-[abc]\"", base);
     char *job = job_json(name, src, "\"interval\": \"200ms\"");
-    sl_job_t *j;
-    char err[4096];
-    cr_assert_eq(sl_job_new_from_json(job, dir, "job.json", &j, err, sizeof(err)), SL_OK, "%s",
-                 err);
     tk_runner_t r;
-    tk_runner_start(&r, j);
+    sl_job_t *j = tk_start_job(job, dir, &r);
     /* A matching topic made while the job runs is read from its start. */
     sleep(2);
     tk_create_topic(bs, c, 1);
@@ -199,9 +178,7 @@ Test(source, a_pattern_picks_up_new_topics)
     for (int i = 0; i < 300; i++) {
         usleep(100000);
         json_decref(rows);
-        char *text = sl_job_memory_rows(j);
-        rows = json_loads(text, 0, NULL);
-        free(text);
+        rows = tk_memory_rows(j);
         if (row_of(rows, c, 0) && col(row_of(rows, c, 0), "count") == 5)
             break;
     }
@@ -252,7 +229,7 @@ Test(source, headers_are_fields)
              " \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
              " \"state\": {\"dir\": \"%s/%s\"}}",
              name, bs, t, dir, name);
-    result_t r = run(job);
+    tk_job_result_t r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     cr_assert_eq(json_array_size(r.rows), 3, "one, two, and null for no header");
     size_t i;
@@ -294,7 +271,7 @@ Test(source, data_lost_to_retention_is_never_silent)
     char src[256];
     snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
     char *job = job_json(name, src, "\"available_now\": true");
-    result_t r = run(job);
+    tk_job_result_t r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     json_decref(r.rows);
     /* 100 more; 50 of them are deleted before the job reads them. */
@@ -340,12 +317,8 @@ Test(source, min_records_wait_up_to_the_max_trigger_delay)
     char *job = job_json(name, src,
                          "\"interval\": \"100ms\", \"min_records\": 1000, "
                          "\"max_trigger_delay\": \"2s\"");
-    sl_job_t *j;
-    char err[4096];
-    cr_assert_eq(sl_job_new_from_json(job, dir, "job.json", &j, err, sizeof(err)), SL_OK, "%s",
-                 err);
     tk_runner_t r;
-    tk_runner_start(&r, j);
+    sl_job_t *j = tk_start_job(job, dir, &r);
     sl_job_stats_t st = {0};
     for (int i = 0; i < 20; i++) { /* 1 s: the records are read, no batch may commit */
         usleep(50000);

@@ -36,18 +36,11 @@ TestSuite(local, .init = setup, .fini = teardown, .timeout = 300);
 
 static json_t *run(const char *json, sl_job_stats_t *st)
 {
-    sl_job_t *job;
-    char err[4096];
-    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, err, sizeof(err)), SL_OK,
-                 "%s", err);
-    cr_assert_eq(sl_job_run(job, err, sizeof(err)), SL_OK, "%s", err);
-    char *rows = sl_job_memory_rows(job);
-    json_t *doc = json_loads(rows, 0, NULL);
-    free(rows);
+    tk_job_result_t r = tk_run_job(json, dir);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     if (st)
-        sl_job_stats(job, st);
-    sl_job_destroy(job);
-    return doc;
+        *st = r.st;
+    return r.rows;
 }
 
 /* Writes @p n lines "w<i % 5> ..." (i from @p first) to @p dir/@p name, through a hidden

@@ -147,16 +147,23 @@ void tk_delete_topic(const char *bootstrap, const char *topic)
     rd_kafka_destroy(rk);
 }
 
-rd_kafka_t *tk_producer(const char *bootstrap)
+/* A client of @p bootstrap with the properties @p props (name, value, ..., NULL). */
+static rd_kafka_t *client(const char *bootstrap, rd_kafka_type_t type, const char *const *props)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "acks", "all", NULL, 0);
-    rd_kafka_conf_set(conf, "linger.ms", "5", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    cr_assert(rk, "producer: %s", err);
+    for (const char *const *p = props; *p; p += 2)
+        cr_assert(!rd_kafka_conf_set(conf, p[0], p[1], err, sizeof(err)), "%s", err);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+    cr_assert(rk, "client: %s", err);
     return rk;
+}
+
+rd_kafka_t *tk_producer(const char *bootstrap)
+{
+    static const char *const props[] = {"acks", "all", "linger.ms", "5", NULL};
+    return client(bootstrap, RD_KAFKA_PRODUCER, props);
 }
 
 void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key,
@@ -179,16 +186,10 @@ void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key
 
 rd_kafka_t *tk_reader(const char *bootstrap)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "tk-reader", NULL, 0);
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
-    rd_kafka_conf_set(conf, "isolation.level", "read_committed", NULL, 0);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    cr_assert(rk, "consumer: %s", err);
-    return rk;
+    static const char *const props[] = {"group.id",        "tk-reader",      "enable.partition.eof",
+                                        "true",            "isolation.level", "read_committed",
+                                        "enable.auto.commit", "false",       NULL};
+    return client(bootstrap, RD_KAFKA_CONSUMER, props);
 }
 
 uint64_t tk_consume_all(const char *bootstrap, const char *topic,
@@ -440,4 +441,36 @@ uint64_t tk_sum_column(json_t *rows, const char *column)
         total += (uint64_t)json_integer_value(json_object_get(v, column));
     }
     return total;
+}
+
+json_t *tk_memory_rows(const sl_job_t *job)
+{
+    char *text = sl_job_memory_rows(job);
+    json_t *rows = text ? json_loads(text, 0, NULL) : NULL;
+    cr_assert(json_is_array(rows), "memory rows: %s", text ? text : "(none)");
+    free(text);
+    return rows;
+}
+
+tk_job_result_t tk_run_job(const char *json, const char *dir)
+{
+    tk_job_result_t r = {0};
+    sl_job_t *job;
+    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, r.err, sizeof(r.err)), SL_OK,
+                 "%s", r.err);
+    r.rc = sl_job_run(job, r.err, sizeof(r.err));
+    r.rows = tk_memory_rows(job);
+    sl_job_stats(job, &r.st);
+    sl_job_destroy(job);
+    return r;
+}
+
+sl_job_t *tk_start_job(const char *json, const char *dir, tk_runner_t *r)
+{
+    sl_job_t *job;
+    char err[4096];
+    cr_assert_eq(sl_job_new_from_json(json, dir, "job.json", &job, err, sizeof(err)), SL_OK, "%s",
+                 err);
+    tk_runner_start(r, job);
+    return job;
 }

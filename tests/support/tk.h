@@ -93,6 +93,21 @@ typedef struct tk_runner {
 void tk_runner_start(tk_runner_t *r, sl_job_t *job);
 /** Waits for the job's thread; its result is in r->rc and r->err. */
 void tk_runner_join(tk_runner_t *r);
+/** A job run to its end (an available-now trigger) in the test's process. */
+typedef struct tk_job_result {
+    sl_err_t rc;
+    char err[4096];
+    json_t *rows; /* its memory sink's rows (json_decref) */
+    sl_job_stats_t st;
+} tk_job_result_t;
+
+/** Runs the job of @p json (relative paths from @p dir) and returns how it ended. */
+tk_job_result_t tk_run_job(const char *json, const char *dir);
+/** Starts the job of @p json in a thread (tk_runner_join() and sl_job_destroy() it). */
+sl_job_t *tk_start_job(const char *json, const char *dir, tk_runner_t *r);
+/** The rows of a job's memory sink, as JSON (json_decref). */
+json_t *tk_memory_rows(const sl_job_t *job);
+
 /** Path of the built sluice binary. */
 const char *tk_sluice_bin(void);
 
