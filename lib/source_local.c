@@ -274,7 +274,7 @@ static int poll_socket(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, in
         s->blen -= s->bstart;
         s->bstart = 0;
     }
-    int have_line = memchr(s->buf, '\n', s->blen) != NULL;
+    int have_line = s->blen && memchr(s->buf, '\n', s->blen) != NULL;
     if (!have_line && !s->closed) {
         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
         int r = poll(&pfd, 1, timeout_ms);
