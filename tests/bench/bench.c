@@ -3,17 +3,21 @@
  *
  * It produces the workload once (Avro page views over 6 partitions), then runs one after
  * the other:
- *   raw consume  a minimal librdkafka consumer that reads and discards every record;
- *   sluice       count + sum + avg by page, update mode, to a topic, exactly-once,
- *                available-now trigger.
- * Each run records records/s from its first record to its end, CPU seconds and peak RSS
- * growth, and sluice's output is checked (every page's latest row equals its exact total)
- * or its figures do not count. It prints one table with ratios to raw consume.
+ *   raw consume    a minimal librdkafka consumer that reads and discards every record;
+ *   sluice         count + sum + avg by page, update mode, to a topic, exactly-once,
+ *                  available-now trigger;
+ *   peers          the same aggregation in Kafka Streams (exactly_once_v2, RocksDB),
+ *                  Spark Structured Streaming (availableNow) and Quix Streams
+ *                  (exactly-once), each a process of its own (tests/bench/peers/run-peer).
+ * Each run records records/s from its first record to its last output, CPU seconds and
+ * memory (RSS growth in this process; a peer's peak RSS), and every output is checked
+ * (each page's latest row equals its exact total) or its figures do not count. It prints
+ * one table with ratios to raw consume and to sluice.
  *
- *   bench [--records N] [--pages K]      (KAFKA_BOOTSTRAP_SERVERS names the broker)
- *
- * Peers (Kafka Streams, Spark, Quix Streams) are not part of this table yet.
+ *   bench [--records N] [--pages K] [--peers kstreams,spark,quix]
+ *   (KAFKA_BOOTSTRAP_SERVERS names the broker)
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,7 +236,8 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
     double t0 = now_s(), c0 = cpu_s();
     if (sl_job_run(job, err, sizeof(err)))
         die("sluice", err);
-    result_t r = {"sluice (count+sum+avg by page, exactly-once)", now_s() - t0, cpu_s() - c0, 0,
+    result_t r = {"sluice (count+sum+avg by page, exactly-once; RSS growth)", now_s() - t0,
+                  cpu_s() - c0, 0,
                   rss_kb() - rss0, 0};
     sl_job_stats_t st;
     sl_job_stats(job, &st);
@@ -247,12 +253,140 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
     return r;
 }
 
+/* CPU time and memory of a process tree (a peer is a script that starts a JVM or Python,
+ * which may start a JVM of its own), sampled from /proc while it runs. */
+typedef struct tree_usage {
+    int pid[512];
+    double cpu[512]; /* the last seen of each, so processes that ended still count */
+    int n;
+    long peak_kb; /* the largest sum of resident memory over the tree */
+} tree_usage_t;
+
+static void sample_tree(pid_t root, tree_usage_t *u)
+{
+    static int pids[32768], ppids[32768];
+    static double cpus[32768];
+    static long rss[32768];
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    long tick = sysconf(_SC_CLK_TCK), page_kb = sysconf(_SC_PAGESIZE) / 1024;
+    while (d && (de = readdir(d)) && n < 32768) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[300], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *p = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
+        unsigned long ut, st;
+        long r;
+        int ppid;
+        if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d "
+                                "%*d %*d %*d %*u %*u %ld",
+                         &ppid, &ut, &st, &r) != 4)
+            continue;
+        pids[n] = atoi(de->d_name);
+        ppids[n] = ppid;
+        cpus[n] = (double)(ut + st) / (double)tick;
+        rss[n++] = r * page_kb;
+    }
+    if (d)
+        closedir(d);
+    /* The tree: the root, then every process whose parent is in it, until none is added. */
+    static char in[32768];
+    memset(in, 0, (size_t)n);
+    long total = 0;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < n; i++) {
+            if (in[i])
+                continue;
+            int mine = pids[i] == root;
+            for (int j = 0; j < n && !mine; j++)
+                mine = in[j] && ppids[i] == pids[j];
+            if (mine) {
+                in[i] = 1;
+                changed = 1;
+                total += rss[i];
+                int k = 0;
+                while (k < u->n && u->pid[k] != pids[i])
+                    k++;
+                if (k == u->n && u->n < 512)
+                    u->pid[u->n++] = pids[i];
+                if (k < 512)
+                    u->cpu[k] = cpus[i];
+            }
+        }
+    }
+    if (total > u->peak_kb)
+        u->peak_kb = total;
+}
+
+/* Runs a peer as a child process and reads its result line {"records": N, "secs": S}. */
+static result_t run_peer(const char *peer, const char *bs, const char *in, const char *out,
+                         const char *schema, const sl_gen_spec_t *spec, uint64_t n)
+{
+    static char names[3][80];
+    static int used;
+    char *name = names[used++ % 3];
+    snprintf(name, sizeof(names[0]), "%s (the same, peak RSS)",
+             !strcmp(peer, "kstreams") ? "Kafka Streams 3.9"
+             : !strcmp(peer, "spark") ? "Spark Structured Streaming 4.2"
+                                      : "Quix Streams 3");
+    result_t r = {name, 0, 0, 0, 0, -1};
+    char nbuf[32];
+    snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
+    FILE *f = tmpfile(); /* the peer's standard output */
+    if (!f)
+        die("tmpfile", "failed");
+    fprintf(stderr, "bench: running %s\n", peer);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fileno(f), 1);
+        execl(BENCH_PEERS "/run-peer", "run-peer", peer, bs, in, out, schema, nbuf, (char *)NULL);
+        _exit(127);
+    }
+    static tree_usage_t u;
+    memset(&u, 0, sizeof(u));
+    int status;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        sample_tree(pid, &u);
+        usleep(100000);
+    }
+    rewind(f);
+    char line[1024], last[1024] = "";
+    while (fgets(line, sizeof(line), f))
+        snprintf(last, sizeof(last), "%s", line);
+    fclose(f);
+    json_t *res = json_loads(last, 0, NULL);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) || !res) {
+        fprintf(stderr, "bench: peer %s failed (status %d): %s\n", peer, status, last);
+        json_decref(res);
+        return r;
+    }
+    r.records = (uint64_t)json_integer_value(json_object_get(res, "records"));
+    r.secs = json_number_value(json_object_get(res, "secs"));
+    json_decref(res);
+    for (int i = 0; i < u.n; i++)
+        r.cpu += u.cpu[i];
+    r.rss_kb = u.peak_kb;
+    r.checked = check_output(bs, out, spec, n);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = 5000000;
     uint32_t pages = 100000;
+    const char *peers = "";
     static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
                                          {"pages", required_argument, NULL, 'p'},
+                                         {"peers", required_argument, NULL, 'P'},
                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:p:", opts, NULL)) != -1) {
@@ -260,6 +394,8 @@ int main(int argc, char **argv)
             n = strtoull(optarg, NULL, 10);
         else if (ch == 'p')
             pages = (uint32_t)strtoul(optarg, NULL, 10);
+        else if (ch == 'P')
+            peers = optarg;
         else
             return 2;
     }
@@ -280,25 +416,50 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench: produced %" PRIu64 " records (%u pages) in %.1f s\n", n, pages,
             now_s() - t0);
 
-    result_t res[2];
-    res[0] = raw_consume(bs, in, n);
-    res[1] = run_sluice(bs, in, out, &spec, n);
+    result_t res[5];
+    int nres = 0;
+    res[nres++] = raw_consume(bs, in, n);
+    res[nres++] = run_sluice(bs, in, out, &spec, n);
+    char schema[] = "/tmp/bench-schema-XXXXXX";
+    int sfd = mkstemp(schema);
+    if (sfd < 0 || write(sfd, sl_gen_pageview_schema(), strlen(sl_gen_pageview_schema())) < 0)
+        die("schema file", "cannot write");
+    close(sfd);
+    char peer_outs[3][96];
+    int npeer_outs = 0;
+    char *list = strdup(peers);
+    for (char *save = NULL, *peer = strtok_r(list, ",", &save); peer && nres < 5;
+         peer = strtok_r(NULL, ",", &save)) {
+        char *pout = peer_outs[npeer_outs++];
+        snprintf(pout, sizeof(peer_outs[0]), "bench-out-%s-%d", peer, (int)getpid());
+        admin(bs, pout, 1, 1);
+        res[nres++] = run_peer(peer, bs, in, pout, schema, &spec, n);
+    }
+    free(list);
+    unlink(schema);
 
     printf("\n%" PRIu64 " Avro page views, 6 partitions, %u pages; librdkafka %s\n\n", n, pages,
            rd_kafka_version_str());
-    printf("| run | records/s | ratio to raw | CPU s | RSS growth MiB | output |\n");
-    printf("|---|---:|---:|---:|---:|---|\n");
+    printf("| run | records/s | ratio to raw | sluice's ratio to it | CPU s | memory MiB | "
+           "output |\n");
+    printf("|---|---:|---:|---:|---:|---:|---|\n");
     double raw = (double)res[0].records / res[0].secs;
+    double mine = (double)res[1].records / res[1].secs;
     int ok = 1;
-    for (int i = 0; i < 2; i++) {
-        double rate = (double)res[i].records / res[i].secs;
-        printf("| %s | %.0f | %.2f | %.2f | %.1f | %s |\n", res[i].name, rate, rate / raw,
-               res[i].cpu, (double)res[i].rss_kb / 1024.0,
+    for (int i = 0; i < nres; i++) {
+        double rate = res[i].secs > 0 ? (double)res[i].records / res[i].secs : 0;
+        char vs[32] = "";
+        if (i >= 2 && rate > 0)
+            snprintf(vs, sizeof(vs), "%.1fx", mine / rate);
+        printf("| %s | %.0f | %.2f | %s | %.2f | %.1f | %s |\n", res[i].name, rate, rate / raw,
+               vs, res[i].cpu, (double)res[i].rss_kb / 1024.0,
                res[i].checked == 1 ? "exact" : res[i].checked < 0 ? "WRONG" : "n/a");
         ok &= res[i].checked >= 0 && res[i].records == n;
     }
     admin(bs, in, 0, 0);
     admin(bs, out, 0, 0);
+    for (int i = 0; i < npeer_outs; i++)
+        admin(bs, peer_outs[i], 0, 0);
     if (!ok) {
         fprintf(stderr, "bench: a run's output was wrong or incomplete; the figures do not count\n");
         return 1;

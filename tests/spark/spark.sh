@@ -15,7 +15,7 @@ venv=$cache/spark-$spark_version/venv
 jars=$cache/spark-$spark_version/jars
 # What the connector needs beyond pyspark's jars (the others it lists, Hadoop and Scala
 # among them, pyspark already has in its own versions).
-wanted='spark-sql-kafka-0-10_|spark-token-provider-kafka-0-10_|kafka-clients-|commons-pool2-'
+wanted='spark-sql-kafka-0-10_|spark-token-provider-kafka-0-10_|kafka-clients-|commons-pool2-|spark-avro_'
 
 fetch() {
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pyspark, confluent_kafka' 2>/dev/null; then
@@ -24,7 +24,12 @@ fetch() {
         "$venv/bin/pip" install -q --disable-pip-version-check "pyspark==$spark_version" \
             "confluent-kafka>=2.3"
     fi
-    if ! ls "$jars"/spark-sql-kafka-0-10_*.jar >/dev/null 2>&1; then
+    # The benchmark's Python peers (tests/bench/peers) share the environment.
+    if [ -n "${SPARK_SH_PEERS:-}" ] && ! "$venv/bin/python" -c 'import quixstreams, fastavro' 2>/dev/null; then
+        echo "spark.sh: installing quixstreams and fastavro into $venv" >&2
+        "$venv/bin/pip" install -q --disable-pip-version-check "quixstreams>=3" "fastavro>=1.9"
+    fi
+    if ! ls "$jars"/spark-avro_*.jar >/dev/null 2>&1; then
         echo "spark.sh: fetching Spark's Kafka connector $spark_version from Maven Central" >&2
         local tmp
         tmp=$(mktemp -d)
