@@ -763,6 +763,7 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
     }
     if (job->lsrc)
         sl__lsrc_committed(job->lsrc);
+    job->src.fresh = 0; /* partitions that appear from now on start at the earliest offset */
     STAT_ADD(job, batches, 1);
     STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
     atomic_store(&job->stats.watermark_ms, wm);

@@ -327,6 +327,27 @@ static void sample_tree(pid_t root, tree_usage_t *u)
         u->peak_kb = total;
 }
 
+/* Deletes the topics a peer made for itself (their names hold its application id). */
+static void delete_internal_topics(const char *bs, const char *app)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    const struct rd_kafka_metadata *md;
+    if (!rk || rd_kafka_metadata(rk, 1, NULL, &md, 10000)) {
+        if (rk)
+            rd_kafka_destroy(rk);
+        return;
+    }
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (strstr(md->topics[i].topic, app))
+            admin(bs, md->topics[i].topic, 0, 0);
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+}
+
 /* Runs a peer as a child process and reads its result line {"records": N, "secs": S}. */
 static result_t run_peer(const char *peer, const char *bs, const char *in, const char *out,
                          const char *schema, const sl_gen_spec_t *spec, uint64_t n)
@@ -339,8 +360,9 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
              : !strcmp(peer, "spark") ? "Spark Structured Streaming 4.2"
                                       : "Quix Streams 3");
     result_t r = {name, 0, 0, 0, 0, -1};
-    char nbuf[32];
+    char nbuf[32], app[96];
     snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
+    snprintf(app, sizeof(app), "bench-%s-%d", peer, (int)getpid());
     FILE *f = tmpfile(); /* the peer's standard output */
     if (!f)
         die("tmpfile", "failed");
@@ -348,7 +370,8 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fileno(f), 1);
-        execl(BENCH_PEERS "/run-peer", "run-peer", peer, bs, in, out, schema, nbuf, (char *)NULL);
+        execl(BENCH_PEERS "/run-peer", "run-peer", peer, bs, in, out, schema, nbuf, app,
+              (char *)NULL);
         _exit(127);
     }
     static tree_usage_t u;
@@ -376,6 +399,7 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
         r.cpu += u.cpu[i];
     r.rss_kb = u.peak_kb;
     r.checked = check_output(bs, out, spec, n);
+    delete_internal_topics(bs, app);
     return r;
 }
 

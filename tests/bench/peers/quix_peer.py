@@ -9,7 +9,6 @@ end of the run (the final commit included)."""
 import argparse
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -26,11 +25,12 @@ def main():
     ap.add_argument("--output", required=True)
     ap.add_argument("--schema", required=True)
     ap.add_argument("--records", type=int, required=True)
+    ap.add_argument("--app", required=True, help="consumer group, in its internal topics' names")
     args = ap.parse_args()
     schema = fastavro.parse_schema(json.load(open(args.schema)))
     state = tempfile.mkdtemp(prefix="bench-quix-")
     app = Application(broker_address=args.bootstrap,
-                      consumer_group="bench-quix-%d" % os.getpid(),
+                      consumer_group=args.app,
                       auto_offset_reset="earliest", processing_guarantee="exactly-once",
                       state_dir=state, loglevel="WARNING")
     src = app.topic(args.input, value_deserializer="bytes", key_deserializer="bytes")

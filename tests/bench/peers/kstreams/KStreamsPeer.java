@@ -8,7 +8,7 @@
  * Prints one JSON line: {"records": N, "secs": S}, S from the first record decoded to the
  * end of close().
  *
- *   java KStreamsPeer BOOTSTRAP INPUT OUTPUT SCHEMA RECORDS STATE_DIR
+ *   java KStreamsPeer BOOTSTRAP INPUT OUTPUT SCHEMA RECORDS STATE_DIR APPLICATION_ID
  */
 import java.io.File;
 import java.nio.ByteBuffer;
@@ -43,7 +43,7 @@ public final class KStreamsPeer {
         Schema schema = new Schema.Parser().parse(new File(args[3]));
         long records = Long.parseLong(args[4]);
         Properties p = new Properties();
-        p.put(StreamsConfig.APPLICATION_ID_CONFIG, "bench-kstreams-" + ProcessHandle.current().pid());
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, args[6]);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         p.put(StreamsConfig.STATE_DIR_CONFIG, args[5]);
