@@ -12,13 +12,15 @@
  * Each run records records/s from its first record to its last output, CPU seconds and
  * memory (RSS growth in this process; a peer's peak RSS), and every output is checked
  * (each page's latest row equals its exact total) or its figures do not count. It prints
- * one table with ratios to raw consume and to sluice.
+ * one table with ratios to raw consume and to sluice, then the sluice CLI's start-up time
+ * and idle memory.
  *
  *   bench [--records N] [--pages K] [--peers kstreams,spark,quix]
  *   (KAFKA_BOOTSTRAP_SERVERS names the broker)
  */
 #include <dirent.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -403,6 +405,81 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     return r;
 }
 
+/* Writes a job on @p topic for the sluice CLI into @p dir; returns its path (static). */
+static const char *cli_job(const char *dir, const char *bs, const char *topic, int available_now)
+{
+    static char path[400];
+    char schema[400], json[2048];
+    snprintf(schema, sizeof(schema), "%s/pageview.avsc", dir);
+    FILE *f = fopen(schema, "w");
+    fputs(sl_gen_pageview_schema(), f);
+    fclose(f);
+    snprintf(json, sizeof(json),
+             "{\"name\": \"%s-%d\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
+             " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"available_now\": %s}, \"output\": {\"sink\": \"console\"},"
+             " \"state\": {\"dir\": \"state-%d\"}}",
+             topic, available_now, bs, topic, available_now ? "true" : "false", available_now);
+    snprintf(path, sizeof(path), "%s/job-%d.json", dir, available_now);
+    f = fopen(path, "w");
+    fputs(json, f);
+    fclose(f);
+    return path;
+}
+
+static pid_t spawn_cli(const char *job)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(126);
+        execl(BENCH_SLUICE, "sluice", "run", job, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The sluice CLI on a topic of one record: from exec to exit with an available-now
+ * trigger (start-up, one batch, shut-down), and the resident memory of a job idle on it. */
+static void cli_figures(const char *bs)
+{
+    char topic[64], dir[] = "/tmp/sluice-bench-cli-XXXXXX", err[512];
+    snprintf(topic, sizeof(topic), "bench-cli-%d", (int)getpid());
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    admin(bs, topic, 1, 1);
+    sl_gen_spec_t spec = {.seed = 1, .pages = 10, .users = 10};
+    if (sl_gen_produce(bs, NULL, topic, 1, &spec, 0, 1, err, sizeof(err)))
+        die("produce", err);
+    double t0 = now_s();
+    int status;
+    waitpid(spawn_cli(cli_job(dir, bs, topic, 1)), &status, 0);
+    double startup = now_s() - t0;
+    pid_t pid = spawn_cli(cli_job(dir, bs, topic, 0));
+    sleep(5);
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    long idle_kb = 0;
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "VmRSS:", 6))
+            idle_kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    admin(bs, topic, 0, 0);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", dir);
+    printf("\nsluice CLI, a topic of one record: exec to exit with available-now (start-up, one "
+           "batch, shut-down) %.2f s; resident memory of a job idle on it %.1f MiB\n",
+           startup, (double)idle_kb / 1024.0);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = 5000000;
@@ -484,6 +561,7 @@ int main(int argc, char **argv)
     admin(bs, out, 0, 0);
     for (int i = 0; i < npeer_outs; i++)
         admin(bs, peer_outs[i], 0, 0);
+    cli_figures(bs);
     if (!ok) {
         fprintf(stderr, "bench: a run's output was wrong or incomplete; the figures do not count\n");
         return 1;
