@@ -1241,15 +1241,16 @@ static sl_err_t describe(sl_conf_t *c)
     json_t *ag = json_array();
     json_object_set_new(d, "group_by", gb);
     json_object_set_new(d, "aggregates", ag);
-    if (c->window)
-        json_array_append_new(gb, json_pack("{s:s,s:s}", "name", "window_start", "type",
-                                            "timestamp"));
+    /* In the order of the state's keys: the group values, then the window's start. */
     for (int i = 0; i < c->ngroup; i++) {
         int nullable;
         sl_type_t t = slot_type(c, c->group_slots[i], &nullable);
         json_array_append_new(gb, json_pack("{s:s,s:s}", "name", c->group_names[i], "type",
                                             sl__type_name(t)));
     }
+    if (c->window)
+        json_array_append_new(gb, json_pack("{s:s,s:s}", "name", "window_start", "type",
+                                            "timestamp"));
     for (int i = 0; i < c->naggs; i++) {
         const sl_agg_spec_t *s = &c->aggs[i];
         json_t *a = json_pack("{s:s,s:s?,s:s,s:s}", "fn", sl__agg_fn_name(s->fn), "field",

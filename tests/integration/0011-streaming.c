@@ -285,6 +285,14 @@ Test(streaming, hopping_update_and_state_eviction)
     cr_log_info("hopping: %d windows, %llu closed by the watermark", windows,
                 (unsigned long long)st.windows_closed);
     cr_assert_eq(st.windows_closed, closed);
+    /* `sluice inspect` decodes the open windows' state. */
+    char state[700], text[65536];
+    snprintf(state, sizeof(state), "%s/%s", dir, name);
+    tk_state_totals_t tot = tk_state_totals(state, "", text, sizeof(text));
+    cr_assert(tot.ok, "%s", text);
+    cr_assert(strstr(text, "page=p0 window_start=2023-11-14 22:14:") &&
+                  strstr(text, "window_end=2023-11-14 22:15:"),
+              "inspect shows the windows:\n%s", text);
     json_decref(rows);
     free(job);
     tk_delete_topic(bs, in);
