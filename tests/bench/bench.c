@@ -16,6 +16,7 @@
  * and idle memory.
  *
  *   bench [--records N] [--pages K] [--peers kstreams,spark,quix]
+ *         [--latency-secs S [--rate R]]   (R records/s for S seconds, 1 s trigger)
  *   (KAFKA_BOOTSTRAP_SERVERS names the broker)
  */
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #include <signal.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,6 +407,204 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     return r;
 }
 
+/* ---- latency at a steady rate ---- */
+
+typedef struct job_run {
+    sl_job_t *job;
+    char err[1024];
+    sl_err_t rc;
+} job_run_t;
+
+static void *run_job_thread(void *opaque)
+{
+    job_run_t *r = opaque;
+    r->rc = sl_job_run(r->job, r->err, sizeof(r->err));
+    return NULL;
+}
+
+/* "2026-11-25T09:00:00.123Z", as the JSON output writes a timestamp, to epoch ms. */
+static int parse_ts(const char *s, int64_t *ms)
+{
+    struct tm tm = {0};
+    int frac;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    return 0;
+}
+
+typedef struct lat {
+    const char *bs, *out;
+    volatile int stop;
+    int64_t *hist; /* records by latency in ms (the last bucket: that or more) */
+    int64_t max_ms;
+    uint64_t rows;
+} lat_t;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads the output (read_committed) as it comes: a row is a millisecond of produce time
+ * (window_start) and how many of its records are counted so far; those added since the
+ * row before arrived after (now - window_start) ms. */
+static void *read_results(void *opaque)
+{
+    lat_t *l = opaque;
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", l->bs, NULL, 0);
+    rd_kafka_conf_set(c, "group.id", "bench-latency", NULL, 0);
+    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk)
+        die("latency reader", err);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, l->out, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    json_t *seen = json_object(); /* window start -> count so far */
+    while (!l->stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        int64_t now = wall_ms();
+        json_t *v = m->err ? NULL : json_loadb(m->payload, m->len, 0, NULL);
+        const char *ws = json_string_value(json_object_get(v, "window_start"));
+        int64_t count = json_integer_value(json_object_get(v, "count")), start;
+        if (ws && parse_ts(ws, &start) == 0) {
+            int64_t before = json_integer_value(json_object_get(seen, ws));
+            json_object_set_new(seen, ws, json_integer(count));
+            int64_t ms = now - start;
+            if (ms < 0)
+                ms = 0;
+            if (ms > l->max_ms)
+                ms = l->max_ms;
+            l->hist[ms] += count - before;
+            l->rows++;
+        }
+        json_decref(v);
+        rd_kafka_message_destroy(m);
+    }
+    json_decref(seen);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+static int64_t percentile(const lat_t *l, double q, int64_t total)
+{
+    int64_t want = (int64_t)(q * (double)total), acc = 0;
+    for (int64_t ms = 0; ms <= l->max_ms; ms++) {
+        acc += l->hist[ms];
+        if (acc > want)
+            return ms;
+    }
+    return l->max_ms;
+}
+
+/* sluice under a steady @p rate records/s for @p secs seconds, trigger 1 s, exactly-once:
+ * the time from each record's production to its count being readable in the output. */
+static void latency(const char *bs, int rate, int secs)
+{
+    char in[64], out[64], dir[] = "/tmp/sluice-bench-lat-XXXXXX", err[4096];
+    snprintf(in, sizeof(in), "bench-lat-in-%d", (int)getpid());
+    snprintf(out, sizeof(out), "bench-lat-out-%d", (int)getpid());
+    admin(bs, in, 6, 1);
+    admin(bs, out, 1, 1);
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char path[300];
+    snprintf(path, sizeof(path), "%s/pageview.avsc", dir);
+    FILE *f = fopen(path, "w");
+    fputs(sl_gen_pageview_schema(), f);
+    fclose(f);
+    /* One-millisecond windows of produce time: a row says when its records were made. */
+    char json[2048];
+    snprintf(json, sizeof(json),
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\","
+             "              \"starting_offsets\": \"latest\"},"
+             " \"query\": {\"window\": {\"time\": \"ts_ms\", \"size\": \"1ms\"},"
+             "             \"watermark\": {\"field\": \"ts_ms\", \"delay\": \"10s\"},"
+             "             \"group_by\": [], \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"interval\": \"1s\"},"
+             " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
+             " \"state\": {\"dir\": \"state\"}}",
+             out, bs, in, out);
+    sl_job_t *job;
+    if (sl_job_new_from_json(json, dir, "latency", &job, err, sizeof(err)))
+        die("latency job", err);
+    lat_t l = {.bs = bs, .out = out, .max_ms = 60000};
+    l.hist = calloc((size_t)l.max_ms + 1, sizeof(int64_t));
+    pthread_t jt, rt;
+    job_run_t run = {.job = job};
+    pthread_create(&jt, NULL, run_job_thread, &run);
+    pthread_create(&rt, NULL, read_results, &l);
+    sleep(6); /* the consumer group forms */
+    /* Produce at the rate, a millisecond's records at a time. */
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(pc, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_conf_set(pc, "linger.ms", "5", NULL, 0);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
+    sl_gen_spec_t spec = {.seed = 7, .pages = 1000, .users = 1000};
+    uint64_t i = 0, total = (uint64_t)rate * (uint64_t)secs;
+    double t0 = now_s();
+    while (i < total) {
+        uint64_t due = (uint64_t)((now_s() - t0) * rate);
+        if (due > total)
+            due = total;
+        for (; i < due; i++) {
+            sl_pageview_t pv;
+            uint8_t buf[256];
+            sl_gen_pageview(&spec, i, &pv);
+            pv.ts_ms = wall_ms();
+            size_t n = sl_gen_pageview_avro(&pv, buf, sizeof(buf));
+            while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(in), RD_KAFKA_V_PARTITION((int)(i % 6)),
+                                     RD_KAFKA_V_VALUE(buf, n),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                     RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 1);
+        }
+        rd_kafka_poll(p, 0);
+        usleep(1000);
+    }
+    double produced_s = now_s() - t0;
+    rd_kafka_flush(p, 30000);
+    rd_kafka_destroy(p);
+    sleep(4); /* the last batches */
+    sl_job_stop(job);
+    pthread_join(jt, NULL);
+    l.stop = 1;
+    pthread_join(rt, NULL);
+    int64_t counted = 0;
+    for (int64_t ms = 0; ms <= l.max_ms; ms++)
+        counted += l.hist[ms];
+    printf("\nlatency, sluice at %.0f records/s for %d s (trigger 1 s, exactly-once, read_committed):"
+           " p50 %" PRId64 " ms, p99 %" PRId64 " ms, max %" PRId64 " ms over %" PRId64
+           " of %" PRIu64 " records%s\n",
+           (double)total / produced_s, secs, percentile(&l, 0.50, counted),
+           percentile(&l, 0.99, counted), percentile(&l, 1.0 - 1e-12, counted), counted, total,
+           run.rc ? " (the job failed)" : "");
+    if (run.rc)
+        fprintf(stderr, "bench: latency job: %s\n", run.err);
+    free(l.hist);
+    sl_job_destroy(job);
+    admin(bs, in, 0, 0);
+    admin(bs, out, 0, 0);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", dir);
+}
+
 /* Writes a job on @p topic for the sluice CLI into @p dir; returns its path (static). */
 static const char *cli_job(const char *dir, const char *bs, const char *topic, int available_now)
 {
@@ -485,9 +685,12 @@ int main(int argc, char **argv)
     uint64_t n = 5000000;
     uint32_t pages = 100000;
     const char *peers = "";
+    int lat_secs = 0, lat_rate = 100000;
     static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
                                          {"pages", required_argument, NULL, 'p'},
                                          {"peers", required_argument, NULL, 'P'},
+                                         {"latency-secs", required_argument, NULL, 'L'},
+                                         {"rate", required_argument, NULL, 'R'},
                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:p:", opts, NULL)) != -1) {
@@ -497,6 +700,10 @@ int main(int argc, char **argv)
             pages = (uint32_t)strtoul(optarg, NULL, 10);
         else if (ch == 'P')
             peers = optarg;
+        else if (ch == 'L')
+            lat_secs = atoi(optarg);
+        else if (ch == 'R')
+            lat_rate = atoi(optarg);
         else
             return 2;
     }
@@ -562,6 +769,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < npeer_outs; i++)
         admin(bs, peer_outs[i], 0, 0);
     cli_figures(bs);
+    if (lat_secs > 0)
+        latency(bs, lat_rate, lat_secs);
     if (!ok) {
         fprintf(stderr, "bench: a run's output was wrong or incomplete; the figures do not count\n");
         return 1;
