@@ -17,6 +17,7 @@
  *
  *   bench [--records N] [--pages K] [--peers kstreams,spark,quix]
  *         [--latency-secs S [--rate R]]   (R records/s for S seconds, 1 s trigger)
+ *         [--restart-keys K]              (restart after kill -9 with K keys of state)
  *   (KAFKA_BOOTSTRAP_SERVERS names the broker)
  */
 #include <dirent.h>
@@ -605,6 +606,130 @@ static void latency(const char *bs, int rate, int secs)
         fprintf(stderr, "bench: could not remove %s\n", dir);
 }
 
+/* ---- restart ---- */
+
+static pid_t spawn_cli(const char *job);
+
+typedef struct watch {
+    const char *bs, *topic;
+    int64_t from;
+    double at;
+    volatile int ready;
+} watch_t;
+
+/* Notes when the first record past w->from of w->topic[0] is readable (read_committed). */
+static void *first_new_output(void *opaque)
+{
+    watch_t *w = opaque;
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", w->bs, NULL, 0);
+    rd_kafka_conf_set(c, "group.id", "bench-restart", NULL, 0);
+    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk)
+        die("restart watcher", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, w->topic, 0)->offset = w->from;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    w->ready = 1;
+    w->at = -1;
+    double deadline = now_s() + 600;
+    while (w->at < 0 && now_s() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m && !m->err)
+            w->at = now_s();
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+/* A job with @p keys keys of state is killed with SIGKILL while it runs; how long from
+ * the new process's start until its first batch is published (read_committed). */
+static void restart_time(const char *bs, uint64_t keys)
+{
+    char in[64], out[64], dir[] = "/tmp/sluice-bench-restart-XXXXXX", err[512];
+    snprintf(in, sizeof(in), "bench-rs-in-%d", (int)getpid());
+    snprintf(out, sizeof(out), "bench-rs-out-%d", (int)getpid());
+    admin(bs, in, 6, 1);
+    admin(bs, out, 1, 1);
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char schema[400], json[2048], job[400];
+    snprintf(schema, sizeof(schema), "%s/pageview.avsc", dir);
+    FILE *f = fopen(schema, "w");
+    fputs(sl_gen_pageview_schema(), f);
+    fclose(f);
+    /* The state: one key per record (as many pages as records). */
+    sl_gen_spec_t spec = {.seed = 3, .pages = (uint32_t)keys, .users = 1000};
+    double t0 = now_s();
+    if (sl_gen_produce(bs, NULL, in, 6, &spec, 0, keys, err, sizeof(err)))
+        die("produce", err);
+    for (int streaming = 0; streaming < 2; streaming++) {
+        snprintf(json, sizeof(json),
+                 "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+                 " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
+                 " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
+                 " \"trigger\": {\"interval\": \"%s\"%s}, \"output\": {\"sink\": \"kafka\", "
+                 "\"topic\": \"%s\"}, \"state\": {\"dir\": \"state\"}}",
+                 out, bs, in, streaming ? "500ms" : "2s",
+                 streaming ? "" : ", \"available_now\": true", out);
+        snprintf(job, sizeof(job), "%s/job-%d.json", dir, streaming);
+        f = fopen(job, "w");
+        fputs(json, f);
+        fclose(f);
+    }
+    snprintf(job, sizeof(job), "%s/job-0.json", dir);
+    int status;
+    waitpid(spawn_cli(job), &status, 0);
+    double build_s = now_s() - t0;
+    /* Running on it, then killed. */
+    snprintf(job, sizeof(job), "%s/job-1.json", dir);
+    pid_t pid = spawn_cli(job);
+    sleep(3);
+    if (sl_gen_produce(bs, NULL, in, 6, &spec, keys, 1000, err, sizeof(err)))
+        die("produce", err);
+    sleep(2);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    /* New records wait; the restart must reconcile its outbox, rejoin, and publish. */
+    if (sl_gen_produce(bs, NULL, in, 6, &spec, keys + 1000, 1000, err, sizeof(err)))
+        die("produce", err);
+    int64_t lo, hi;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
+    rd_kafka_t *q = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    rd_kafka_query_watermark_offsets(q, out, 0, &lo, &hi, 10000);
+    rd_kafka_destroy(q);
+    watch_t w = {.bs = bs, .topic = out, .from = hi};
+    pthread_t wt;
+    pthread_create(&wt, NULL, first_new_output, &w);
+    while (!w.ready)
+        usleep(1000);
+    sleep(1); /* the watcher has fetched once */
+    double start = now_s();
+    pid = spawn_cli(job);
+    pthread_join(wt, NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    printf("\nrestart, %" PRIu64 " keys of state (built in %.0f s), killed with SIGKILL while "
+           "running: start to its first batch readable in the output %s%.2f s\n",
+           keys, build_s, w.at < 0 ? "(none within 600 s) " : "",
+           w.at < 0 ? 600.0 : w.at - start);
+    admin(bs, in, 0, 0);
+    admin(bs, out, 0, 0);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", dir);
+}
+
 /* Writes a job on @p topic for the sluice CLI into @p dir; returns its path (static). */
 static const char *cli_job(const char *dir, const char *bs, const char *topic, int available_now)
 {
@@ -686,11 +811,13 @@ int main(int argc, char **argv)
     uint32_t pages = 100000;
     const char *peers = "";
     int lat_secs = 0, lat_rate = 100000;
+    uint64_t restart_keys = 0;
     static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
                                          {"pages", required_argument, NULL, 'p'},
                                          {"peers", required_argument, NULL, 'P'},
                                          {"latency-secs", required_argument, NULL, 'L'},
                                          {"rate", required_argument, NULL, 'R'},
+                                         {"restart-keys", required_argument, NULL, 'K'},
                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:p:", opts, NULL)) != -1) {
@@ -704,6 +831,8 @@ int main(int argc, char **argv)
             lat_secs = atoi(optarg);
         else if (ch == 'R')
             lat_rate = atoi(optarg);
+        else if (ch == 'K')
+            restart_keys = strtoull(optarg, NULL, 10);
         else
             return 2;
     }
@@ -771,6 +900,8 @@ int main(int argc, char **argv)
     cli_figures(bs);
     if (lat_secs > 0)
         latency(bs, lat_rate, lat_secs);
+    if (restart_keys)
+        restart_time(bs, restart_keys);
     if (!ok) {
         fprintf(stderr, "bench: a run's output was wrong or incomplete; the figures do not count\n");
         return 1;
