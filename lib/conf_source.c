@@ -1,0 +1,286 @@
+/*
+ * conf_source.c - the source section of a job file: Kafka (topics or a pattern, starting
+ * offsets, data loss, headers), files and sockets, and the input format.
+ */
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf_int.h"
+
+static char *load_schema_file(checker_t *ck, const char *rel, const char *path)
+{
+    char *full = sl__conf_join_path(ck->c->base_dir, rel);
+    char *text = NULL;
+    if (!full)
+        return NULL;
+    sl_err_t err = sl__read_file(full, &text, NULL);
+    if (err == SL_ERR_NOTFOUND)
+        sl__conf_problem(ck, path, "schema file '%s' does not exist", full);
+    else if (err)
+        sl__conf_problem(ck, path, "cannot read schema file '%s': %s", full, strerror(errno));
+    free(full);
+    return text;
+}
+
+/* starting_offsets: "earliest", "latest", or {"topic": {"0": 42, "1": -2}} as Spark's
+ * (-2 earliest, -1 latest); starting_timestamp: epoch ms or an ISO 8601 date-time. */
+static void parse_starting(checker_t *ck, json_t *src)
+{
+    sl_conf_t *c = ck->c;
+    c->starting_ts = -1;
+    json_t *so = json_object_get(src, "starting_offsets");
+    json_t *st = json_object_get(src, "starting_timestamp");
+    if (so && st)
+        sl__conf_problem(ck, "source.starting_timestamp", "give starting_offsets or starting_timestamp, "
+                                                 "not both");
+    const char *v = json_is_string(so) ? sl__conf_get_string(ck, src, "starting_offsets",
+                                                    "source.starting_offsets", 0)
+                                       : NULL;
+    if (v) {
+        if (strcmp(v, "earliest") && strcmp(v, "latest"))
+            sl__conf_problem(ck, "source.starting_offsets",
+                    "must be \"earliest\", \"latest\" or {\"topic\": {\"partition\": offset}}, "
+                    "not '%s'", v);
+        c->starting_latest = !strcmp(v, "latest");
+    } else if (json_is_object(so)) {
+        const char *topic;
+        json_t *parts;
+        json_object_foreach(so, topic, parts)
+        {
+            char p[300];
+            snprintf(p, sizeof(p), "source.starting_offsets[\"%s\"]", topic);
+            if (!json_is_object(parts)) {
+                sl__conf_problem(ck, p, "must be {\"partition\": offset, ...}");
+                continue;
+            }
+            const char *part;
+            json_t *off;
+            json_object_foreach(parts, part, off)
+            {
+                char *end;
+                long pn = strtol(part, &end, 10);
+                if (*end || pn < 0 || !json_is_integer(off) || json_integer_value(off) < -2) {
+                    sl__conf_problem(ck, p, "partition '%s': an offset, -2 (earliest) or -1 (latest)",
+                            part);
+                    continue;
+                }
+                sl_start_off_t *n =
+                    realloc(c->start_at, (size_t)(c->nstart_at + 1) * sizeof(*n));
+                if (!n)
+                    return;
+                c->start_at = n;
+                n[c->nstart_at++] = (sl_start_off_t){strdup(topic), (int)pn,
+                                                     json_integer_value(off)};
+            }
+        }
+    } else if (so && !json_is_string(so)) {
+        sl__conf_problem(ck, "source.starting_offsets", "must be \"earliest\", \"latest\" or "
+                                               "{\"topic\": {\"partition\": offset}}");
+    }
+    if (json_is_integer(st) && json_integer_value(st) >= 0)
+        c->starting_ts = json_integer_value(st);
+    else if (json_is_string(st) &&
+             sl__ts_parse(json_string_value(st), json_string_length(st), &c->starting_ts) == 0)
+        ;
+    else if (st)
+        sl__conf_problem(ck, "source.starting_timestamp",
+                "must be epoch milliseconds or a date-time such as \"2026-11-25T09:00:00Z\"");
+}
+
+/* A directory of files or a socket; 1 when the source is one (its Kafka-only options are
+ * refused), 0 for Kafka. */
+static int parse_local_source(checker_t *ck, json_t *src)
+{
+    sl_conf_t *c = ck->c;
+    const char *type = sl__conf_get_string(ck, src, "type", "source.type", 0);
+    if (!type || !strcmp(type, "kafka")) {
+        static const char *const local[] = {"path", "max_files", "host", "port", NULL};
+        for (const char *const *k = local; *k; k++) {
+            if (json_object_get(src, *k))
+                sl__conf_problem(ck, "source", "'%s' is an option of the files or socket source, not of "
+                                      "Kafka (set \"type\")", *k);
+        }
+        return 0;
+    }
+    if (!strcmp(type, "files")) {
+        c->src_kind = SL_SRC_FILES;
+        const char *path = sl__conf_get_string(ck, src, "path", "source.path", 1);
+        if (path)
+            c->src_path = sl__conf_join_path(c->base_dir, path);
+        json_t *mf = json_object_get(src, "max_files");
+        if (mf && (!json_is_integer(mf) || json_integer_value(mf) <= 0))
+            sl__conf_problem(ck, "source.max_files", "must be a positive integer");
+        else if (mf)
+            c->max_files = json_integer_value(mf);
+    } else if (!strcmp(type, "socket")) {
+        c->src_kind = SL_SRC_SOCKET;
+        const char *host = sl__conf_get_string(ck, src, "host", "source.host", 0);
+        c->src_host = strdup(host ? host : "127.0.0.1");
+        json_t *port = json_object_get(src, "port");
+        if (!json_is_integer(port) || json_integer_value(port) <= 0 ||
+            json_integer_value(port) > 65535)
+            sl__conf_problem(ck, "source.port", "missing: a TCP port (1-65535)");
+        else
+            c->src_port = (int)json_integer_value(port);
+    } else {
+        sl__conf_problem(ck, "source.type", "unknown source '%s' (kafka, files or socket)", type);
+        return 1;
+    }
+    static const char *const kafka_only[] = {"topics",  "pattern",      "starting_offsets",
+                                             "starting_timestamp", "on_data_loss", "headers",
+                                             "confluent_wire", NULL};
+    for (const char *const *k = kafka_only; *k; k++) {
+        if (json_object_get(src, *k))
+            sl__conf_problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k, type);
+    }
+    if (c->src_kind == SL_SRC_SOCKET && json_object_get(src, "max_files"))
+        sl__conf_problem(ck, "source.max_files", "only the files source has it");
+    if (c->src_kind == SL_SRC_FILES && (json_object_get(src, "host") || json_object_get(src, "port")))
+        sl__conf_problem(ck, "source", "only the socket source has a host and port");
+    c->starting_ts = -1;
+    return 1;
+}
+
+void sl__conf_parse_source(checker_t *ck, json_t *root)
+{
+    sl_conf_t *c = ck->c;
+    json_t *src = sl__conf_get_object(ck, root, "source", "source", 1);
+    if (!src)
+        return;
+    static const char *const keys[] = {
+        "type",            "topics",          "pattern",          "format",
+        "schema",          "writer_schema",   "confluent_wire",   "fields",
+        "starting_offsets", "starting_timestamp", "on_decode_error", "on_data_loss",
+        "headers",         "path",            "max_files",        "host",
+        "port",            NULL};
+    sl__conf_check_keys(ck, src, "source", keys);
+    if (parse_local_source(ck, src))
+        goto format;
+
+    json_t *topics = json_object_get(src, "topics");
+    const char *pattern = sl__conf_get_string(ck, src, "pattern", "source.pattern", 0);
+    if (pattern) {
+        if (topics)
+            sl__conf_problem(ck, "source.pattern", "give topics or a pattern, not both");
+        regex_t re;
+        int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+        if (rc) {
+            char why[200];
+            regerror(rc, &re, why, sizeof(why));
+            sl__conf_problem(ck, "source.pattern", "not a regular expression: %s", why);
+        } else {
+            regfree(&re);
+            /* librdkafka takes a subscription starting with '^' as a pattern. */
+            size_t n = strlen(pattern) + 2;
+            c->pattern = malloc(n);
+            if (c->pattern)
+                snprintf(c->pattern, n, "%s%s", pattern[0] == '^' ? "" : "^", pattern);
+        }
+    } else if (json_is_string(topics)) {
+        c->topics = calloc(1, sizeof(char *));
+        if (c->topics) {
+            c->topics[0] = strdup(json_string_value(topics));
+            c->ntopics = 1;
+        }
+    } else if (json_is_array(topics) && json_array_size(topics) > 0) {
+        c->topics = calloc(json_array_size(topics), sizeof(char *));
+        size_t i;
+        json_t *t;
+        json_array_foreach(topics, i, t)
+        {
+            if (!json_is_string(t) || json_string_length(t) == 0) {
+                char p[64];
+                snprintf(p, sizeof(p), "source.topics[%zu]", i);
+                sl__conf_problem(ck, p, "must be a topic name");
+            } else if (c->topics) {
+                c->topics[c->ntopics++] = strdup(json_string_value(t));
+            }
+        }
+    } else if (!pattern) {
+        sl__conf_problem(ck, "source.topics", "missing: a topic name or a list of them (or a pattern)");
+    }
+
+format:;
+    const char *fmt = sl__conf_get_string(ck, src, "format", "source.format", 0);
+    if (!fmt && c->src_kind != SL_SRC_KAFKA)
+        fmt = "text"; /* lines of files and sockets are text unless said otherwise */
+    char errbuf[512];
+    if (!fmt || !strcmp(fmt, "avro")) {
+        const char *schema = sl__conf_get_string(ck, src, "schema", "source.schema", 1);
+        const char *writer = sl__conf_get_string(ck, src, "writer_schema", "source.writer_schema", 0);
+        json_t *cw = json_object_get(src, "confluent_wire");
+        if (cw && !json_is_boolean(cw))
+            sl__conf_problem(ck, "source.confluent_wire", "must be true or false");
+        char *rtext = schema ? load_schema_file(ck, schema, "source.schema") : NULL;
+        char *wtext = writer ? load_schema_file(ck, writer, "source.writer_schema") : NULL;
+        if (rtext && (!writer || wtext)) {
+            errbuf[0] = 0;
+            if (sl__codec_avro_new(rtext, wtext, json_is_true(cw), &c->codec, errbuf,
+                                   sizeof(errbuf)) != SL_OK)
+                sl__conf_problem(ck, "source.schema", "%s", errbuf);
+        }
+        free(rtext);
+        free(wtext);
+    } else if (!strcmp(fmt, "text")) {
+        errbuf[0] = 0;
+        if (json_object_get(src, "schema") || json_object_get(src, "fields"))
+            sl__conf_problem(ck, "source.format", "a text source has one field, value; it takes no "
+                                         "schema or fields");
+        if (sl__codec_text_new(&c->codec, errbuf, sizeof(errbuf)) != SL_OK)
+            sl__conf_problem(ck, "source.format", "%s", errbuf);
+    } else if (!strcmp(fmt, "json")) {
+        json_t *fields = json_object_get(src, "fields");
+        errbuf[0] = 0;
+        if (sl__codec_json_new(fields, &c->codec, errbuf, sizeof(errbuf)) != SL_OK)
+            sl__conf_problem(ck, "source.fields", "%s", errbuf);
+    } else {
+        sl__conf_problem(ck, "source.format", "unknown format '%s' (avro, json or text)", fmt);
+    }
+
+    parse_starting(ck, src);
+    const char *dl = sl__conf_get_string(ck, src, "on_data_loss", "source.on_data_loss", 0);
+    if (dl && strcmp(dl, "fail") && strcmp(dl, "skip"))
+        sl__conf_problem(ck, "source.on_data_loss", "must be \"fail\" (the default) or \"skip\"");
+    c->data_loss_skip = dl && !strcmp(dl, "skip");
+    json_t *hdrs = json_object_get(src, "headers");
+    if (hdrs && (!json_is_array(hdrs) || !json_array_size(hdrs))) {
+        sl__conf_problem(ck, "source.headers", "must be a list of header names");
+    } else if (hdrs) {
+        c->headers = calloc(json_array_size(hdrs), sizeof(char *));
+        size_t i;
+        json_t *h;
+        json_array_foreach(hdrs, i, h)
+        {
+            char p[64];
+            snprintf(p, sizeof(p), "source.headers[%zu]", i);
+            if (!json_is_string(h) || !json_string_length(h))
+                sl__conf_problem(ck, p, "must be a header name");
+            else if (c->headers)
+                c->headers[c->nheaders++] = strdup(json_string_value(h));
+        }
+    }
+
+    json_t *bad = json_object_get(src, "on_decode_error");
+    c->on_bad = SL_ON_BAD_FAIL;
+    if (json_is_string(bad) && !strcmp(json_string_value(bad), "fail")) {
+        c->on_bad = SL_ON_BAD_FAIL;
+    } else if (json_is_string(bad) && !strcmp(json_string_value(bad), "skip")) {
+        c->on_bad = SL_ON_BAD_SKIP;
+    } else if (json_is_object(bad)) {
+        static const char *const dk[] = {"dead_letter_topic", NULL};
+        sl__conf_check_keys(ck, bad, "source.on_decode_error", dk);
+        const char *t = sl__conf_get_string(ck, bad, "dead_letter_topic",
+                                   "source.on_decode_error.dead_letter_topic", 1);
+        if (t) {
+            c->on_bad = SL_ON_BAD_DEAD_LETTER;
+            c->dead_letter_topic = strdup(t);
+        }
+    } else if (bad) {
+        sl__conf_problem(ck, "source.on_decode_error",
+                "must be \"fail\", \"skip\" or {\"dead_letter_topic\": \"...\"}");
+    }
+}
+

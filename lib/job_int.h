@@ -1,0 +1,74 @@
+/*
+ * job_int.h - what the micro-batch loop (job.c) and the per-record path (job_record.c)
+ * share: the job itself.
+ */
+#ifndef SL_JOB_INT_H
+#define SL_JOB_INT_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "merge.h"
+#include "sink.h"
+#include "sink_local.h"
+#include "source.h"
+#include "source_local.h"
+#include "store.h"
+#include "table.h"
+
+#define MAX_WINDOWS 1000 /* per record; conf_query.c refuses a window/slide ratio above */
+
+struct sl_job {
+    sl_conf_t *conf;
+    FILE *console;
+    atomic_int stop;
+    sl_foreach_batch_fn foreach;
+    void *foreach_opaque;
+    struct {
+        atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
+        atomic_uint_fast64_t records_late, records_untimed, windows_closed, records_lost;
+        atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms;
+    } stats;
+    sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
+
+    /* while running */
+    sl_source_t src;   /* Kafka */
+    sl_lsrc_t *lsrc;   /* or files or a socket */
+    sl_part_t lpart;   /* the event time of the files or socket source */
+    sl_sink_t sink;
+    sl_store_t *store;
+    sl_store_batch_t *wb;
+    sl_table_t table;
+    sl_merge_t merge;
+    sl_arena_t scratch; /* strings made by derived fields, reset per record */
+    sl_val_t *row;
+    sl_val_t *sel;      /* a query without aggregation: the batch's selected rows */
+    size_t nsel, sel_cap;
+    sl_buf_t key;
+    sl_buf_t out; /* encoded rows of the batch being published */
+    int64_t seq;
+    int fingerprint_stored;
+    /* event time: the watermark records are checked against, the largest event time
+     * committed, and when input last arrived (for idle_timeout); each partition keeps
+     * its own largest (sl_part_t.maxev) */
+    int64_t wm, maxev, last_input_ms;
+    /* counted per record without atomics, added to stats after each consume call */
+    uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
+    uint64_t batch_records; /* records (good or bad) in the batch under way */
+    char fatal[1024];
+    sl_err_t fatal_err;
+};
+
+#define STAT_ADD(job, f, n) atomic_fetch_add_explicit(&(job)->stats.f, (n), memory_order_relaxed)
+
+/** Records why the job stops (the first reason wins); it finishes its batch first. */
+void sl__job_fatal(sl_job_t *job, sl_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** One Kafka message (a record, a partition's end, or an error). */
+void sl__job_process(sl_job_t *job, rd_kafka_message_t *m);
+/** One record of any source: 1 when consumed (its position may pass it), 0 when the job
+ *  stops before it. */
+int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p);
+
+#endif

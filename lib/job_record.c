@@ -1,0 +1,294 @@
+/*
+ * job_record.c - what happens to each record of a batch: decoding, the Kafka metadata
+ * and derived fields, the filter, event time (the watermark's input, late records) and
+ * window assignment, and the fold into the batch table; undecodable records go by the
+ * job's dead-letter policy, positions the log no longer holds by its data-loss policy.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_int.h"
+#include "log.h"
+#include "output.h"
+#include "window.h"
+
+/* An undecodable record: 1 when it is dealt with (skipped, or sent to the dead-letter
+ * topic) and its position may pass it, 0 when the job stops before it. */
+static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
+{
+    const sl_conf_t *c = job->conf;
+    job->n_bad++;
+    switch (c->on_bad) {
+    case SL_ON_BAD_FAIL:
+        sl__job_fatal(job, SL_ERR_DECODE,
+                  "%s[%d] offset %" PRId64 ": %s (the job stops before this record; set "
+                  "source.on_decode_error to skip it or send it to a dead-letter topic)",
+                  r->topic, r->partition, r->offset, why);
+        return 0;
+    case SL_ON_BAD_SKIP:
+        sl_log(SL_LOG_WARN, "decode", "skipped %s[%d] offset %" PRId64 ": %s", r->topic,
+               r->partition, r->offset, why);
+        return 1;
+    case SL_ON_BAD_DEAD_LETTER: {
+        char err[512];
+        if (sl__sink_side(&job->sink, c->dead_letter_topic, r, why, err, sizeof(err)) != SL_OK) {
+            sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
+            return 0;
+        }
+        return 1;
+    }
+    }
+    return 0;
+}
+
+/* The Kafka metadata fields the query reads. */
+static void fill_meta(sl_job_t *job, const sl_rec_t *m)
+{
+    const sl_conf_t *c = job->conf;
+    sl_val_t *row = job->row + c->meta_base;
+    if (c->meta_used & (1u << SL_META_TOPIC))
+        row[SL_META_TOPIC] =
+            (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
+    row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
+    row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
+    row[SL_META_TIMESTAMP] = m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts}
+                                        : (sl_val_t){.t = SL_T_NULL};
+    if (c->meta_used & (1u << SL_META_KEY))
+        row[SL_META_KEY] = m->key ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen,
+                                               .u.s = m->key}
+                                  : (sl_val_t){.t = SL_T_NULL};
+    if (c->nheaders && m->km) {
+        rd_kafka_headers_t *h = NULL;
+        rd_kafka_message_headers(m->km, &h);
+        for (int i = 0; i < c->nheaders; i++) {
+            const void *v;
+            size_t n;
+            sl_val_t *out = &row[SL_META_COUNT + i];
+            if (h && !rd_kafka_header_get_last(h, c->headers[i], &v, &n) && v)
+                *out = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)n, .u.s = v};
+            else
+                *out = (sl_val_t){.t = SL_T_NULL};
+        }
+    }
+}
+
+/* A record of a query without aggregation: its selected values, kept for the batch. */
+static sl_err_t keep_selected(sl_job_t *job)
+{
+    const sl_conf_t *c = job->conf;
+    if (job->nsel == job->sel_cap) {
+        size_t cap = job->sel_cap ? job->sel_cap * 2 : 1024;
+        sl_val_t *n = realloc(job->sel, cap * (size_t)c->ncols * sizeof(*n));
+        if (!n)
+            return SL_ERR_NOMEM;
+        job->sel = n;
+        job->sel_cap = cap;
+    }
+    sl_val_t *out = &job->sel[job->nsel * (size_t)c->ncols];
+    sl__out_select(c, job->row, out);
+    for (int i = 0; i < c->ncols; i++) {
+        if (out[i].t == SL_T_STRING &&
+            !(out[i].u.s = sl__arena_dup(&job->table.arena, out[i].u.s, out[i].n ? out[i].n : 1)))
+            return SL_ERR_NOMEM;
+    }
+    job->nsel++;
+    return SL_OK;
+}
+
+static sl_err_t fold_into(sl_job_t *job, int64_t wend)
+{
+    const sl_conf_t *c = job->conf;
+    sl_entry_t *e = sl__table_upsert(&job->table, job->key.p, (uint32_t)job->key.len);
+    if (!e)
+        return SL_ERR_NOMEM;
+    e->wend = wend; /* the same for every record of a window (or session start) */
+    for (int i = 0; i < c->naggs; i++) {
+        const sl_agg_spec_t *s = &c->aggs[i];
+        if (sl__acc_update(s, &e->acc[i], s->slot >= 0 ? &job->row[s->slot] : NULL,
+                           s->time_slot >= 0 ? &job->row[s->time_slot] : NULL,
+                           &job->table.arena) != SL_OK)
+            return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+/* A record behind the watermark for a closed window: counted, and copied to the late
+ * topic when the job has one. */
+static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
+{
+    const sl_conf_t *c = job->conf;
+    job->n_late++;
+    if (!c->late_topic)
+        return SL_OK;
+    char why[160], err[512];
+    snprintf(why, sizeof(why), "late: event time %" PRId64 " is behind the watermark %" PRId64
+             " for a closed window", t, job->wm);
+    if (sl__sink_side(&job->sink, c->late_topic, m, why, err, sizeof(err)) != SL_OK) {
+        sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
+        return SL_ERR_KAFKA;
+    }
+    return SL_OK;
+}
+
+/* Derived fields, the filter, then the record's windows and group. */
+static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part)
+{
+    const sl_conf_t *c = job->conf;
+    fill_meta(job, m);
+    sl__arena_reset(&job->scratch);
+    for (int i = 0; i < c->nderived; i++) {
+        if (sl__expr_eval(c->derived[i].expr, job->row, &job->scratch,
+                          &job->row[c->derived[i].slot]))
+            return SL_ERR_NOMEM;
+    }
+    if (c->where) {
+        int r = sl__expr_match(c->where, job->row, &job->scratch);
+        if (r <= 0)
+            return r < 0 ? SL_ERR_NOMEM : SL_OK;
+    }
+    job->n_kept++;
+    if (c->wm_slot >= 0) {
+        const sl_val_t *t = &job->row[c->wm_slot];
+        if (t->t != SL_T_NULL && t->u.i > part->maxev)
+            part->maxev = t->u.i;
+    }
+    if (!c->aggregating)
+        return keep_selected(job);
+    sl__buf_reset(&job->key);
+    if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
+        return SL_ERR_NOMEM;
+    if (c->window == SL_WIN_NONE)
+        return fold_into(job, 0);
+
+    const sl_val_t *tv = &job->row[c->time_slot];
+    if (tv->t == SL_T_NULL) {
+        job->n_untimed++; /* no event time, no window: as Spark, not aggregated */
+        return SL_OK;
+    }
+    int64_t t = tv->u.i, starts[MAX_WINDOWS];
+    int n = 1;
+    if (c->window == SL_WIN_SESSION)
+        starts[0] = t;
+    else
+        n = sl__window_starts(t, c->win_size_ms, c->win_slide_ms, c->win_offset_ms, starts,
+                              MAX_WINDOWS);
+    /* Complete mode keeps every window: nothing is late there. A late record is copied
+     * to the late topic before any of its windows is folded, so a failed copy leaves
+     * the record unapplied and the job stops before it. */
+    int check_late = c->wm_slot >= 0 && c->mode != SL_MODE_COMPLETE;
+    int late = 0;
+    for (int i = 0; check_late && i < n; i++)
+        late |= sl__window_closed(starts[i] + c->win_size_ms, job->wm);
+    sl_err_t e;
+    if (late && (e = late_record(job, m, t)))
+        return e;
+    size_t glen = job->key.len;
+    for (int i = 0; i < n; i++) {
+        int64_t end = starts[i] + c->win_size_ms;
+        if (check_late && sl__window_closed(end, job->wm))
+            continue;
+        job->key.len = glen;
+        sl_val_t ws = {.t = SL_T_TIMESTAMP, .u.i = starts[i]};
+        static const int zero = 0;
+        if (sl__key_encode(&ws, &zero, 1, &job->key) != SL_OK)
+            return SL_ERR_NOMEM;
+        if ((e = fold_into(job, end)))
+            return e;
+    }
+    return SL_OK;
+}
+
+/* One record of any source: decode, fold. 1 when it is consumed (its position may pass
+ * it), 0 when the job stops before it. */
+int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
+{
+    const sl_conf_t *c = job->conf;
+    job->n_in++;
+    char why[512];
+    if (!r->payload)
+        return bad_record(job, r, "the record has no value (a tombstone)");
+    if (sl__codec_decode(c->codec, r->payload, r->len, job->row, why, sizeof(why)) != SL_OK)
+        return bad_record(job, r, why);
+    sl_err_t e = fold(job, r, p);
+    if (e == SL_ERR_NOMEM) {
+        sl__job_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
+        return 0;
+    }
+    if (e) {
+        job->n_late--; /* its late copy failed: the job stops before the record */
+        return 0;
+    }
+    return 1;
+}
+
+/* The position of a partition fell out of its log while the job ran (retention deleted
+ * records it had not read yet): stop, or skip to the log start (on_data_loss). */
+static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
+{
+    sl_part_t *p = m->rkt ? sl__source_part(&job->src, m) : NULL;
+    if (!p || p->pos < 0) {
+        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
+                  m->partition, rd_kafka_message_errstr(m));
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int64_t pos = sl__source_data_loss(&job->src, job->src.rk, topic, m->partition, p->pos);
+    if (pos < 0) {
+        sl__job_fatal(job, SL_ERR_KAFKA, "%s", job->src.fatal);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = pos;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(job->src.rk, l, 10000);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: cannot move to offset %" PRId64 ": %s", topic,
+                  m->partition, pos, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return;
+    }
+    p->pos = pos;
+}
+
+void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
+{
+    const sl_conf_t *c = job->conf;
+    if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            sl_part_t *p = sl__source_part(&job->src, m);
+            if (p && m->offset > p->pos)
+                p->pos = m->offset; /* also steps over transaction markers at the end */
+            if (p && m->offset >= p->pos)
+                p->at_end = 1;
+        } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            char why[512];
+            rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
+            sl__job_fatal(job, SL_ERR_KAFKA, "source: %s (is another instance of job '%s' running "
+                      "with the same group.instance.id?)", why, c->name);
+        } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                   m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+            data_loss(job, m);
+        } else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                   m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                   m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+            sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s",
+                      m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
+                      rd_kafka_message_errstr(m));
+        } else {
+            sl_log(SL_LOG_WARN, "source", "%s", rd_kafka_message_errstr(m));
+        }
+        return;
+    }
+    sl_part_t *p = sl__source_part(&job->src, m);
+    if (!p || (p->pos >= 0 && m->offset < p->pos))
+        return; /* not ours, or read again after a seek */
+    sl_rec_t r = {.payload = m->payload, .len = m->len, .key = m->key, .klen = m->key_len,
+                  .topic = rd_kafka_topic_name(m->rkt), .partition = m->partition,
+                  .offset = m->offset, .ts = rd_kafka_message_timestamp(m, NULL), .km = m};
+    p->at_end = 0;
+    if (sl__job_process_rec(job, &r, p))
+        p->pos = m->offset + 1;
+}
+
