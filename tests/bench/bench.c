@@ -152,9 +152,27 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
     return r;
 }
 
-typedef struct check {
-    json_t *latest;
-} check_t;
+/* A read_committed consumer of @p topic[0] from @p from, with partition-end events and
+ * short fetch waits, committing nothing. */
+static rd_kafka_t *reader(const char *bs, const char *topic, int64_t from)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_conf_set(c, "group.id", "bench-reader", NULL, 0);
+    rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk)
+        die("reader", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = from;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rk;
+}
 
 static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *spec,
                         uint64_t n)
@@ -168,17 +186,7 @@ static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *
         count[p]++;
         sum[p] += pv.bytes;
     }
-    char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
-    rd_kafka_conf_set(c, "group.id", "bench-check", NULL, 0);
-    rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
-    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = reader(bs, topic, RD_KAFKA_OFFSET_BEGINNING);
     int64_t *seen = calloc(spec->pages, sizeof(int64_t)), *seen_sum = calloc(spec->pages, sizeof(int64_t));
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 5000);
@@ -458,19 +466,7 @@ static int64_t wall_ms(void)
 static void *read_results(void *opaque)
 {
     lat_t *l = opaque;
-    char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", l->bs, NULL, 0);
-    rd_kafka_conf_set(c, "group.id", "bench-latency", NULL, 0);
-    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
-    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk)
-        die("latency reader", err);
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tl, l->out, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, tl);
-    rd_kafka_topic_partition_list_destroy(tl);
+    rd_kafka_t *rk = reader(l->bs, l->out, RD_KAFKA_OFFSET_BEGINNING);
     json_t *seen = json_object(); /* window start -> count so far */
     while (!l->stop) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
@@ -621,19 +617,7 @@ typedef struct watch {
 static void *first_new_output(void *opaque)
 {
     watch_t *w = opaque;
-    char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", w->bs, NULL, 0);
-    rd_kafka_conf_set(c, "group.id", "bench-restart", NULL, 0);
-    rd_kafka_conf_set(c, "isolation.level", "read_committed", NULL, 0);
-    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk)
-        die("restart watcher", err);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, w->topic, 0)->offset = w->from;
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = reader(w->bs, w->topic, w->from);
     w->ready = 1;
     w->at = -1;
     double deadline = now_s() + 600;
