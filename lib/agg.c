@@ -11,9 +11,9 @@
 
 #include "table.h"
 
-static const char *const fn_names[] = {"count", "sum",   "min",  "max",
-                                       "avg",   "count_distinct", "approx_count_distinct",
-                                       "first", "last"};
+static const char *const fn_names[] = {
+    "count", "sum", "min", "max", "avg", "count_distinct", "approx_count_distinct",
+    "first", "last"};
 
 const char *sl__agg_fn_name(sl_agg_fn_t fn)
 {
@@ -271,7 +271,7 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
         /* Ties keep the first seen for first and take the later for last: state is
          * merged before the batch, so "later" is the order records arrived in. */
         int take = into->n == 0 || (spec->fn == SL_AGG_FIRST ? from->sum.i < into->sum.i
-                                                              : from->sum.i >= into->sum.i);
+                                                             : from->sum.i >= into->sum.i);
         into->n += from->n;
         if (!take)
             return SL_OK;
@@ -332,8 +332,8 @@ void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *ou
         break;
     case SL_AGG_AVG:
         out->t = SL_T_DOUBLE;
-        out->u.d = (sl__type_integral(spec->in_type) ? (double)acc->sum.i : acc->sum.d) /
-                   (double)acc->n;
+        out->u.d =
+            (sl__type_integral(spec->in_type) ? (double)acc->sum.i : acc->sum.d) / (double)acc->n;
         break;
     default:
         *out = acc->v;

@@ -38,7 +38,7 @@ typedef struct sl_dset {
         uint64_t h;
         uint32_t len;
         const uint8_t *p; /* NULL: empty slot */
-    } *slots;
+    } * slots;
 } sl_dset_t;
 
 /* One accumulator: n values seen (non-null ones for a field), their sum, the min/max or

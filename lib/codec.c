@@ -83,8 +83,8 @@ sl_err_t sl__codec_prepare(sl_codec_t *c, char *errstr, size_t errstr_size)
     return c->ops->prepare ? c->ops->prepare(c, errstr, errstr_size) : SL_OK;
 }
 
-sl_err_t sl__codec_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
-                          char *errstr, size_t errstr_size)
+sl_err_t sl__codec_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
+                          size_t errstr_size)
 {
     return c->ops->decode(c, buf, len, row, errstr, errstr_size);
 }
@@ -163,8 +163,8 @@ typedef struct json_impl {
     json_t *doc; /* the record decoded last; its strings are in the row */
 } json_impl_t;
 
-static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
-                            char *errstr, size_t errstr_size)
+static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
+                            size_t errstr_size)
 {
     json_impl_t *impl = c->impl;
     json_decref(impl->doc);
@@ -211,8 +211,8 @@ sl_err_t sl__codec_json_new(json_t *fields, sl_codec_t **out, char *errstr, size
     static const struct {
         const char *name;
         sl_type_t type;
-    } types[] = {{"string", SL_T_STRING}, {"long", SL_T_LONG},   {"int", SL_T_LONG},
-                 {"double", SL_T_DOUBLE}, {"float", SL_T_DOUBLE}, {"boolean", SL_T_BOOL},
+    } types[] = {{"string", SL_T_STRING},      {"long", SL_T_LONG},    {"int", SL_T_LONG},
+                 {"double", SL_T_DOUBLE},      {"float", SL_T_DOUBLE}, {"boolean", SL_T_BOOL},
                  {"timestamp", SL_T_TIMESTAMP}};
     *out = NULL;
     if (!json_is_object(fields) || json_object_size(fields) == 0) {
@@ -235,8 +235,7 @@ sl_err_t sl__codec_json_new(json_t *fields, sl_codec_t **out, char *errstr, size
         }
         if (found < 0) {
             snprintf(errstr, errstr_size,
-                     "%s: type must be one of string, long, double, boolean, timestamp",
-                     name);
+                     "%s: type must be one of string, long, double, boolean, timestamp", name);
             sl__codec_destroy(c);
             return SL_ERR_INVAL;
         }
@@ -256,8 +255,8 @@ fail_nomem:
 
 /* ---- plain text ---- */
 
-static sl_err_t text_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
-                            char *errstr, size_t errstr_size)
+static sl_err_t text_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
+                            size_t errstr_size)
 {
     (void)c;
     if (len > UINT32_MAX) {

@@ -52,8 +52,8 @@ sl_err_t sl__codec_prepare(sl_codec_t *c, char *errstr, size_t errstr_size);
  * Strings in the row point into @p buf (or the codec) and stay valid until the next
  * decode on this codec. On error @p errstr says what was wrong and at which byte.
  */
-sl_err_t sl__codec_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
-                          char *errstr, size_t errstr_size);
+sl_err_t sl__codec_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
+                          size_t errstr_size);
 
 /** A stable text that identifies the input schema, for the job fingerprint. */
 const char *sl__codec_canonical(const sl_codec_t *c);

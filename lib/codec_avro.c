@@ -303,8 +303,8 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         /* Items are skipped, never bound: the path gets a suffix no field has. */
         char sub[512];
         snprintf(sub, sizeof(sub), "%s[]", path);
-        op->kids[0] = compile(cx, arr ? avro_schema_array_items(s) : avro_schema_map_values(s),
-                              sub, depth + 1);
+        op->kids[0] = compile(cx, arr ? avro_schema_array_items(s) : avro_schema_map_values(s), sub,
+                              depth + 1);
         return op->kids[0] ? op : NULL;
     }
     case AVRO_LINK: {
@@ -345,9 +345,9 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         static const struct {
             avro_type_t t;
             akind_t k;
-        } leaves[] = {{AVRO_NULL, A_NULL},     {AVRO_BOOLEAN, A_BOOL}, {AVRO_INT32, A_INT},
-                      {AVRO_INT64, A_LONG},    {AVRO_FLOAT, A_FLOAT},  {AVRO_DOUBLE, A_DOUBLE},
-                      {AVRO_BYTES, A_BYTES},   {AVRO_STRING, A_STRING}};
+        } leaves[] = {{AVRO_NULL, A_NULL},   {AVRO_BOOLEAN, A_BOOL}, {AVRO_INT32, A_INT},
+                      {AVRO_INT64, A_LONG},  {AVRO_FLOAT, A_FLOAT},  {AVRO_DOUBLE, A_DOUBLE},
+                      {AVRO_BYTES, A_BYTES}, {AVRO_STRING, A_STRING}};
         op = NULL;
         for (size_t i = 0; i < SL_ARRAY_LEN(leaves); i++) {
             if (avro_typeof(s) == leaves[i].t)
@@ -629,15 +629,14 @@ static sl_err_t run(dstate_t *d, const aop_t *op, int depth)
     return SL_OK;
 }
 
-static sl_err_t avro_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row,
-                            char *errstr, size_t errstr_size)
+static sl_err_t avro_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
+                            size_t errstr_size)
 {
     avro_impl_t *impl = c->impl;
     const uint8_t *p = buf;
     if (impl->confluent) {
         if (len < 5 || p[0] != 0) {
-            snprintf(errstr, errstr_size,
-                     "not in Confluent wire format (%s)",
+            snprintf(errstr, errstr_size, "not in Confluent wire format (%s)",
                      len < 5 ? "shorter than its 5-byte header" : "magic byte is not 0");
             return SL_ERR_DECODE;
         }
@@ -693,8 +692,8 @@ static void avro_destroy(sl_codec_t *c)
 
 static const codec_ops_t avro_ops = {avro_prepare, avro_decode, avro_destroy};
 
-static sl_err_t parse_schema(const char *json, const char *which, avro_schema_t *out,
-                             char *errstr, size_t errstr_size)
+static sl_err_t parse_schema(const char *json, const char *which, avro_schema_t *out, char *errstr,
+                             size_t errstr_size)
 {
     if (avro_schema_from_json_length(json, strlen(json), out) != 0) {
         char msg[256];

@@ -18,7 +18,6 @@
 #include "conf_int.h"
 #include "util/util.h"
 
-
 void sl__conf_problem(checker_t *ck, const char *path, const char *fmt, ...)
 {
     char msg[1024];
@@ -49,7 +48,7 @@ void sl__conf_check_keys(checker_t *ck, json_t *obj, const char *path, const cha
 }
 
 json_t *sl__conf_get_object(checker_t *ck, json_t *parent, const char *key, const char *path,
-                          int required)
+                            int required)
 {
     json_t *v = json_object_get(parent, key);
     if (!v) {
@@ -65,7 +64,7 @@ json_t *sl__conf_get_object(checker_t *ck, json_t *parent, const char *key, cons
 }
 
 const char *sl__conf_get_string(checker_t *ck, json_t *parent, const char *key, const char *path,
-                              int required)
+                                int required)
 {
     json_t *v = json_object_get(parent, key);
     if (!v) {
@@ -194,15 +193,18 @@ static void parse_kafka(checker_t *ck, json_t *root)
             c->bootstrap = c->kafka.kv[i].v;
     }
     if ((!c->bootstrap || !*c->bootstrap) && needed)
-        sl__conf_problem(ck, "kafka[\"bootstrap.servers\"]", "missing: which brokers to connect to");
+        sl__conf_problem(ck, "kafka[\"bootstrap.servers\"]",
+                         "missing: which brokers to connect to");
     static const char *const owned[] = {"enable.auto.commit", "enable.auto.offset.store",
                                         "transactional.id", NULL};
     for (int i = 0; i < c->consumer.n + c->kafka.n; i++) {
         const char *k = i < c->kafka.n ? c->kafka.kv[i].k : c->consumer.kv[i - c->kafka.n].k;
         for (const char *const *o = owned; *o; o++) {
             if (!strcmp(*o, k))
-                sl__conf_problem(ck, "kafka", "'%s' is managed by sluice (positions live in the state "
-                                     "store) and cannot be set", k);
+                sl__conf_problem(ck, "kafka",
+                                 "'%s' is managed by sluice (positions live in the state "
+                                 "store) and cannot be set",
+                                 k);
         }
     }
 }
@@ -215,7 +217,7 @@ static void parse_trigger(checker_t *ck, json_t *root)
     json_t *t = sl__conf_get_object(ck, root, "trigger", "trigger", 0);
     if (!t)
         return;
-    static const char *const keys[] = {"interval", "max_records", "min_records",
+    static const char *const keys[] = {"interval",          "max_records",   "min_records",
                                        "max_trigger_delay", "available_now", NULL};
     sl__conf_check_keys(ck, t, "trigger", keys);
     json_t *mn = json_object_get(t, "min_records");
@@ -233,8 +235,9 @@ static void parse_trigger(checker_t *ck, json_t *root)
         sl__conf_problem(ck, "trigger.max_trigger_delay", "must be a duration such as \"30s\"");
     json_t *iv = json_object_get(t, "interval");
     if (iv && (sl__conf_duration(iv, &c->interval_ms) < 0 || c->interval_ms == 0))
-        sl__conf_problem(ck, "trigger.interval",
-                "must be a duration such as \"2s\", \"500ms\" or \"1m\" (or milliseconds)");
+        sl__conf_problem(
+            ck, "trigger.interval",
+            "must be a duration such as \"2s\", \"500ms\" or \"1m\" (or milliseconds)");
     json_t *mr = json_object_get(t, "max_records");
     if (mr) {
         if (!json_is_integer(mr) || json_integer_value(mr) <= 0)
@@ -263,13 +266,12 @@ static void parse_output(checker_t *ck, json_t *root)
     json_t *o = sl__conf_get_object(ck, root, "output", "output", 1);
     if (!o)
         return;
-    static const char *const keys[] = {"mode",   "sink",     "topic", "format",
-                                       "delivery", "path",   NULL};
+    static const char *const keys[] = {"mode", "sink", "topic", "format", "delivery", "path", NULL};
     sl__conf_check_keys(ck, o, "output", keys);
     const char *delivery = sl__conf_get_string(ck, o, "delivery", "output.delivery", 0);
     if (delivery && strcmp(delivery, "exactly-once") && strcmp(delivery, "at-least-once"))
-        sl__conf_problem(ck, "output.delivery", "must be \"exactly-once\" or \"at-least-once\", not '%s'",
-                delivery);
+        sl__conf_problem(ck, "output.delivery",
+                         "must be \"exactly-once\" or \"at-least-once\", not '%s'", delivery);
     c->exactly_once = !delivery || !strcmp(delivery, "exactly-once");
     const char *mode = sl__conf_get_string(ck, o, "mode", "output.mode", 0);
     c->mode = SL_MODE_UPDATE;
@@ -283,8 +285,10 @@ static void parse_output(checker_t *ck, json_t *root)
     static const struct {
         const char *name;
         sl_sink_kind_t kind;
-    } sinks[] = {{"kafka", SL_SINK_KAFKA},   {"console", SL_SINK_CONSOLE},
-                 {"file", SL_SINK_FILE},     {"memory", SL_SINK_MEMORY},
+    } sinks[] = {{"kafka", SL_SINK_KAFKA},
+                 {"console", SL_SINK_CONSOLE},
+                 {"file", SL_SINK_FILE},
+                 {"memory", SL_SINK_MEMORY},
                  {"foreach", SL_SINK_FOREACH}};
     int found = -1;
     for (size_t i = 0; sink && i < SL_ARRAY_LEN(sinks); i++) {
@@ -292,8 +296,10 @@ static void parse_output(checker_t *ck, json_t *root)
             found = (int)i;
     }
     if (sink && found < 0)
-        sl__conf_problem(ck, "output.sink", "unknown sink '%s' (kafka, console, file, memory or "
-                                   "foreach)", sink);
+        sl__conf_problem(ck, "output.sink",
+                         "unknown sink '%s' (kafka, console, file, memory or "
+                         "foreach)",
+                         sink);
     if (found >= 0)
         c->sink = sinks[found].kind;
     if (found >= 0 && c->sink == SL_SINK_KAFKA) {
@@ -332,12 +338,12 @@ static sl_err_t describe(sl_conf_t *c)
     for (int i = 0; i < c->ngroup; i++) {
         int nullable;
         sl_type_t t = sl__conf_slot_type(c, c->group_slots[i], &nullable);
-        json_array_append_new(gb, json_pack("{s:s,s:s}", "name", c->group_names[i], "type",
-                                            sl__type_name(t)));
+        json_array_append_new(
+            gb, json_pack("{s:s,s:s}", "name", c->group_names[i], "type", sl__type_name(t)));
     }
     if (c->window)
-        json_array_append_new(gb, json_pack("{s:s,s:s}", "name", "window_start", "type",
-                                            "timestamp"));
+        json_array_append_new(gb,
+                              json_pack("{s:s,s:s}", "name", "window_start", "type", "timestamp"));
     for (int i = 0; i < c->naggs; i++) {
         const sl_agg_spec_t *s = &c->aggs[i];
         json_t *a = json_pack("{s:s,s:s?,s:s,s:s}", "fn", sl__agg_fn_name(s->fn), "field",
@@ -356,9 +362,9 @@ static sl_err_t describe(sl_conf_t *c)
                                       sl__type_name(sl__expr_type(c->derived[i].expr))));
     json_object_set_new(d, "fields", fields);
     if (c->window) {
-        json_t *w = json_pack("{s:s,s:s,s:I}", "kind",
-                              c->window == SL_WIN_SESSION ? "session" : "sliding", "time",
-                              sl__conf_slot_name(c, c->time_slot), "size", (json_int_t)c->win_size_ms);
+        json_t *w = json_pack(
+            "{s:s,s:s,s:I}", "kind", c->window == SL_WIN_SESSION ? "session" : "sliding", "time",
+            sl__conf_slot_name(c, c->time_slot), "size", (json_int_t)c->win_size_ms);
         if (c->window == SL_WIN_SLIDING) {
             json_object_set_new(w, "slide", json_integer(c->win_slide_ms));
             json_object_set_new(w, "offset", json_integer(c->win_offset_ms));
@@ -412,8 +418,8 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
     json_error_t jerr;
     json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        sl__conf_problem(&ck, "(file)", "not valid JSON: %s at line %d, column %d", jerr.text, jerr.line,
-                jerr.column);
+        sl__conf_problem(&ck, "(file)", "not valid JSON: %s at line %d, column %d", jerr.text,
+                         jerr.line, jerr.column);
         goto done;
     }
     if (!json_is_object(root)) {
@@ -428,8 +434,10 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
         c->name = strdup(name);
         for (const char *p = name; *p; p++) {
             if (!(isalnum((unsigned char)*p) || strchr("._-", *p))) {
-                sl__conf_problem(&ck, "name", "'%s' may hold only letters, digits, '.', '_' and '-' "
-                                     "(it names the consumer group)", name);
+                sl__conf_problem(&ck, "name",
+                                 "'%s' may hold only letters, digits, '.', '_' and '-' "
+                                 "(it names the consumer group)",
+                                 name);
                 break;
             }
         }
@@ -456,11 +464,12 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
     if (!ck.nerrs && c->codec) {
         char err[512] = "";
         if (sl__codec_prepare(c->codec, err, sizeof(err)) != SL_OK)
-            sl__conf_problem(&ck, c->codec && json_object_get(json_object_get(root, "source"),
-                                                     "writer_schema")
-                             ? "source.writer_schema"
-                             : "source",
-                    "%s", err);
+            sl__conf_problem(
+                &ck,
+                c->codec && json_object_get(json_object_get(root, "source"), "writer_schema")
+                    ? "source.writer_schema"
+                    : "source",
+                "%s", err);
     }
     if (!ck.nerrs && describe(c) != SL_OK)
         sl__conf_problem(&ck, "(job)", "out of memory");

@@ -92,8 +92,8 @@ typedef struct sl_conf {
     char *bootstrap;   /* kafka["bootstrap.servers"], borrowed from kafka */
 
     sl_src_kind_t src_kind;
-    char *src_path;    /* files: the directory */
-    char *src_host;    /* socket: where to connect */
+    char *src_path; /* files: the directory */
+    char *src_host; /* socket: where to connect */
     int src_port;
     int64_t max_files; /* files: at most this many new files a batch; 0 no limit */
     char **topics;
@@ -114,8 +114,8 @@ typedef struct sl_conf {
 
     /* The row a record becomes: the input fields, then the Kafka metadata fields, then
      * the derived values in the order they are computed. */
-    int nfields;     /* of the codec */
-    int meta_base;   /* slot of the first metadata field */
+    int nfields;        /* of the codec */
+    int meta_base;      /* slot of the first metadata field */
     unsigned meta_used; /* bit per sl_meta_t */
     int nslots;
     sl_derived_t *derived;
@@ -130,7 +130,7 @@ typedef struct sl_conf {
     int naggs;
     int *select_slots; /* a query without aggregation: the projected slots */
     int nselect;
-    int aggregating;   /* group by / aggregates (else records pass through) */
+    int aggregating; /* group by / aggregates (else records pass through) */
 
     /* Event time, windows and the watermark. */
     sl_win_kind_t window;

@@ -16,10 +16,8 @@ static const struct {
     const char *name;
     sl_type_t type;
 } meta_fields[SL_META_COUNT] = {
-    [SL_META_TOPIC] = {"_topic", SL_T_STRING},
-    [SL_META_PARTITION] = {"_partition", SL_T_LONG},
-    [SL_META_OFFSET] = {"_offset", SL_T_LONG},
-    [SL_META_TIMESTAMP] = {"_timestamp", SL_T_TIMESTAMP},
+    [SL_META_TOPIC] = {"_topic", SL_T_STRING}, [SL_META_PARTITION] = {"_partition", SL_T_LONG},
+    [SL_META_OFFSET] = {"_offset", SL_T_LONG}, [SL_META_TIMESTAMP] = {"_timestamp", SL_T_TIMESTAMP},
     [SL_META_KEY] = {"_key", SL_T_STRING},
 };
 
@@ -120,8 +118,8 @@ static int add_derived(sl_conf_t *c, const char *name, const char *text, sl_expr
     if (!nd)
         return -1;
     c->derived = nd;
-    nd[c->nderived] = (sl_derived_t){.name = strdup(name), .text = strdup(text),
-                                     .slot = c->nslots++, .expr = e};
+    nd[c->nderived] =
+        (sl_derived_t){.name = strdup(name), .text = strdup(text), .slot = c->nslots++, .expr = e};
     return nd[c->nderived++].slot;
 }
 
@@ -182,7 +180,8 @@ static int named_value(checker_t *ck, json_t *item, const char *path, sl_type_t 
         snprintf(p, sizeof(p), "%s.as", path);
         as = sl__conf_get_string(ck, item, "as", p, 0);
     } else {
-        sl__conf_problem(ck, path, "must be a field name, an expression, or {\"expr\": ..., \"as\": ...}");
+        sl__conf_problem(ck, path,
+                         "must be a field name, an expression, or {\"expr\": ..., \"as\": ...}");
         return -1;
     }
     if (!expr)
@@ -211,7 +210,8 @@ static void parse_fields(checker_t *ck, json_t *q)
     if (!fields)
         return;
     if (!json_is_array(fields)) {
-        sl__conf_problem(ck, "query.fields", "must be a list of {\"as\": \"name\", \"expr\": \"...\"}");
+        sl__conf_problem(ck, "query.fields",
+                         "must be a list of {\"as\": \"name\", \"expr\": \"...\"}");
         return;
     }
     size_t i;
@@ -260,8 +260,9 @@ static void parse_window(checker_t *ck, json_t *q)
     if (!w)
         return;
     if (!json_is_object(w)) {
-        sl__conf_problem(ck, "query.window", "must be an object such as {\"time\": \"ts\", \"size\": "
-                                    "\"10 minutes\"}");
+        sl__conf_problem(ck, "query.window",
+                         "must be an object such as {\"time\": \"ts\", \"size\": "
+                         "\"10 minutes\"}");
         return;
     }
     static const char *const keys[] = {"time", "size", "slide", "offset", "gap", NULL};
@@ -272,8 +273,9 @@ static void parse_window(checker_t *ck, json_t *q)
         c->time_slot = value_slot(ck, time, NULL, "query.window.time", &t);
         if (c->time_slot >= 0 && !sl__type_integral(t)) {
             sl__conf_problem(ck, "query.window.time",
-                    "the event time must be a timestamp or a long of epoch milliseconds; "
-                    "'%s' is a %s", time, sl__type_name(t));
+                             "the event time must be a timestamp or a long of epoch milliseconds; "
+                             "'%s' is a %s",
+                             time, sl__type_name(t));
             c->time_slot = -1;
         }
     }
@@ -283,15 +285,17 @@ static void parse_window(checker_t *ck, json_t *q)
     if (gap) {
         c->window = SL_WIN_SESSION;
         if (size || slide || off)
-            sl__conf_problem(ck, "query.window", "a session window has a gap only, not a size, slide "
-                                        "or offset");
+            sl__conf_problem(ck, "query.window",
+                             "a session window has a gap only, not a size, slide "
+                             "or offset");
         if (sl__conf_duration(gap, &c->win_size_ms) < 0 || c->win_size_ms <= 0)
             sl__conf_problem(ck, "query.window.gap", "%s", dur);
         return;
     }
     c->window = SL_WIN_SLIDING;
     if (!size) {
-        sl__conf_problem(ck, "query.window", "missing: size (tumbling or hopping) or gap (session)");
+        sl__conf_problem(ck, "query.window",
+                         "missing: size (tumbling or hopping) or gap (session)");
         return;
     }
     if (sl__conf_duration(size, &c->win_size_ms) < 0 || c->win_size_ms <= 0)
@@ -300,13 +304,15 @@ static void parse_window(checker_t *ck, json_t *q)
     if (slide && (sl__conf_duration(slide, &c->win_slide_ms) < 0 || c->win_slide_ms <= 0))
         sl__conf_problem(ck, "query.window.slide", "%s", dur);
     else if (slide && c->win_slide_ms > c->win_size_ms)
-        sl__conf_problem(ck, "query.window.slide", "the slide must not exceed the size (Spark's rule)");
-    if (off && (sl__conf_duration(off, &c->win_offset_ms) < 0 ||
-                c->win_offset_ms >= c->win_slide_ms))
+        sl__conf_problem(ck, "query.window.slide",
+                         "the slide must not exceed the size (Spark's rule)");
+    if (off &&
+        (sl__conf_duration(off, &c->win_offset_ms) < 0 || c->win_offset_ms >= c->win_slide_ms))
         sl__conf_problem(ck, "query.window.offset", "must be a duration shorter than the slide");
     if (c->win_slide_ms > 0 && c->win_size_ms / c->win_slide_ms > 1000)
-        sl__conf_problem(ck, "query.window", "a record would fall into more than 1,000 windows; "
-                                    "use a longer slide");
+        sl__conf_problem(ck, "query.window",
+                         "a record would fall into more than 1,000 windows; "
+                         "use a longer slide");
 }
 
 static void parse_watermark(checker_t *ck, json_t *q)
@@ -317,8 +323,9 @@ static void parse_watermark(checker_t *ck, json_t *q)
     if (!w)
         return;
     if (!json_is_object(w)) {
-        sl__conf_problem(ck, "query.watermark", "must be an object such as {\"field\": \"ts\", "
-                                       "\"delay\": \"10 minutes\"}");
+        sl__conf_problem(ck, "query.watermark",
+                         "must be an object such as {\"field\": \"ts\", "
+                         "\"delay\": \"10 minutes\"}");
         return;
     }
     static const char *const keys[] = {"field", "delay", "idle_timeout", "late_topic", NULL};
@@ -329,15 +336,17 @@ static void parse_watermark(checker_t *ck, json_t *q)
         c->wm_slot = value_slot(ck, field, NULL, "query.watermark.field", &t);
         if (c->wm_slot >= 0 && !sl__type_integral(t)) {
             sl__conf_problem(ck, "query.watermark.field",
-                    "the event time must be a timestamp or a long of epoch milliseconds; "
-                    "'%s' is a %s", field, sl__type_name(t));
+                             "the event time must be a timestamp or a long of epoch milliseconds; "
+                             "'%s' is a %s",
+                             field, sl__type_name(t));
             c->wm_slot = -1;
         }
     }
     json_t *d = json_object_get(w, "delay");
     if (!d)
-        sl__conf_problem(ck, "query.watermark.delay", "missing: how late records may be, e.g. "
-                                             "\"10 minutes\"");
+        sl__conf_problem(ck, "query.watermark.delay",
+                         "missing: how late records may be, e.g. "
+                         "\"10 minutes\"");
     else if (sl__conf_duration(d, &c->wm_delay_ms) < 0)
         sl__conf_problem(ck, "query.watermark.delay", "must be a duration such as \"10 minutes\"");
     json_t *it = json_object_get(w, "idle_timeout");
@@ -354,7 +363,8 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
     char p[64], pf[80];
     snprintf(p, sizeof(p), "query.aggregates[%zu]", i);
     if (!json_is_object(a)) {
-        sl__conf_problem(ck, p, "must be an object such as {\"fn\": \"sum\", \"field\": \"bytes\"}");
+        sl__conf_problem(ck, p,
+                         "must be an object such as {\"fn\": \"sum\", \"field\": \"bytes\"}");
         return;
     }
     static const char *const akeys[] = {"fn", "field", "as", "by", "rsd", NULL};
@@ -373,8 +383,7 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
         return;
     }
     sl_agg_spec_t *s = &c->aggs[c->naggs];
-    *s = (sl_agg_spec_t){.fn = (sl_agg_fn_t)f, .slot = -1, .time_slot = -1,
-                         .in_type = SL_T_LONG};
+    *s = (sl_agg_spec_t){.fn = (sl_agg_fn_t)f, .slot = -1, .time_slot = -1, .in_type = SL_T_LONG};
     snprintf(pf, sizeof(pf), "%s.field", p);
     const char *field = sl__conf_get_string(ck, a, "field", pf, f != SL_AGG_COUNT);
     if (field) {
@@ -384,7 +393,7 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
         if ((f == SL_AGG_SUM || f == SL_AGG_AVG) && s->in_type != SL_T_LONG &&
             s->in_type != SL_T_DOUBLE) {
             sl__conf_problem(ck, pf, "%s needs a numeric field; '%s' is a %s", fn, field,
-                    sl__type_name(s->in_type));
+                             sl__type_name(s->in_type));
             return;
         }
     } else if (f != SL_AGG_COUNT) {
@@ -395,7 +404,8 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
     if (rsd) {
         snprintf(pf, sizeof(pf), "%s.rsd", p);
         if (f != SL_AGG_APPROX_COUNT_DISTINCT)
-            sl__conf_problem(ck, pf, "only approx_count_distinct has a relative standard deviation");
+            sl__conf_problem(ck, pf,
+                             "only approx_count_distinct has a relative standard deviation");
         else if (!json_is_number(rsd) || json_number_value(rsd) < 0.005 ||
                  json_number_value(rsd) > 0.4)
             sl__conf_problem(ck, pf, "must be a number from 0.005 to 0.4 (default 0.05)");
@@ -411,10 +421,11 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
         else
             s->time_slot = c->time_slot >= 0 ? c->time_slot : c->wm_slot;
         if (s->time_slot < 0 && !by)
-            sl__conf_problem(ck, p, "%s needs an event time: set \"by\", a window or a watermark", fn);
+            sl__conf_problem(ck, p, "%s needs an event time: set \"by\", a window or a watermark",
+                             fn);
         else if (by && s->time_slot >= 0 && !sl__type_integral(t))
-            sl__conf_problem(ck, pf, "the event time must be a timestamp or a long; '%s' is a %s", by,
-                    sl__type_name(t));
+            sl__conf_problem(ck, pf, "the event time must be a timestamp or a long; '%s' is a %s",
+                             by, sl__type_name(t));
     } else if (by) {
         sl__conf_problem(ck, pf, "only first and last are ordered by an event time");
     }
@@ -474,7 +485,8 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
         gb = arr;
     }
     if (gb && (!json_is_array(gb) || (json_array_size(gb) == 0 && !c->window))) {
-        sl__conf_problem(ck, "query.group_by", "must be a field name, an expression, or a list of them");
+        sl__conf_problem(ck, "query.group_by",
+                         "must be a field name, an expression, or a list of them");
     } else if (gb) {
         size_t ng = json_array_size(gb);
         if (ng > 64)
@@ -496,13 +508,15 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
             }
         }
     } else if (aggs && !c->window) {
-        sl__conf_problem(ck, "query.group_by", "missing: a field name or a list of them (or a window)");
+        sl__conf_problem(ck, "query.group_by",
+                         "missing: a field name or a list of them (or a window)");
     }
 
     if (sel && c->aggregating) {
-        sl__conf_problem(ck, "query.select", "a query with group_by, window or aggregates outputs the "
-                                    "group and the aggregates; select is for queries without "
-                                    "aggregation");
+        sl__conf_problem(ck, "query.select",
+                         "a query with group_by, window or aggregates outputs the "
+                         "group and the aggregates; select is for queries without "
+                         "aggregation");
     } else if (sel) {
         if (!json_is_array(sel) || json_array_size(sel) == 0) {
             sl__conf_problem(ck, "query.select", "must be a list of fields or expressions");
@@ -522,16 +536,19 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
                     continue;
                 int nullable;
                 sl__conf_slot_type(c, slot, &nullable);
-                c->cols[c->ncols] = (sl_col_t){.name = strdup(name), .type = t,
-                                               .nullable = nullable, .kind = SL_COL_SELECT,
+                c->cols[c->ncols] = (sl_col_t){.name = strdup(name),
+                                               .type = t,
+                                               .nullable = nullable,
+                                               .kind = SL_COL_SELECT,
                                                .idx = c->nselect};
                 c->ncols++;
                 c->select_slots[c->nselect++] = slot;
             }
         }
     } else if (!c->aggregating) {
-        sl__conf_problem(ck, "query", "nothing to output: give group_by and aggregates (an "
-                             "aggregation) or select (records passed through)");
+        sl__conf_problem(ck, "query",
+                         "nothing to output: give group_by and aggregates (an "
+                         "aggregation) or select (records passed through)");
     }
 
     if (!c->aggregating)
@@ -545,8 +562,7 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
         return;
     size_t i;
     json_t *a;
-    json_array_foreach(aggs, i, a)
-        parse_aggregate(ck, a, i);
+    json_array_foreach(aggs, i, a) parse_aggregate(ck, a, i);
 }
 
 /* Spark's rules for output modes, each refused with the reason and what to do instead. */
@@ -554,27 +570,32 @@ void sl__conf_check_mode(checker_t *ck)
 {
     sl_conf_t *c = ck->c;
     if (c->mode == SL_MODE_COMPLETE && !c->aggregating)
-        sl__conf_problem(ck, "output.mode", "complete mode outputs the whole result table, so it needs "
-                                   "an aggregation (group_by and aggregates); use append or "
-                                   "update for records passed through");
+        sl__conf_problem(ck, "output.mode",
+                         "complete mode outputs the whole result table, so it needs "
+                         "an aggregation (group_by and aggregates); use append or "
+                         "update for records passed through");
     if (c->mode == SL_MODE_APPEND && c->aggregating) {
         if (c->wm_slot < 0 || c->window == SL_WIN_NONE)
-            sl__conf_problem(ck, "output.mode", "append mode emits a row once, when it can no longer "
-                                       "change, so an aggregation needs a window and a "
-                                       "watermark on its event time (or use update mode)");
+            sl__conf_problem(ck, "output.mode",
+                             "append mode emits a row once, when it can no longer "
+                             "change, so an aggregation needs a window and a "
+                             "watermark on its event time (or use update mode)");
         else if (c->wm_slot != c->time_slot)
-            sl__conf_problem(ck, "query.watermark.field", "append mode needs the watermark on the "
-                                                 "window's event time ('%s')",
-                    sl__conf_slot_name(c, c->time_slot));
+            sl__conf_problem(ck, "query.watermark.field",
+                             "append mode needs the watermark on the "
+                             "window's event time ('%s')",
+                             sl__conf_slot_name(c, c->time_slot));
     }
     if (c->window != SL_WIN_NONE && c->wm_slot >= 0 && c->wm_slot != c->time_slot &&
         c->mode != SL_MODE_APPEND)
-        sl__conf_problem(ck, "query.watermark.field", "the watermark must be on the window's event "
-                                             "time ('%s') to close windows",
-                sl__conf_slot_name(c, c->time_slot));
+        sl__conf_problem(ck, "query.watermark.field",
+                         "the watermark must be on the window's event "
+                         "time ('%s') to close windows",
+                         sl__conf_slot_name(c, c->time_slot));
     if (c->wm_slot >= 0 && c->window == SL_WIN_NONE)
-        sl__conf_problem(ck, "query.watermark", "a watermark closes windows; add a window (a watermark "
-                                       "without one would change nothing)");
+        sl__conf_problem(ck, "query.watermark",
+                         "a watermark closes windows; add a window (a watermark "
+                         "without one would change nothing)");
 }
 
 /* The output columns of an aggregation: window, group values, aggregates. */
@@ -588,10 +609,9 @@ void sl__conf_build_columns(checker_t *ck)
     if (!c->cols)
         return;
     if (c->window) {
-        c->cols[c->ncols++] = (sl_col_t){strdup("window_start"), SL_T_TIMESTAMP, 0,
-                                         SL_COL_WSTART, 0};
-        c->cols[c->ncols++] = (sl_col_t){strdup("window_end"), SL_T_TIMESTAMP, 0, SL_COL_WEND,
-                                         0};
+        c->cols[c->ncols++] =
+            (sl_col_t){strdup("window_start"), SL_T_TIMESTAMP, 0, SL_COL_WSTART, 0};
+        c->cols[c->ncols++] = (sl_col_t){strdup("window_end"), SL_T_TIMESTAMP, 0, SL_COL_WEND, 0};
     }
     for (int i = 0; i < c->ngroup; i++) {
         int nullable;
@@ -603,8 +623,8 @@ void sl__conf_build_columns(checker_t *ck)
         const sl_agg_spec_t *s = &c->aggs[i];
         int nullable = s->fn != SL_AGG_COUNT && s->fn != SL_AGG_COUNT_DISTINCT &&
                        s->fn != SL_AGG_APPROX_COUNT_DISTINCT;
-        c->cols[c->ncols++] = (sl_col_t){strdup(s->as), sl__agg_result_type(s), nullable,
-                                         SL_COL_AGG, i};
+        c->cols[c->ncols++] =
+            (sl_col_t){strdup(s->as), sl__agg_result_type(s), nullable, SL_COL_AGG, i};
     }
 }
 
@@ -630,14 +650,14 @@ void sl__conf_check_columns(checker_t *ck)
             break;
         }
         if (c->out_fmt == SL_OUT_AVRO && !sl__conf_valid_name(col->name))
-            sl__conf_problem(ck, p, "'%s' is not a valid Avro field name for the Avro output "
-                           "([A-Za-z_][A-Za-z0-9_]*); name it with {\"expr\": ..., \"as\": ...}",
-                    col->name);
+            sl__conf_problem(ck, p,
+                             "'%s' is not a valid Avro field name for the Avro output "
+                             "([A-Za-z_][A-Za-z0-9_]*); name it with {\"expr\": ..., \"as\": ...}",
+                             col->name);
         for (int j = 0; j < i; j++) {
             if (!strcmp(col->name, c->cols[j].name))
                 sl__conf_problem(ck, p, "output column '%s' appears twice; name it with \"as\"",
-                        col->name);
+                                 col->name);
         }
     }
 }
-

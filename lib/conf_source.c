@@ -34,16 +34,19 @@ static void parse_starting(checker_t *ck, json_t *src)
     json_t *so = json_object_get(src, "starting_offsets");
     json_t *st = json_object_get(src, "starting_timestamp");
     if (so && st)
-        sl__conf_problem(ck, "source.starting_timestamp", "give starting_offsets or starting_timestamp, "
-                                                 "not both");
+        sl__conf_problem(ck, "source.starting_timestamp",
+                         "give starting_offsets or starting_timestamp, "
+                         "not both");
     const char *v = json_is_string(so) ? sl__conf_get_string(ck, src, "starting_offsets",
-                                                    "source.starting_offsets", 0)
+                                                             "source.starting_offsets", 0)
                                        : NULL;
     if (v) {
         if (strcmp(v, "earliest") && strcmp(v, "latest"))
-            sl__conf_problem(ck, "source.starting_offsets",
-                    "must be \"earliest\", \"latest\" or {\"topic\": {\"partition\": offset}}, "
-                    "not '%s'", v);
+            sl__conf_problem(
+                ck, "source.starting_offsets",
+                "must be \"earliest\", \"latest\" or {\"topic\": {\"partition\": offset}}, "
+                "not '%s'",
+                v);
         c->starting_latest = !strcmp(v, "latest");
     } else if (json_is_object(so)) {
         const char *topic;
@@ -63,22 +66,22 @@ static void parse_starting(checker_t *ck, json_t *src)
                 char *end;
                 long pn = strtol(part, &end, 10);
                 if (*end || pn < 0 || !json_is_integer(off) || json_integer_value(off) < -2) {
-                    sl__conf_problem(ck, p, "partition '%s': an offset, -2 (earliest) or -1 (latest)",
-                            part);
+                    sl__conf_problem(
+                        ck, p, "partition '%s': an offset, -2 (earliest) or -1 (latest)", part);
                     continue;
                 }
-                sl_start_off_t *n =
-                    realloc(c->start_at, (size_t)(c->nstart_at + 1) * sizeof(*n));
+                sl_start_off_t *n = realloc(c->start_at, (size_t)(c->nstart_at + 1) * sizeof(*n));
                 if (!n)
                     return;
                 c->start_at = n;
-                n[c->nstart_at++] = (sl_start_off_t){strdup(topic), (int)pn,
-                                                     json_integer_value(off)};
+                n[c->nstart_at++] =
+                    (sl_start_off_t){strdup(topic), (int)pn, json_integer_value(off)};
             }
         }
     } else if (so && !json_is_string(so)) {
-        sl__conf_problem(ck, "source.starting_offsets", "must be \"earliest\", \"latest\" or "
-                                               "{\"topic\": {\"partition\": offset}}");
+        sl__conf_problem(ck, "source.starting_offsets",
+                         "must be \"earliest\", \"latest\" or "
+                         "{\"topic\": {\"partition\": offset}}");
     }
     if (json_is_integer(st) && json_integer_value(st) >= 0)
         c->starting_ts = json_integer_value(st);
@@ -86,8 +89,9 @@ static void parse_starting(checker_t *ck, json_t *src)
              sl__ts_parse(json_string_value(st), json_string_length(st), &c->starting_ts) == 0)
         ;
     else if (st)
-        sl__conf_problem(ck, "source.starting_timestamp",
-                "must be epoch milliseconds or a date-time such as \"2026-11-25T09:00:00Z\"");
+        sl__conf_problem(
+            ck, "source.starting_timestamp",
+            "must be epoch milliseconds or a date-time such as \"2026-11-25T09:00:00Z\"");
 }
 
 /* A directory of files or a socket; 1 when the source is one (its Kafka-only options are
@@ -100,8 +104,10 @@ static int parse_local_source(checker_t *ck, json_t *src)
         static const char *const local[] = {"path", "max_files", "host", "port", NULL};
         for (const char *const *k = local; *k; k++) {
             if (json_object_get(src, *k))
-                sl__conf_problem(ck, "source", "'%s' is an option of the files or socket source, not of "
-                                      "Kafka (set \"type\")", *k);
+                sl__conf_problem(ck, "source",
+                                 "'%s' is an option of the files or socket source, not of "
+                                 "Kafka (set \"type\")",
+                                 *k);
         }
         return 0;
     }
@@ -129,16 +135,18 @@ static int parse_local_source(checker_t *ck, json_t *src)
         sl__conf_problem(ck, "source.type", "unknown source '%s' (kafka, files or socket)", type);
         return 1;
     }
-    static const char *const kafka_only[] = {"topics",  "pattern",      "starting_offsets",
-                                             "starting_timestamp", "on_data_loss", "headers",
-                                             "confluent_wire", NULL};
+    static const char *const kafka_only[] = {
+        "topics",       "pattern", "starting_offsets", "starting_timestamp",
+        "on_data_loss", "headers", "confluent_wire",   NULL};
     for (const char *const *k = kafka_only; *k; k++) {
         if (json_object_get(src, *k))
-            sl__conf_problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k, type);
+            sl__conf_problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k,
+                             type);
     }
     if (c->src_kind == SL_SRC_SOCKET && json_object_get(src, "max_files"))
         sl__conf_problem(ck, "source.max_files", "only the files source has it");
-    if (c->src_kind == SL_SRC_FILES && (json_object_get(src, "host") || json_object_get(src, "port")))
+    if (c->src_kind == SL_SRC_FILES &&
+        (json_object_get(src, "host") || json_object_get(src, "port")))
         sl__conf_problem(ck, "source", "only the socket source has a host and port");
     c->starting_ts = -1;
     return 1;
@@ -150,12 +158,24 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
     json_t *src = sl__conf_get_object(ck, root, "source", "source", 1);
     if (!src)
         return;
-    static const char *const keys[] = {
-        "type",            "topics",          "pattern",          "format",
-        "schema",          "writer_schema",   "confluent_wire",   "fields",
-        "starting_offsets", "starting_timestamp", "on_decode_error", "on_data_loss",
-        "headers",         "path",            "max_files",        "host",
-        "port",            NULL};
+    static const char *const keys[] = {"type",
+                                       "topics",
+                                       "pattern",
+                                       "format",
+                                       "schema",
+                                       "writer_schema",
+                                       "confluent_wire",
+                                       "fields",
+                                       "starting_offsets",
+                                       "starting_timestamp",
+                                       "on_decode_error",
+                                       "on_data_loss",
+                                       "headers",
+                                       "path",
+                                       "max_files",
+                                       "host",
+                                       "port",
+                                       NULL};
     sl__conf_check_keys(ck, src, "source", keys);
     if (parse_local_source(ck, src))
         goto format;
@@ -200,7 +220,8 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
             }
         }
     } else if (!pattern) {
-        sl__conf_problem(ck, "source.topics", "missing: a topic name or a list of them (or a pattern)");
+        sl__conf_problem(ck, "source.topics",
+                         "missing: a topic name or a list of them (or a pattern)");
     }
 
 format:;
@@ -210,7 +231,8 @@ format:;
     char errbuf[512];
     if (!fmt || !strcmp(fmt, "avro")) {
         const char *schema = sl__conf_get_string(ck, src, "schema", "source.schema", 1);
-        const char *writer = sl__conf_get_string(ck, src, "writer_schema", "source.writer_schema", 0);
+        const char *writer =
+            sl__conf_get_string(ck, src, "writer_schema", "source.writer_schema", 0);
         json_t *cw = json_object_get(src, "confluent_wire");
         if (cw && !json_is_boolean(cw))
             sl__conf_problem(ck, "source.confluent_wire", "must be true or false");
@@ -227,8 +249,9 @@ format:;
     } else if (!strcmp(fmt, "text")) {
         errbuf[0] = 0;
         if (json_object_get(src, "schema") || json_object_get(src, "fields"))
-            sl__conf_problem(ck, "source.format", "a text source has one field, value; it takes no "
-                                         "schema or fields");
+            sl__conf_problem(ck, "source.format",
+                             "a text source has one field, value; it takes no "
+                             "schema or fields");
         if (sl__codec_text_new(&c->codec, errbuf, sizeof(errbuf)) != SL_OK)
             sl__conf_problem(ck, "source.format", "%s", errbuf);
     } else if (!strcmp(fmt, "json")) {
@@ -273,14 +296,13 @@ format:;
         static const char *const dk[] = {"dead_letter_topic", NULL};
         sl__conf_check_keys(ck, bad, "source.on_decode_error", dk);
         const char *t = sl__conf_get_string(ck, bad, "dead_letter_topic",
-                                   "source.on_decode_error.dead_letter_topic", 1);
+                                            "source.on_decode_error.dead_letter_topic", 1);
         if (t) {
             c->on_bad = SL_ON_BAD_DEAD_LETTER;
             c->dead_letter_topic = strdup(t);
         }
     } else if (bad) {
         sl__conf_problem(ck, "source.on_decode_error",
-                "must be \"fail\", \"skip\" or {\"dead_letter_topic\": \"...\"}");
+                         "must be \"fail\", \"skip\" or {\"dead_letter_topic\": \"...\"}");
     }
 }
-

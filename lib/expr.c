@@ -32,12 +32,18 @@ static const struct {
     fn_t fn;
     int min, max; /* argument counts; max -1 for any */
 } functions[] = {
-    {"length", F_LENGTH, 1, 1},          {"char_length", F_LENGTH, 1, 1},
-    {"lower", F_LOWER, 1, 1},            {"lcase", F_LOWER, 1, 1},
-    {"upper", F_UPPER, 1, 1},            {"ucase", F_UPPER, 1, 1},
-    {"substring", F_SUBSTRING, 2, 3},    {"substr", F_SUBSTRING, 2, 3},
-    {"abs", F_ABS, 1, 1},                {"coalesce", F_COALESCE, 1, -1},
-    {"concat", F_CONCAT, 1, -1},         {"timestamp_millis", F_TIMESTAMP_MILLIS, 1, 1},
+    {"length", F_LENGTH, 1, 1},
+    {"char_length", F_LENGTH, 1, 1},
+    {"lower", F_LOWER, 1, 1},
+    {"lcase", F_LOWER, 1, 1},
+    {"upper", F_UPPER, 1, 1},
+    {"ucase", F_UPPER, 1, 1},
+    {"substring", F_SUBSTRING, 2, 3},
+    {"substr", F_SUBSTRING, 2, 3},
+    {"abs", F_ABS, 1, 1},
+    {"coalesce", F_COALESCE, 1, -1},
+    {"concat", F_CONCAT, 1, -1},
+    {"timestamp_millis", F_TIMESTAMP_MILLIS, 1, 1},
     {"unix_millis", F_UNIX_MILLIS, 1, 1},
 };
 
@@ -268,8 +274,7 @@ static int coerce_timestamp(parser_t *ps, sl_expr_t *lit)
         return 0;
     int64_t ms;
     if (sl__ts_parse(lit->lit.u.s, lit->lit.n, &ms) < 0) {
-        perr_at(ps, lit->pos, "'%s' is not a date-time such as 2026-11-25T09:00:00Z",
-                lit->litbuf);
+        perr_at(ps, lit->pos, "'%s' is not a date-time such as 2026-11-25T09:00:00Z", lit->litbuf);
         return -1;
     }
     lit->lit.t = SL_T_TIMESTAMP;
@@ -330,8 +335,8 @@ static sl_expr_t *parse_call(parser_t *ps, size_t fi)
         else if (functions[fi].min == functions[fi].max)
             snprintf(want, sizeof(want), "%s takes %d argument(s)", name, functions[fi].min);
         else
-            snprintf(want, sizeof(want), "%s takes %d to %d arguments", name,
-                     functions[fi].min, functions[fi].max);
+            snprintf(want, sizeof(want), "%s takes %d to %d arguments", name, functions[fi].min,
+                     functions[fi].max);
         perr_at(ps, e->pos, "%s", want);
         goto fail;
     }
@@ -530,8 +535,8 @@ static sl_expr_t *parse_pred(parser_t *ps)
         static const struct {
             const char *s;
             cmpop_t op;
-        } ops[] = {{"=", OP_EQ},  {"==", OP_EQ}, {"!=", OP_NE}, {"<>", OP_NE},
-                   {"<", OP_LT},  {"<=", OP_LE}, {">", OP_GT},  {">=", OP_GE}};
+        } ops[] = {{"=", OP_EQ}, {"==", OP_EQ}, {"!=", OP_NE}, {"<>", OP_NE},
+                   {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT},  {">=", OP_GE}};
         int found = -1;
         for (size_t i = 0; i < SL_ARRAY_LEN(ops); i++) {
             if (is_op(ps, ops[i].s))
@@ -713,8 +718,12 @@ static sl_expr_t *parse_or(parser_t *ps)
 static sl_err_t parse(const char *text, int condition, sl_field_lookup_fn lookup, void *opaque,
                       sl_expr_t **exprp, char *errstr, size_t errstr_size)
 {
-    parser_t ps = {.src = text, .p = text, .lookup = lookup, .opaque = opaque,
-                   .errstr = errstr, .errstr_size = errstr_size};
+    parser_t ps = {.src = text,
+                   .p = text,
+                   .lookup = lookup,
+                   .opaque = opaque,
+                   .errstr = errstr,
+                   .errstr_size = errstr_size};
     *exprp = NULL;
     next(&ps);
     if (ps.tk == T_END && !ps.failed) {

@@ -41,8 +41,7 @@ int sl__expr_field_slot(const sl_expr_t *e);
  * @p scratch (which the caller resets when the value is no longer needed); others point
  * into the row or the expression. SL_ERR_NOMEM when @p scratch cannot grow.
  */
-sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch,
-                       sl_val_t *out);
+sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch, sl_val_t *out);
 /** 1 when the row passes, 0 when it is filtered out (false or unknown), -1 out of memory. */
 int sl__expr_match(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch);
 void sl__expr_destroy(sl_expr_t *e);

@@ -52,8 +52,7 @@ static void substring(const sl_val_t *s, int64_t pos, int64_t len, int has_len, 
     out->n = (uint32_t)(b1 - b0);
 }
 
-static sl_err_t call(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch,
-                     sl_val_t *out)
+static sl_err_t call(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch, sl_val_t *out)
 {
     sl_val_t args[3];
     *out = NULLV;
@@ -198,8 +197,7 @@ static void set_truth(sl_val_t *out, int t)
     *out = t < 0 ? NULLV : (sl_val_t){.t = SL_T_BOOL, .u.i = t};
 }
 
-sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch,
-                       sl_val_t *out)
+sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch, sl_val_t *out)
 {
     sl_val_t a, b;
     sl_err_t err;

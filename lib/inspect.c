@@ -28,8 +28,7 @@ typedef struct layout {
 
 static sl_type_t type_of(const char *s)
 {
-    static const char *const names[] = {"null", "boolean", "long", "double", "string",
-                                        "timestamp"};
+    static const char *const names[] = {"null", "boolean", "long", "double", "string", "timestamp"};
     for (int i = 0; i < 6; i++) {
         if (s && !strcmp(names[i], s))
             return (sl_type_t)i;
@@ -58,7 +57,9 @@ static int parse_layout(layout_t *l, const char *desc)
     }
     for (int i = 0; i < l->naggs; i++) {
         json_t *a = json_array_get(ag, (size_t)i);
-        int fn = sl__agg_fn_parse(json_string_value(json_object_get(a, "fn")) ? json_string_value(json_object_get(a, "fn")) : "");
+        int fn = sl__agg_fn_parse(json_string_value(json_object_get(a, "fn"))
+                                      ? json_string_value(json_object_get(a, "fn"))
+                                      : "");
         if (fn < 0)
             return -1;
         l->aggs[i].fn = (sl_agg_fn_t)fn;
@@ -253,8 +254,8 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
         sl__buf_init(&kb);
         if (key_from_text(&l, key, &kb) < 0) {
             snprintf(errstr, errstr_size,
-                     "key '%s' does not fit the group key (%d value(s), separated by commas)",
-                     key, l.ngroup);
+                     "key '%s' does not fit the group key (%d value(s), separated by commas)", key,
+                     l.ngroup);
             sl__buf_fini(&kb);
             e = SL_ERR_INVAL;
             goto done;

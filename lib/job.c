@@ -190,8 +190,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     const sl_conf_t *c = job->conf;
     char *val = NULL;
     size_t vlen;
-    sl_err_t e = sl__store_get(job->store, SL_CF_META, "job", 3, &val, &vlen, errstr,
-                               errstr_size);
+    sl_err_t e = sl__store_get(job->store, SL_CF_META, "job", 3, &val, &vlen, errstr, errstr_size);
     if (e == SL_OK) {
         uint64_t stored = vlen == 8 ? sl__be64_get((const uint8_t *)val) : 0;
         free(val);
@@ -217,8 +216,8 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     const char *names[] = {"wm", "maxev"};
     for (int i = 0; i < 2; i++) {
         *times[i] = SL_WM_NONE;
-        e = sl__store_get(job->store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen,
-                          errstr, errstr_size);
+        e = sl__store_get(job->store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen, errstr,
+                          errstr_size);
         if (e == SL_OK) {
             *times[i] = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : SL_WM_NONE;
             free(val);
@@ -232,8 +231,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
         job->seq = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : -1;
         free(val);
         if (job->seq < 0) {
-            snprintf(errstr, errstr_size, "state %s: the batch sequence is corrupt",
-                     c->state_dir);
+            snprintf(errstr, errstr_size, "state %s: the batch sequence is corrupt", c->state_dir);
             return SL_ERR_STATE;
         }
     } else if (e != SL_ERR_NOTFOUND) {
@@ -531,8 +529,7 @@ static void run_batches(sl_job_t *job)
                 break;
             if (left <= 0) {
                 /* min_records: wait for more, up to max_trigger_delay past the interval. */
-                if (!c->min_records || nrec >= c->min_records ||
-                    -left >= c->max_trigger_delay_ms)
+                if (!c->min_records || nrec >= c->min_records || -left >= c->max_trigger_delay_ms)
                     break;
                 left = c->max_trigger_delay_ms + left;
             }
@@ -557,7 +554,7 @@ static void run_batches(sl_job_t *job)
                 ssize_t got = rd_kafka_consume_batch_queue(job->src.q, wait, msgs, want);
                 if (got < 0) {
                     sl__job_fatal(job, SL_ERR_KAFKA, "consume failed: %s",
-                              rd_kafka_err2str(rd_kafka_last_error()));
+                                  rd_kafka_err2str(rd_kafka_last_error()));
                     break;
                 }
                 for (ssize_t i = 0; i < got; i++) {
@@ -694,8 +691,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
            "job '%s' running: %s, state %s, batch %" PRId64 " next, trigger "
            "%" PRId64 " ms%s, %s mode, output %s",
            c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state_dir, job->seq + 1,
-           c->interval_ms,
-           c->available_now ? " (available-now)" : "", sl__mode_name(c->mode),
+           c->interval_ms, c->available_now ? " (available-now)" : "", sl__mode_name(c->mode),
            sink_desc(c));
 
     run_batches(job);

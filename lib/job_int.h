@@ -33,9 +33,9 @@ struct sl_job {
     sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
 
     /* while running */
-    sl_source_t src;   /* Kafka */
-    sl_lsrc_t *lsrc;   /* or files or a socket */
-    sl_part_t lpart;   /* the event time of the files or socket source */
+    sl_source_t src; /* Kafka */
+    sl_lsrc_t *lsrc; /* or files or a socket */
+    sl_part_t lpart; /* the event time of the files or socket source */
     sl_sink_t sink;
     sl_store_t *store;
     sl_store_batch_t *wb;
@@ -43,7 +43,7 @@ struct sl_job {
     sl_merge_t merge;
     sl_arena_t scratch; /* strings made by derived fields, reset per record */
     sl_val_t *row;
-    sl_val_t *sel;      /* a query without aggregation: the batch's selected rows */
+    sl_val_t *sel; /* a query without aggregation: the batch's selected rows */
     size_t nsel, sel_cap;
     sl_buf_t key;
     sl_buf_t out; /* encoded rows of the batch being published */

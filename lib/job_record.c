@@ -23,9 +23,9 @@ static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
     switch (c->on_bad) {
     case SL_ON_BAD_FAIL:
         sl__job_fatal(job, SL_ERR_DECODE,
-                  "%s[%d] offset %" PRId64 ": %s (the job stops before this record; set "
-                  "source.on_decode_error to skip it or send it to a dead-letter topic)",
-                  r->topic, r->partition, r->offset, why);
+                      "%s[%d] offset %" PRId64 ": %s (the job stops before this record; set "
+                      "source.on_decode_error to skip it or send it to a dead-letter topic)",
+                      r->topic, r->partition, r->offset, why);
         return 0;
     case SL_ON_BAD_SKIP:
         sl_log(SL_LOG_WARN, "decode", "skipped %s[%d] offset %" PRId64 ": %s", r->topic,
@@ -53,12 +53,12 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
             (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
     row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
     row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
-    row[SL_META_TIMESTAMP] = m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts}
-                                        : (sl_val_t){.t = SL_T_NULL};
+    row[SL_META_TIMESTAMP] =
+        m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts} : (sl_val_t){.t = SL_T_NULL};
     if (c->meta_used & (1u << SL_META_KEY))
-        row[SL_META_KEY] = m->key ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen,
-                                               .u.s = m->key}
-                                  : (sl_val_t){.t = SL_T_NULL};
+        row[SL_META_KEY] = m->key
+                               ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen, .u.s = m->key}
+                               : (sl_val_t){.t = SL_T_NULL};
     if (c->nheaders && m->km) {
         rd_kafka_headers_t *h = NULL;
         rd_kafka_message_headers(m->km, &h);
@@ -123,8 +123,9 @@ static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
     if (!c->late_topic)
         return SL_OK;
     char why[160], err[512];
-    snprintf(why, sizeof(why), "late: event time %" PRId64 " is behind the watermark %" PRId64
-             " for a closed window", t, job->wm);
+    snprintf(why, sizeof(why),
+             "late: event time %" PRId64 " is behind the watermark %" PRId64 " for a closed window",
+             t, job->wm);
     if (sl__sink_side(&job->sink, c->late_topic, m, why, err, sizeof(err)) != SL_OK) {
         sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
         return SL_ERR_KAFKA;
@@ -229,8 +230,9 @@ static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
 {
     sl_part_t *p = m->rkt ? sl__source_part(&job->src, m) : NULL;
     if (!p || p->pos < 0) {
-        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
-                  m->partition, rd_kafka_message_errstr(m));
+        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s",
+                      m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
+                      rd_kafka_message_errstr(m));
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -244,8 +246,8 @@ static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
     rd_kafka_error_t *e = rd_kafka_seek_partitions(job->src.rk, l, 10000);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
-        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: cannot move to offset %" PRId64 ": %s", topic,
-                  m->partition, pos, rd_kafka_error_string(e));
+        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: cannot move to offset %" PRId64 ": %s",
+                      topic, m->partition, pos, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         return;
     }
@@ -265,8 +267,10 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
         } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
             char why[512];
             rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
-            sl__job_fatal(job, SL_ERR_KAFKA, "source: %s (is another instance of job '%s' running "
-                      "with the same group.instance.id?)", why, c->name);
+            sl__job_fatal(job, SL_ERR_KAFKA,
+                          "source: %s (is another instance of job '%s' running "
+                          "with the same group.instance.id?)",
+                          why, c->name);
         } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
                    m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
             data_loss(job, m);
@@ -274,8 +278,8 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
                    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
                    m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
             sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s",
-                      m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
-                      rd_kafka_message_errstr(m));
+                          m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
+                          rd_kafka_message_errstr(m));
         } else {
             sl_log(SL_LOG_WARN, "source", "%s", rd_kafka_message_errstr(m));
         }
@@ -284,11 +288,16 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
     sl_part_t *p = sl__source_part(&job->src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
-    sl_rec_t r = {.payload = m->payload, .len = m->len, .key = m->key, .klen = m->key_len,
-                  .topic = rd_kafka_topic_name(m->rkt), .partition = m->partition,
-                  .offset = m->offset, .ts = rd_kafka_message_timestamp(m, NULL), .km = m};
+    sl_rec_t r = {.payload = m->payload,
+                  .len = m->len,
+                  .key = m->key,
+                  .klen = m->key_len,
+                  .topic = rd_kafka_topic_name(m->rkt),
+                  .partition = m->partition,
+                  .offset = m->offset,
+                  .ts = rd_kafka_message_timestamp(m, NULL),
+                  .km = m};
     p->at_end = 0;
     if (sl__job_process_rec(job, &r, p))
         p->pos = m->offset + 1;
 }
-

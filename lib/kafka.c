@@ -23,9 +23,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     if (atomic_load(&g_quiet) && level > 2)
         return;
-    sl_log_level_t l = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN
-                       : level <= 6                          ? SL_LOG_INFO
-                                                             : SL_LOG_DEBUG;
+    sl_log_level_t l = level <= 3   ? SL_LOG_ERROR
+                       : level == 4 ? SL_LOG_WARN
+                       : level <= 6 ? SL_LOG_INFO
+                                    : SL_LOG_DEBUG;
     sl_log(l, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
@@ -41,8 +42,8 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr
 }
 
 rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
-                                const char *const *defaults, const char *const *fixed,
-                                char *errstr, size_t errstr_size)
+                                const char *const *defaults, const char *const *fixed, char *errstr,
+                                size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
@@ -84,13 +85,13 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
             e = SL_ERR_KAFKA;
             break;
         }
-        rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err
-                                                      : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        rd_kafka_resp_err_t terr =
+            md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
         int parts = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
         rd_kafka_metadata_destroy(md);
         if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!terr && parts == 0)) {
-            snprintf(errstr, errstr_size, "%s: topic '%s' does not exist on %s", what,
-                     topics[i], bootstrap);
+            snprintf(errstr, errstr_size, "%s: topic '%s' does not exist on %s", what, topics[i],
+                     bootstrap);
             e = SL_ERR_KAFKA;
         } else if (terr) {
             snprintf(errstr, errstr_size, "%s: topic '%s': %s", what, topics[i],

@@ -18,8 +18,8 @@
  * when a property is rejected.
  */
 rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
-                                const char *const *defaults, const char *const *fixed,
-                                char *errstr, size_t errstr_size);
+                                const char *const *defaults, const char *const *fixed, char *errstr,
+                                size_t errstr_size);
 
 /**
  * Checks that every topic exists, through @p rk's metadata; fills @p errstr naming the

@@ -198,8 +198,8 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < n; i++) {
         sl_entry_t *en = t->order[i];
         change_t *ch = &chs[i];
-        *ch = (change_t){.key = en->key, .klen = en->klen, .wend = en->wend,
-                         .existed = vals[i] != NULL};
+        *ch = (change_t){
+            .key = en->key, .klen = en->klen, .wend = en->wend, .existed = vals[i] != NULL};
         ch->accs = sl__arena_alloc(&t->arena, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
         if (!ch->accs) {
             e = SL_ERR_NOMEM;
@@ -349,8 +349,10 @@ static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
             goto done;
         }
         for (size_t k = i; k < j; k++) {
-            session_t s = {.key = sorted[k]->key, .klen = sorted[k]->klen,
-                           .end = sorted[k]->wend, .accs = sorted[k]->acc};
+            session_t s = {.key = sorted[k]->key,
+                           .klen = sorted[k]->klen,
+                           .end = sorted[k]->wend,
+                           .accs = sorted[k]->acc};
             if (push_session(&l, s) < 0)
                 goto nomem;
         }
@@ -379,8 +381,11 @@ static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
                     capch = cap;
                 }
                 change_t *ch = &chs[nch++];
-                *ch = (change_t){.key = first->key, .klen = first->klen, .wend = end,
-                                 .existed = first->stored, .old_end = first->end};
+                *ch = (change_t){.key = first->key,
+                                 .klen = first->klen,
+                                 .wend = end,
+                                 .existed = first->stored,
+                                 .old_end = first->end};
                 ch->accs = sl__arena_alloc(a, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
                 if (!ch->accs)
                     goto nomem;
@@ -476,8 +481,8 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
     sl_buf_t xk;
     sl__buf_init(&xk);
     m->err = SL_OK;
-    sl_err_t e = sl__store_scan(m->store, SL_CF_EXPIRY, NULL, 0, collect_expired, &x, errstr,
-                                errstr_size);
+    sl_err_t e =
+        sl__store_scan(m->store, SL_CF_EXPIRY, NULL, 0, collect_expired, &x, errstr, errstr_size);
     if (!e && (e = m->err) == SL_ERR_STATE)
         snprintf(errstr, errstr_size, "state %s: the expiry index is corrupt", c->state_dir);
     if (e || x.n == 0)
@@ -487,8 +492,8 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
         e = SL_ERR_NOMEM;
         vals = calloc(x.n, sizeof(*vals));
         vlens = malloc(x.n * sizeof(*vlens));
-        sl_acc_t *accs = sl__arena_alloc(&m->batch->arena,
-                                         (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
+        sl_acc_t *accs =
+            sl__arena_alloc(&m->batch->arena, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
         if (!vals || !vlens || !accs)
             goto done;
         if ((e = sl__store_multiget(m->store, x.n, (const char *const *)x.keys, x.klens, vals,
@@ -566,8 +571,7 @@ sl_err_t sl__merge_batch(sl_merge_t *m, sl_store_t *st, sl_store_batch_t *wb, sl
         m->err = SL_OK;
         e = sl__store_scan(st, SL_CF_AGG, NULL, 0, emit_stored, m, errstr, errstr_size);
         if (!e && (e = m->err) == SL_ERR_STATE)
-            snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt",
-                     c->state_dir);
+            snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt", c->state_dir);
     }
     if (e == SL_ERR_NOMEM)
         snprintf(errstr, errstr_size, "out of memory while merging a batch into the state");

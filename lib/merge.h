@@ -27,9 +27,9 @@ typedef struct sl_merge {
     sl_store_t *store;
     sl_store_batch_t *wb;
     sl_table_t *batch;
-    int64_t wm;           /* the watermark after this batch */
-    sl_table_t handled;   /* state keys this merge wrote or deleted */
-    sl_err_t err;         /* an error inside a scan callback */
+    int64_t wm;         /* the watermark after this batch */
+    sl_table_t handled; /* state keys this merge wrote or deleted */
+    sl_err_t err;       /* an error inside a scan callback */
 } sl_merge_t;
 
 sl_err_t sl__merge_init(sl_merge_t *m, const sl_conf_t *c);

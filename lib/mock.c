@@ -49,8 +49,7 @@ SL_API const char *sl_mock_bootstraps(const sl_mock_t *mock)
 
 SL_API sl_err_t sl_mock_create_topic(sl_mock_t *mock, const char *topic, int partitions)
 {
-    return rd_kafka_mock_topic_create(mock->mcluster, topic, partitions, 1) ? SL_ERR_KAFKA
-                                                                           : SL_OK;
+    return rd_kafka_mock_topic_create(mock->mcluster, topic, partitions, 1) ? SL_ERR_KAFKA : SL_OK;
 }
 
 SL_API void sl_mock_destroy(sl_mock_t *mock)

@@ -39,8 +39,8 @@ int sl__outbox_row(const uint8_t *p, size_t len, sl_out_row_t *row)
     return 0;
 }
 
-sl_err_t sl__outbox_delete(sl_store_t *st, sl_store_batch_t *wb, int64_t from_seq,
-                           int64_t to_seq, char *errstr, size_t errstr_size)
+sl_err_t sl__outbox_delete(sl_store_t *st, sl_store_batch_t *wb, int64_t from_seq, int64_t to_seq,
+                           char *errstr, size_t errstr_size)
 {
     uint8_t from[12] = {0}, to[12] = {0};
     sl__be64_put(from, (uint64_t)from_seq);
@@ -70,9 +70,9 @@ void sl__outbox_put_published(sl_store_t *st, sl_store_batch_t *wb, const sl_sin
 /* ---- reconciliation ---- */
 
 typedef struct pending_rows {
-    sl_buf_t data;        /* copies of the outbox values */
-    sl_out_row_t *rows;   /* pointers into data, set once it stops growing */
-    size_t *offs;         /* where each row's value starts in data */
+    sl_buf_t data;      /* copies of the outbox values */
+    sl_out_row_t *rows; /* pointers into data, set once it stops growing */
+    size_t *offs;       /* where each row's value starts in data */
     size_t *lens;
     size_t n, cap;
     sl_err_t err;
@@ -145,9 +145,17 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
     const sl_conf_t *c = sink->conf;
     /* fetch.wait.max.ms: the end of each partition is known from an empty fetch, which
      * otherwise waits 500 ms. */
-    static const char *const fixed[] = {"isolation.level", "read_committed", "enable.partition.eof",
-                                        "true", "enable.auto.commit", "false", "group.id",
-                                        "sluice-reconcile", "fetch.wait.max.ms", "10", NULL};
+    static const char *const fixed[] = {"isolation.level",
+                                        "read_committed",
+                                        "enable.partition.eof",
+                                        "true",
+                                        "enable.auto.commit",
+                                        "false",
+                                        "group.id",
+                                        "sluice-reconcile",
+                                        "fetch.wait.max.ms",
+                                        "10",
+                                        NULL};
     rd_kafka_conf_t *kc = sl__kafka_conf(c, &c->consumer, NULL, fixed, errstr, errstr_size);
     if (!kc)
         return SL_ERR_INVAL;
@@ -213,9 +221,9 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
             size_t js;
             int64_t seq, idx;
             if (!rd_kafka_message_headers(m, &h) &&
-                !rd_kafka_header_get_last(h, "sluice-job", &job, &js) &&
-                js == strlen(c->name) && !memcmp(job, c->name, js) &&
-                !header_num(h, "sluice-seq", &seq) && !header_num(h, "sluice-idx", &idx)) {
+                !rd_kafka_header_get_last(h, "sluice-job", &job, &js) && js == strlen(c->name) &&
+                !memcmp(job, c->name, js) && !header_num(h, "sluice-seq", &seq) &&
+                !header_num(h, "sluice-idx", &idx)) {
                 if (f->n == f->cap) {
                     size_t cap = f->cap ? f->cap * 2 : 1024;
                     uint64_t *ids = realloc(f->ids, cap * sizeof(*ids));
@@ -237,13 +245,13 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
     free(at_end);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    sl_log(SL_LOG_INFO, "reconcile", "read %" PRIu64 " record(s) of %s, %zu of this job's",
-           read, c->out_topic, f->n);
+    sl_log(SL_LOG_INFO, "reconcile", "read %" PRIu64 " record(s) of %s, %zu of this job's", read,
+           c->out_topic, f->n);
     return e;
 }
 
-sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *sink,
-                              char *errstr, size_t errstr_size)
+sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *sink, char *errstr,
+                              size_t errstr_size)
 {
     pending_rows_t pr = {0};
     found_t f = {0};
@@ -276,8 +284,8 @@ sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *s
            "%zu row(s) left in the outbox by an interrupted run: %zu already in %s, %zu "
            "published now",
            pr.n, pr.n - missing, sink->conf->out_topic, missing);
-    if (missing && (e = sl__sink_publish(sink, pr.rows, missing, "mid-reconcile", errstr,
-                                         errstr_size)))
+    if (missing &&
+        (e = sl__sink_publish(sink, pr.rows, missing, "mid-reconcile", errstr, errstr_size)))
         goto done;
     e = sl__outbox_delete(st, wb, 0, INT64_MAX, errstr, errstr_size);
 done:

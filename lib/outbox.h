@@ -23,15 +23,15 @@ sl_err_t sl__outbox_put(sl_store_t *st, sl_store_batch_t *wb, int64_t seq, uint3
 int sl__outbox_row(const uint8_t *p, size_t len, sl_out_row_t *row);
 /** Deletes the outbox entries of batches @p from_seq .. @p to_seq - 1 (not synced: a
  *  lost delete only makes the next reconciliation look again). */
-sl_err_t sl__outbox_delete(sl_store_t *st, sl_store_batch_t *wb, int64_t from_seq,
-                           int64_t to_seq, char *errstr, size_t errstr_size);
+sl_err_t sl__outbox_delete(sl_store_t *st, sl_store_batch_t *wb, int64_t from_seq, int64_t to_seq,
+                           char *errstr, size_t errstr_size);
 /** Adds the sink's confirmed output offsets to @p wb ("pub/<topic>/<partition>"). */
 void sl__outbox_put_published(sl_store_t *st, sl_store_batch_t *wb, const sl_sink_t *sink);
 /**
  * Publishes what the outbox holds and the output topic lacks, then empties the outbox.
  * Also sets the sink's confirmed offsets from what it read.
  */
-sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *sink,
-                              char *errstr, size_t errstr_size);
+sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *sink, char *errstr,
+                              size_t errstr_size);
 
 #endif

@@ -135,8 +135,7 @@ sl_err_t sl__out_json(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *out)
     return json_row(c, cols, c->ncols, out);
 }
 
-sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
-                        sl_buf_t *value)
+sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key, sl_buf_t *value)
 {
     /* Rows passed through have no group, so no message key. */
     if (c->out_fmt == SL_OUT_AVRO) {
@@ -153,18 +152,17 @@ char *sl__out_avro_schema(const sl_conf_t *c, int key_only)
     int n = key_only ? c->nkeycols : c->ncols;
     for (int i = 0; i < n; i++) {
         sl_type_t t = c->cols[i].type;
-        json_t *type = t == SL_T_TIMESTAMP
-                           ? json_pack("{s:s,s:s}", "type", "long", "logicalType",
-                                       "timestamp-millis")
-                           : json_string(sl__type_name(t));
+        json_t *type = t == SL_T_TIMESTAMP ? json_pack("{s:s,s:s}", "type", "long", "logicalType",
+                                                       "timestamp-millis")
+                                           : json_string(sl__type_name(t));
         if (c->cols[i].nullable)
             type = json_pack("[s,o]", "null", type);
         json_array_append_new(fields,
                               json_pack("{s:s,s:o}", "name", c->cols[i].name, "type", type));
     }
-    json_t *schema = json_pack("{s:s,s:s,s:s,s:o}", "type", "record", "name",
-                               key_only ? "Key" : "Row", "namespace", "io.sluice.result",
-                               "fields", fields);
+    json_t *schema =
+        json_pack("{s:s,s:s,s:s,s:o}", "type", "record", "name", key_only ? "Key" : "Row",
+                  "namespace", "io.sluice.result", "fields", fields);
     char doc[400];
     snprintf(doc, sizeof(doc), "%s of sluice job %s", key_only ? "Message keys" : "Result rows",
              c->name ? c->name : "?");

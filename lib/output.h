@@ -1,8 +1,8 @@
 /*
  * output.h - result rows: the window and the group key's values followed by each
- * aggregate's result (or the selected values of a record passed through), and their encodings for sinks (JSON, or Avro with a schema derived from the query).
- * The Kafka message key of a row is its group key in the same format, so a compacted
- * output topic keeps the latest row per key.
+ * aggregate's result (or the selected values of a record passed through), and their encodings for
+ * sinks (JSON, or Avro with a schema derived from the query). The Kafka message key of a row is its
+ * group key in the same format, so a compacted output topic keeps the latest row per key.
  */
 #ifndef SL_OUTPUT_H
 #define SL_OUTPUT_H
@@ -30,8 +30,7 @@ void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols);
 /** Appends a row as a JSON object to @p out. */
 sl_err_t sl__out_json(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *out);
 /** Appends the encoded message key and value of a row to @p key and @p value. */
-sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
-                        sl_buf_t *value);
+sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key, sl_buf_t *value);
 /** The Avro schema (JSON text) of output values, or of keys with @p key_only; free(). */
 char *sl__out_avro_schema(const sl_conf_t *c, int key_only);
 /** Formats a value as text for people (console, inspect). */

@@ -51,9 +51,8 @@ int sl__ts_format(int64_t ms, int iso, char *buf, size_t size)
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         return snprintf(buf, size, "%lld", (long long)ms);
-    int n = snprintf(buf, size, "%04d-%02d-%02d%c%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, iso ? 'T' : ' ', tm.tm_hour, tm.tm_min,
-                     tm.tm_sec);
+    int n = snprintf(buf, size, "%04d-%02d-%02d%c%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, iso ? 'T' : ' ', tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (n < 0 || (size_t)n >= size)
         return n;
     if (iso)
@@ -90,8 +89,8 @@ int sl__ts_parse(const char *s, size_t len, int64_t *ms)
 {
     const char *p = s, *end = s + len;
     int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
-    if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo) ||
-        p >= end || *p++ != '-' || digits(&p, end, 2, &d))
+    if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo) || p >= end ||
+        *p++ != '-' || digits(&p, end, 2, &d))
         return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > 31)
         return -1;

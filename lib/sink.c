@@ -18,8 +18,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     sl_sink_t *s = opaque;
     if (m->err) {
         if (!s->failed++)
-            snprintf(s->first_err, sizeof(s->first_err), "%s[%d]: %s",
-                     rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
+            snprintf(s->first_err, sizeof(s->first_err), "%s[%d]: %s", rd_kafka_topic_name(m->rkt),
+                     m->partition, rd_kafka_err2str(m->err));
         return;
     }
     if (rk == s->rk && m->partition >= 0 && m->partition < s->nparts &&
@@ -61,8 +61,8 @@ static int64_t broker_max_txn_timeout(rd_kafka_t *rk)
     int64_t max = -1;
     if (ev && !rd_kafka_event_error(ev)) {
         size_t n;
-        const rd_kafka_ConfigResource_t **rs =
-            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &n);
         for (size_t i = 0; n == 1 && !rd_kafka_ConfigResource_error(rs[0]) && i < 1; i++) {
             size_t nc;
             const rd_kafka_ConfigEntry_t **cs = rd_kafka_ConfigResource_configs(rs[0], &nc);
@@ -82,8 +82,8 @@ static int64_t broker_max_txn_timeout(rd_kafka_t *rk)
 
 static sl_err_t open_output(sl_sink_t *s, char *errstr, size_t errstr_size)
 {
-    const char *txn[] = {"enable.idempotence", "true", "acks", "all", "transactional.id",
-                         s->txn_id, NULL};
+    const char *txn[] = {"enable.idempotence", "true",    "acks", "all",
+                         "transactional.id",   s->txn_id, NULL};
     const char *idem[] = {"enable.idempotence", "true", "acks", "all", NULL};
     s->rk = new_producer(s, s->transactional ? txn : idem, errstr, errstr_size);
     if (!s->rk)
@@ -160,8 +160,9 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
         }
         int64_t max = broker_max_txn_timeout(probe);
         if (max < 0)
-            sl_log(SL_LOG_WARN, "sink", "cannot read the broker's transaction.max.timeout.ms; "
-                                        "transaction.timeout.ms is not checked");
+            sl_log(SL_LOG_WARN, "sink",
+                   "cannot read the broker's transaction.max.timeout.ms; "
+                   "transaction.timeout.ms is not checked");
         else if (strtoll(ours, NULL, 10) > max) {
             snprintf(errstr, errstr_size,
                      "kafka: transaction.timeout.ms is %s, more than the broker's "
@@ -216,7 +217,7 @@ static sl_err_t produce(rd_kafka_t *rk, const char *topic, const void *key, size
         rd_kafka_headers_destroy(hdrs);
         snprintf(errstr, errstr_size, "cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
         return err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__STATE ? SL_ERR_FENCED
-                                                                                 : SL_ERR_KAFKA;
+                                                                                  : SL_ERR_KAFKA;
     }
 }
 
@@ -235,8 +236,8 @@ static sl_err_t flush(sl_sink_t *s, rd_kafka_t *rk, char *errstr, size_t errstr_
 }
 
 /* One attempt: 0 done, 1 try again (aborted), <0 an error. */
-static int publish_once(sl_sink_t *s, const sl_out_row_t *rows, size_t n,
-                        const char *crash_point, char *errstr, size_t errstr_size)
+static int publish_once(sl_sink_t *s, const sl_out_row_t *rows, size_t n, const char *crash_point,
+                        char *errstr, size_t errstr_size)
 {
     rd_kafka_error_t *te = NULL;
     sl_err_t e = SL_OK;
@@ -280,8 +281,8 @@ txn_error:
         return SL_ERR_FENCED;
     }
     if (te) {
-        sl_log(SL_LOG_WARN, "sink", "transaction of '%s' aborted, publishing again: %s",
-               s->txn_id, rd_kafka_error_string(te));
+        sl_log(SL_LOG_WARN, "sink", "transaction of '%s' aborted, publishing again: %s", s->txn_id,
+               rd_kafka_error_string(te));
         rd_kafka_error_destroy(te);
     }
     rd_kafka_error_t *ae = rd_kafka_abort_transaction(s->rk, -1);
@@ -369,8 +370,9 @@ void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nr
         }
     }
     FILE *out = s->console;
-    fprintf(out, "-------------------------------------------\nBatch: %" PRId64
-                 "\n-------------------------------------------\n",
+    fprintf(out,
+            "-------------------------------------------\nBatch: %" PRId64
+            "\n-------------------------------------------\n",
             seq);
     rule(out, w, n);
     for (int i = 0; i < n; i++)

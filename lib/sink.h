@@ -36,10 +36,10 @@ typedef struct sl_out_row {
 typedef struct sl_sink {
     const sl_conf_t *conf;
     FILE *console;
-    rd_kafka_t *rk;     /* output producer; NULL for the console sink */
+    rd_kafka_t *rk;        /* output producer; NULL for the console sink */
     rd_kafka_topic_t *rkt; /* rk's handle of the output topic, with its metadata known */
-    rd_kafka_t *dlq;    /* dead-letter producer; NULL without a dead-letter topic */
-    int transactional;  /* rk runs transactions */
+    rd_kafka_t *dlq;       /* dead-letter producer; NULL without a dead-letter topic */
+    int transactional;     /* rk runs transactions */
     char txn_id[300];
     int64_t *confirmed; /* per output partition: offset after our last confirmed record */
     int64_t *pending;   /* the same for the transaction under way */

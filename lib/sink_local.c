@@ -27,9 +27,10 @@ sl_err_t sl__local_open(sl_local_t *l, const sl_conf_t *c, sl_foreach_batch_fn f
     pthread_mutex_init(&l->mu, NULL);
     sl__buf_init(&l->mem);
     if (c->sink == SL_SINK_FOREACH && !fn) {
-        snprintf(errstr, errstr_size, "output.sink is \"foreach\" but no callback was set "
-                                      "(sl_job_set_foreach_batch); it is for programs that "
-                                      "embed libsluice");
+        snprintf(errstr, errstr_size,
+                 "output.sink is \"foreach\" but no callback was set "
+                 "(sl_job_set_foreach_batch); it is for programs that "
+                 "embed libsluice");
         return SL_ERR_INVAL;
     }
     if (c->sink == SL_SINK_FILE) {
@@ -157,8 +158,8 @@ char *sl__local_memory_json(sl_local_t *l)
 
 typedef struct replay {
     sl_local_t *l;
-    int64_t seq;      /* the batch being gathered; -1 none */
-    sl_buf_t json;    /* its rows' JSON, back to back */
+    int64_t seq;   /* the batch being gathered; -1 none */
+    sl_buf_t json; /* its rows' JSON, back to back */
     size_t *spans;
     size_t n, cap;
     size_t batches, rows;
@@ -268,8 +269,9 @@ sl_err_t sl__local_replay(sl_local_t *l, sl_store_t *st, sl_store_batch_t *wb, c
     if (!e)
         e = flush_replay(&r);
     if (!e && r.batches) {
-        sl_log(SL_LOG_WARN, "sink", "%zu batch(es), %zu row(s) left in the outbox by an "
-                                    "interrupted run delivered again",
+        sl_log(SL_LOG_WARN, "sink",
+               "%zu batch(es), %zu row(s) left in the outbox by an "
+               "interrupted run delivered again",
                r.batches, r.rows);
         e = sl__outbox_delete(st, wb, 0, INT64_MAX, errstr, errstr_size);
     }

@@ -9,8 +9,8 @@
 #include "source.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <regex.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +93,8 @@ static int64_t stored_pos(sl_source_t *src, const char *topic, int partition)
     int klen = sl__source_pos_key(key, sizeof(key), topic, partition);
     char *val = NULL, err[512];
     size_t vlen;
-    sl_err_t e = sl__store_get(src->store, SL_CF_META, key, (size_t)klen, &val, &vlen, err,
-                               sizeof(err));
+    sl_err_t e =
+        sl__store_get(src->store, SL_CF_META, key, (size_t)klen, &val, &vlen, err, sizeof(err));
     if (e == SL_ERR_NOTFOUND)
         return -1;
     if (e || vlen != 8) {
@@ -110,8 +110,8 @@ static int64_t stored_pos(sl_source_t *src, const char *topic, int partition)
 /* Where a partition the state has never read starts. The job's starting offsets apply
  * when it first runs; partitions and topics that appear later start at the earliest
  * offset, so nothing written to them is missed (Spark's rule). */
-static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *topic,
-                               int partition, char *how, size_t how_size)
+static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
+                               char *how, size_t how_size)
 {
     const sl_conf_t *c = src->conf;
     if (!src->fresh) {
@@ -126,7 +126,7 @@ static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *top
             else
                 snprintf(how, how_size, "the %s offset (starting_offsets)",
                          s->offset == -1 ? "latest" : "earliest");
-            return s->offset == -1 ? RD_KAFKA_OFFSET_END
+            return s->offset == -1   ? RD_KAFKA_OFFSET_END
                    : s->offset == -2 ? RD_KAFKA_OFFSET_BEGINNING
                                      : s->offset;
         }
@@ -142,8 +142,8 @@ static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *top
         rd_kafka_topic_partition_list_destroy(l);
         if (e) {
             src_fail(src, SL_ERR_KAFKA,
-                     "source %s[%d]: cannot find the offset of starting_timestamp %" PRId64
-                     ": %s", topic, partition, c->starting_ts, rd_kafka_err2str(e));
+                     "source %s[%d]: cannot find the offset of starting_timestamp %" PRId64 ": %s",
+                     topic, partition, c->starting_ts, rd_kafka_err2str(e));
             return RD_KAFKA_OFFSET_END;
         }
         snprintf(how, how_size, "offset %" PRId64 " (starting_timestamp %" PRId64 ")", off,
@@ -158,8 +158,7 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
                              int64_t pos)
 {
     int64_t lo, hi;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi,
-                                                             10000);
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000);
     if (e) {
         src_fail(src, SL_ERR_KAFKA,
                  "source %s[%d]: cannot read its offsets to check for data loss: %s", topic,
@@ -189,14 +188,16 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
                  topic, partition, what, lo);
         return -1;
     }
-    sl_log(SL_LOG_WARN, "source", "%s[%d]: %s; skipped (on_data_loss: skip), going on from "
-                                  "offset %" PRId64, topic, partition, what, lo);
+    sl_log(SL_LOG_WARN, "source",
+           "%s[%d]: %s; skipped (on_data_loss: skip), going on from "
+           "offset %" PRId64,
+           topic, partition, what, lo);
     src->lost += (uint64_t)lost;
     return lo;
 }
 
-static int64_t check_retention(sl_source_t *src, rd_kafka_t *rk, const char *topic,
-                               int partition, int64_t pos)
+static int64_t check_retention(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
+                               int64_t pos)
 {
     return sl__source_data_loss(src, rk, topic, partition, pos);
 }
@@ -228,8 +229,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
             p->assigned = 1;
             p->committed = pos;
-            rd_kafka_topic_partition_t *o = rd_kafka_topic_partition_list_add(ours, tp->topic,
-                                                                              tp->partition);
+            rd_kafka_topic_partition_t *o =
+                rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition);
             if (pos >= 0) {
                 pos = check_retention(src, rk, tp->topic, tp->partition, pos);
                 if (pos < 0) {
@@ -278,8 +279,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
-                         size_t errstr_size)
+sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, size_t errstr_size)
 {
     memset(src, 0, sizeof(*src));
     src->conf = conf;

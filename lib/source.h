@@ -22,8 +22,8 @@ typedef struct sl_rec {
     size_t klen;
     const char *topic; /* Kafka: the topic; files: the file's name; socket: "host:port" */
     int32_t partition;
-    int64_t offset;    /* Kafka: the offset; files: the line's byte offset; socket: line number */
-    int64_t ts;        /* Kafka: the record's timestamp; files: the file's time; -1 none */
+    int64_t offset; /* Kafka: the offset; files: the line's byte offset; socket: line number */
+    int64_t ts;     /* Kafka: the record's timestamp; files: the file's time; -1 none */
     const rd_kafka_message_t *km; /* the Kafka message, or NULL */
 } sl_rec_t;
 
@@ -32,8 +32,8 @@ typedef struct sl_part {
     int64_t committed; /* the position last written to the state */
     int64_t end;       /* available-now: the end offset seen at start; -1 none */
     int assigned;
-    int at_end;        /* read to the end (nothing pending) since the last record */
-    int64_t maxev;     /* the largest event time read from it; INT64_MIN none */
+    int at_end;    /* read to the end (nothing pending) since the last record */
+    int64_t maxev; /* the largest event time read from it; INT64_MIN none */
 } sl_part_t;
 
 typedef struct sl_source_topic {
@@ -53,8 +53,8 @@ typedef struct sl_source {
     int last_topic;
     regex_t re; /* source.pattern, compiled */
     int has_re;
-    int fresh;     /* the job has never committed: its starting offsets apply */
-    uint64_t lost; /* records skipped by on_data_loss "skip" */
+    int fresh;          /* the job has never committed: its starting offsets apply */
+    uint64_t lost;      /* records skipped by on_data_loss "skip" */
     char fatal[640];    /* set by callbacks when the job cannot go on */
     sl_err_t fatal_err; /* and its kind */
 } sl_source_t;
@@ -63,12 +63,11 @@ typedef struct sl_source {
  * Creates the consumer and checks that the brokers answer and every source topic
  * exists. Does not subscribe yet. Fills @p errstr with one line on failure.
  */
-sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr,
-                         size_t errstr_size);
+sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, size_t errstr_size);
 /** Loads stored positions for assignments from @p store from now on, and subscribes. With
  *  @p available_now, first records each partition's end offset. */
-sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now,
-                          char *errstr, size_t errstr_size);
+sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now, char *errstr,
+                          size_t errstr_size);
 /** The partition record of a message's topic and partition (grown on demand); NULL when
  *  the topic is not a source topic or out of memory. */
 sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m);

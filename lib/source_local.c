@@ -23,10 +23,10 @@
 typedef struct file_ent {
     char *name;
     int64_t mtime_ms;
-    int64_t off;       /* bytes consumed (acknowledged) */
-    int done;          /* read to its end */
-    int dirty;         /* changed since the last commit */
-    int in_snapshot;   /* present when an available-now run started */
+    int64_t off;     /* bytes consumed (acknowledged) */
+    int done;        /* read to its end */
+    int dirty;       /* changed since the last commit */
+    int in_snapshot; /* present when an available-now run started */
 } file_ent_t;
 
 struct sl_lsrc {
@@ -40,8 +40,8 @@ struct sl_lsrc {
     size_t cur_idx;
     const char *map;
     size_t map_len;
-    size_t next;          /* where the next line starts in the mapping */
-    int64_t started;      /* files started since the last commit (max_files) */
+    size_t next;     /* where the next line starts in the mapping */
+    int64_t started; /* files started since the last commit (max_files) */
     /* socket */
     int fd;
     char *buf;
@@ -230,8 +230,11 @@ static int poll_files(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, int
         const char *p = s->map + s->next;
         const char *nl = memchr(p, '\n', s->map_len - s->next);
         size_t len = nl ? (size_t)(nl - p) : s->map_len - s->next;
-        recs[n++] = (sl_rec_t){.payload = p, .len = len, .topic = s->cur->name,
-                               .offset = (int64_t)s->next, .ts = s->cur->mtime_ms};
+        recs[n++] = (sl_rec_t){.payload = p,
+                               .len = len,
+                               .topic = s->cur->name,
+                               .offset = (int64_t)s->next,
+                               .ts = s->cur->mtime_ms};
         s->next += len + (nl ? 1 : 0);
     }
     return n;
@@ -295,8 +298,7 @@ static int poll_socket(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, in
             }
             ssize_t got = recv(s->fd, s->buf + s->blen, s->bcap - s->blen, 0);
             if (got < 0 && errno != EINTR && errno != EAGAIN) {
-                snprintf(errstr, errstr_size, "source: reading %s: %s", s->desc,
-                         strerror(errno));
+                snprintf(errstr, errstr_size, "source: reading %s: %s", s->desc, strerror(errno));
                 return -1;
             }
             if (got == 0) {
@@ -315,8 +317,8 @@ static int poll_socket(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, in
         if (!nl && !s->closed)
             break; /* a line still arriving */
         size_t len = nl ? (size_t)(nl - p) : s->blen - at;
-        recs[n++] = (sl_rec_t){.payload = p, .len = len, .topic = s->desc,
-                               .offset = s->line++, .ts = -1};
+        recs[n++] =
+            (sl_rec_t){.payload = p, .len = len, .topic = s->desc, .offset = s->line++, .ts = -1};
         at += len + (nl ? 1 : 0);
     }
     s->bstart = at;
@@ -340,8 +342,8 @@ sl_err_t sl__lsrc_open(const sl_conf_t *c, sl_store_t *store, sl_lsrc_t **out, c
     s->fd = -1;
     if (c->src_kind == SL_SRC_FILES) {
         snprintf(s->desc, sizeof(s->desc), "files in %s", c->src_path);
-        sl_err_t e = sl__store_scan(store, SL_CF_META, "file/", 5, load_file_pos, s, errstr,
-                                    errstr_size);
+        sl_err_t e =
+            sl__store_scan(store, SL_CF_META, "file/", 5, load_file_pos, s, errstr, errstr_size);
         if (!e && scan_dir(s, errstr, errstr_size) < 0)
             e = SL_ERR_IO;
         if (e) {
@@ -356,7 +358,8 @@ sl_err_t sl__lsrc_open(const sl_conf_t *c, sl_store_t *store, sl_lsrc_t **out, c
         }
         sl_log(SL_LOG_WARN, "source",
                "socket source %s: lines cannot be read again, so those received but not yet "
-               "committed when the job dies are lost (for demos and tests)", s->desc);
+               "committed when the job dies are lost (for demos and tests)",
+               s->desc);
     }
     *out = s;
     return SL_OK;

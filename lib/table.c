@@ -5,7 +5,14 @@
 
 #include <stdlib.h>
 
-enum { TAG_NULL = 0, TAG_BOOL = 1, TAG_LONG = 2, TAG_DOUBLE = 3, TAG_STRING = 4, TAG_TIMESTAMP = 5 };
+enum {
+    TAG_NULL = 0,
+    TAG_BOOL = 1,
+    TAG_LONG = 2,
+    TAG_DOUBLE = 3,
+    TAG_STRING = 4,
+    TAG_TIMESTAMP = 5
+};
 
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
 {

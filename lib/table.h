@@ -27,7 +27,7 @@ typedef struct sl_entry {
     uint64_t hash;
     uint32_t klen;
     uint8_t *key;
-    int64_t wend; /* windowed queries: the end of the entry's window */
+    int64_t wend;   /* windowed queries: the end of the entry's window */
     sl_acc_t acc[]; /* one per aggregate */
 } sl_entry_t;
 

@@ -36,15 +36,14 @@ struct sl_store_batch {
     rocksdb_writebatch_t *wb;
 };
 
-static void set_err(char *errstr, size_t errstr_size, const char *what, const char *dir,
-                    char *rerr)
+static void set_err(char *errstr, size_t errstr_size, const char *what, const char *dir, char *rerr)
 {
     snprintf(errstr, errstr_size, "state %s: %s: %s", dir, what, rerr ? rerr : "unknown error");
     rocksdb_free(rerr);
 }
 
-sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out,
-                        char *errstr, size_t errstr_size)
+sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out, char *errstr,
+                        size_t errstr_size)
 {
     *out = NULL;
     struct stat st;
@@ -152,9 +151,8 @@ sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, 
     return SL_OK;
 }
 
-sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys,
-                            const size_t *klens, char **vals, size_t *vlens, char *errstr,
-                            size_t errstr_size)
+sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, const size_t *klens,
+                            char **vals, size_t *vlens, char *errstr, size_t errstr_size)
 {
     if (n == 0)
         return SL_OK;
@@ -234,14 +232,14 @@ void sl__store_batch_destroy(sl_store_batch_t *b)
     free(b);
 }
 
-void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
-                         size_t klen, const void *v, size_t vlen)
+void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k, size_t klen,
+                         const void *v, size_t vlen)
 {
     rocksdb_writebatch_put_cf(b->wb, s->cf[cf], k, klen, v, vlen);
 }
 
-void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf,
-                                  const void *from, size_t flen, const void *to, size_t tlen)
+void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *from,
+                                  size_t flen, const void *to, size_t tlen)
 {
     rocksdb_writebatch_delete_range_cf(b->wb, s->cf[cf], from, flen, to, tlen);
 }

@@ -28,8 +28,8 @@ typedef enum { SL_CF_AGG = 0, SL_CF_META = 1, SL_CF_OUTBOX = 2, SL_CF_EXPIRY = 3
  * Opens (with @p create, creating) the store in @p dir. @p read_only opens without a
  * lock, for inspection beside a running job.
  */
-sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out,
-                        char *errstr, size_t errstr_size);
+sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out, char *errstr,
+                        size_t errstr_size);
 void sl__store_close(sl_store_t *s);
 
 /**
@@ -43,9 +43,8 @@ sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, 
  * Reads @p n aggregates at once. vals[i] is NULL for a missing key, else a value the
  * caller releases with sl__store_free().
  */
-sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys,
-                            const size_t *klens, char **vals, size_t *vlens, char *errstr,
-                            size_t errstr_size);
+sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, const size_t *klens,
+                            char **vals, size_t *vlens, char *errstr, size_t errstr_size);
 void sl__store_free(void *p);
 
 /** Calls @p fn for every key of @p cf that starts with @p prefix, in key order, until fn
@@ -57,10 +56,10 @@ sl_err_t sl__store_scan(sl_store_t *s, sl_cf_t cf, const void *prefix, size_t pl
 
 sl_store_batch_t *sl__store_batch_new(void);
 void sl__store_batch_destroy(sl_store_batch_t *b);
-void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
-                         size_t klen, const void *v, size_t vlen);
-void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf,
-                                  const void *from, size_t flen, const void *to, size_t tlen);
+void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k, size_t klen,
+                         const void *v, size_t vlen);
+void sl__store_batch_delete_range(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *from,
+                                  size_t flen, const void *to, size_t tlen);
 void sl__store_batch_delete(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k,
                             size_t klen);
 size_t sl__store_batch_count(const sl_store_batch_t *b);

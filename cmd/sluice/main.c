@@ -90,14 +90,19 @@ typedef struct opts {
 /* Parses the options after the command; returns the index of the first operand. */
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
-    static const struct option longopts[] = {
-        {"seconds", required_argument, NULL, 's'}, {"key", required_argument, NULL, 'k'},
-        {"topic", required_argument, NULL, 't'},   {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},         {"log-json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {"bootstrap", required_argument, NULL, 'b'},
-        {"count", required_argument, NULL, 'n'},   {"partitions", required_argument, NULL, 'p'},
-        {"pages", required_argument, NULL, 'P'},   {"seed", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
+                                             {"key", required_argument, NULL, 'k'},
+                                             {"topic", required_argument, NULL, 't'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"log-json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"bootstrap", required_argument, NULL, 'b'},
+                                             {"count", required_argument, NULL, 'n'},
+                                             {"partitions", required_argument, NULL, 'p'},
+                                             {"pages", required_argument, NULL, 'P'},
+                                             {"seed", required_argument, NULL, 'S'},
+                                             {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "s:k:t:vqhb:n:p:", longopts, NULL)) != -1) {
@@ -157,8 +162,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             *num = strtoll(optarg, &end, 10);
             if (*end || *num < 0) {
                 fprintf(stderr, "sluice: --%s wants a number, not '%s'\n",
-                        ch == 'n' ? "count" : ch == 'p' ? "partitions" : ch == 'P' ? "pages"
-                                                                                   : "seed",
+                        ch == 'n'   ? "count"
+                        : ch == 'p' ? "partitions"
+                        : ch == 'P' ? "pages"
+                                    : "seed",
                         optarg);
                 exit(2);
             }
@@ -305,8 +312,10 @@ static int cmd_generate(int argc, char **argv)
                         "[--partitions P] [--pages K] [--seed S]\n");
         return 2;
     }
-    sl_gen_spec_t spec = {.seed = (uint64_t)o.seed, .pages = (uint32_t)o.pages,
-                          .users = (uint32_t)o.pages * 5, .start_ms = 1764000000000LL};
+    sl_gen_spec_t spec = {.seed = (uint64_t)o.seed,
+                          .pages = (uint32_t)o.pages,
+                          .users = (uint32_t)o.pages * 5,
+                          .start_ms = 1764000000000LL};
     char errstr[ERRSTR_SIZE];
     if (sl_gen_produce(o.bootstrap, NULL, o.topics[0], (int)o.partitions, &spec, 0,
                        (uint64_t)o.count, errstr, sizeof(errstr)) != SL_OK)

@@ -22,11 +22,11 @@
  */
 #include <dirent.h>
 #include <getopt.h>
-#include <signal.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +101,8 @@ static void admin(const char *bs, const char *topic, int parts, int create)
     }
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
     if (!ev || rd_kafka_event_error(ev))
-        die(create ? "create topic" : "delete topic", ev ? rd_kafka_event_error_string(ev) : "timeout");
+        die(create ? "create topic" : "delete topic",
+            ev ? rd_kafka_event_error_string(ev) : "timeout");
     rd_kafka_event_destroy(ev);
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
@@ -174,11 +175,11 @@ static rd_kafka_t *reader(const char *bs, const char *topic, int64_t from)
     return rk;
 }
 
-static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *spec,
-                        uint64_t n)
+static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *spec, uint64_t n)
 {
     /* Expected totals per page, then the latest row per page in the topic. */
-    int64_t *count = calloc(spec->pages, sizeof(int64_t)), *sum = calloc(spec->pages, sizeof(int64_t));
+    int64_t *count = calloc(spec->pages, sizeof(int64_t)),
+            *sum = calloc(spec->pages, sizeof(int64_t));
     for (uint64_t i = 0; i < n; i++) {
         sl_pageview_t pv;
         sl_gen_pageview(spec, i, &pv);
@@ -187,7 +188,8 @@ static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *
         sum[p] += pv.bytes;
     }
     rd_kafka_t *rk = reader(bs, topic, RD_KAFKA_OFFSET_BEGINNING);
-    int64_t *seen = calloc(spec->pages, sizeof(int64_t)), *seen_sum = calloc(spec->pages, sizeof(int64_t));
+    int64_t *seen = calloc(spec->pages, sizeof(int64_t)),
+            *seen_sum = calloc(spec->pages, sizeof(int64_t));
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 5000);
         if (!m)
@@ -249,9 +251,12 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
     double t0 = now_s(), c0 = cpu_s();
     if (sl_job_run(job, err, sizeof(err)))
         die("sluice", err);
-    result_t r = {"sluice (count+sum+avg by page, exactly-once; RSS growth)", now_s() - t0,
-                  cpu_s() - c0, 0,
-                  rss_kb() - rss0, 0};
+    result_t r = {"sluice (count+sum+avg by page, exactly-once; RSS growth)",
+                  now_s() - t0,
+                  cpu_s() - c0,
+                  0,
+                  rss_kb() - rss0,
+                  0};
     sl_job_stats_t st;
     sl_job_stats(job, &st);
     r.records = st.records_in;
@@ -299,8 +304,9 @@ static void sample_tree(pid_t root, tree_usage_t *u)
         unsigned long ut, st;
         long r;
         int ppid;
-        if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d "
-                                "%*d %*d %*d %*u %*u %ld",
+        if (!p || sscanf(p + 2,
+                         "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d "
+                         "%*d %*d %*d %*u %*u %ld",
                          &ppid, &ut, &st, &r) != 4)
             continue;
         pids[n] = atoi(de->d_name);
@@ -370,8 +376,8 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     char *name = names[used++ % 3];
     snprintf(name, sizeof(names[0]), "%s (the same, peak RSS)",
              !strcmp(peer, "kstreams") ? "Kafka Streams 3.9"
-             : !strcmp(peer, "spark") ? "Spark Structured Streaming 4.2"
-                                      : "Quix Streams 3");
+             : !strcmp(peer, "spark")  ? "Spark Structured Streaming 4.2"
+                                       : "Quix Streams 3");
     result_t r = {name, 0, 0, 0, 0, -1};
     char nbuf[32], app[96];
     snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
@@ -436,8 +442,8 @@ static int parse_ts(const char *s, int64_t *ms)
 {
     struct tm tm = {0};
     int frac;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &frac) != 7)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -584,12 +590,13 @@ static void latency(const char *bs, int rate, int secs)
     int64_t counted = 0;
     for (int64_t ms = 0; ms <= l.max_ms; ms++)
         counted += l.hist[ms];
-    printf("\nlatency, sluice at %.0f records/s for %d s (trigger 1 s, exactly-once, read_committed):"
-           " p50 %" PRId64 " ms, p99 %" PRId64 " ms, max %" PRId64 " ms over %" PRId64
-           " of %" PRIu64 " records%s\n",
-           (double)total / produced_s, secs, percentile(&l, 0.50, counted),
-           percentile(&l, 0.99, counted), percentile(&l, 1.0 - 1e-12, counted), counted, total,
-           run.rc ? " (the job failed)" : "");
+    printf(
+        "\nlatency, sluice at %.0f records/s for %d s (trigger 1 s, exactly-once, read_committed):"
+        " p50 %" PRId64 " ms, p99 %" PRId64 " ms, max %" PRId64 " ms over %" PRId64 " of %" PRIu64
+        " records%s\n",
+        (double)total / produced_s, secs, percentile(&l, 0.50, counted),
+        percentile(&l, 0.99, counted), percentile(&l, 1.0 - 1e-12, counted), counted, total,
+        run.rc ? " (the job failed)" : "");
     if (run.rc)
         fprintf(stderr, "bench: latency job: %s\n", run.err);
     free(l.hist);
@@ -704,8 +711,7 @@ static void restart_time(const char *bs, uint64_t keys)
     waitpid(pid, &status, 0);
     printf("\nrestart, %" PRIu64 " keys of state (built in %.0f s), killed with SIGKILL while "
            "running: start to its first batch readable in the output %s%.2f s\n",
-           keys, build_s, w.at < 0 ? "(none within 600 s) " : "",
-           w.at < 0 ? 600.0 : w.at - start);
+           keys, build_s, w.at < 0 ? "(none within 600 s) " : "", w.at < 0 ? 600.0 : w.at - start);
     admin(bs, in, 0, 0);
     admin(bs, out, 0, 0);
     char cmd[200];
@@ -872,9 +878,11 @@ int main(int argc, char **argv)
         char vs[32] = "";
         if (i >= 2 && rate > 0)
             snprintf(vs, sizeof(vs), "%.1fx", mine / rate);
-        printf("| %s | %.0f | %.2f | %s | %.2f | %.1f | %s |\n", res[i].name, rate, rate / raw,
-               vs, res[i].cpu, (double)res[i].rss_kb / 1024.0,
-               res[i].checked == 1 ? "exact" : res[i].checked < 0 ? "WRONG" : "n/a");
+        printf("| %s | %.0f | %.2f | %s | %.2f | %.1f | %s |\n", res[i].name, rate, rate / raw, vs,
+               res[i].cpu, (double)res[i].rss_kb / 1024.0,
+               res[i].checked == 1  ? "exact"
+               : res[i].checked < 0 ? "WRONG"
+                                    : "n/a");
         ok &= res[i].checked >= 0 && res[i].records == n;
     }
     admin(bs, in, 0, 0);
@@ -887,7 +895,8 @@ int main(int argc, char **argv)
     if (restart_keys)
         restart_time(bs, restart_keys);
     if (!ok) {
-        fprintf(stderr, "bench: a run's output was wrong or incomplete; the figures do not count\n");
+        fprintf(stderr,
+                "bench: a run's output was wrong or incomplete; the figures do not count\n");
         return 1;
     }
     return 0;

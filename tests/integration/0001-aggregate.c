@@ -22,8 +22,8 @@
 #define FIRST_RUN 1000000
 #define SECOND_RUN 100000
 
-static const sl_gen_spec_t SPEC = {.seed = 42, .pages = PAGES, .users = 5000,
-                                   .start_ms = 1764000000000LL};
+static const sl_gen_spec_t SPEC = {
+    .seed = 42, .pages = PAGES, .users = 5000, .start_ms = 1764000000000LL};
 
 typedef struct expected {
     int64_t count, sum_bytes, min_lat, max_lat, sum_lat;
@@ -54,13 +54,12 @@ static json_t *expected_rows(uint64_t n)
             continue;
         char page[32];
         snprintf(page, sizeof(page), "/p/%d", p);
-        json_object_set_new(rows, page,
-                            json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "page", page, "views",
-                                      (json_int_t)e[p].count, "sum_bytes",
-                                      (json_int_t)e[p].sum_bytes, "min_latency_ms",
-                                      (json_int_t)e[p].min_lat, "max_latency_ms",
-                                      (json_int_t)e[p].max_lat, "avg_latency_ms",
-                                      (double)e[p].sum_lat / (double)e[p].count));
+        json_object_set_new(
+            rows, page,
+            json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "page", page, "views", (json_int_t)e[p].count,
+                      "sum_bytes", (json_int_t)e[p].sum_bytes, "min_latency_ms",
+                      (json_int_t)e[p].min_lat, "max_latency_ms", (json_int_t)e[p].max_lat,
+                      "avg_latency_ms", (double)e[p].sum_lat / (double)e[p].count));
     }
     free(e);
     return rows;
@@ -116,8 +115,7 @@ static void compare(const char *bootstrap, const char *topic, uint64_t n, const 
     }
     cr_log_info("%s: %" PRIu64 " input records, %" PRIu64 " output rows read, %zu keys "
                 "expected, %zu keys seen, %zu wrong, %zu missing",
-                when, n, rows, json_object_size(want), json_object_size(r.latest), wrong,
-                missing);
+                when, n, rows, json_object_size(want), json_object_size(r.latest), wrong, missing);
     cr_assert_eq(wrong, 0, "%s: %zu keys have a wrong latest row", when, wrong);
     cr_assert_eq(missing, 0, "%s: %zu keys have no row", when, missing);
     cr_assert_eq(json_object_size(r.latest), json_object_size(want), "%s: unexpected keys", when);

@@ -56,7 +56,8 @@ Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600, .fini = stop_bro
 {
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     snprintf(dir, sizeof(dir), "/tmp/sluice-kafka4-%d", (int)getpid());
-    const char *version = getenv("SLUICE_SMOKE_KAFKA") ? getenv("SLUICE_SMOKE_KAFKA") : TK_KAFKA_NEWEST;
+    const char *version =
+        getenv("SLUICE_SMOKE_KAFKA") ? getenv("SLUICE_SMOKE_KAFKA") : TK_KAFKA_NEWEST;
     char *bs = tk_broker_start(version, dir);
     cr_log_info("Kafka %s at %s, librdkafka %s", version, bs, rd_kafka_version_str());
     tk_create_topic(bs, "smoke", 2);
@@ -127,8 +128,8 @@ Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600, .fini = stop_bro
     tk_create_topic(bs, "smoke-pv", 3);
     tk_create_topic(bs, "smoke-out", 1);
     sl_gen_spec_t spec = {.seed = 9, .pages = 20, .users = 20};
-    cr_assert_eq(sl_gen_produce(bs, NULL, "smoke-pv", 3, &spec, 0, 10000, err, sizeof(err)),
-                 SL_OK, "%s", err);
+    cr_assert_eq(sl_gen_produce(bs, NULL, "smoke-pv", 3, &spec, 0, 10000, err, sizeof(err)), SL_OK,
+                 "%s", err);
     char *jdir = tk_tmpdir("sluice-kafka4-job");
     tk_write_file(jdir, "pageview.avsc", sl_gen_pageview_schema());
     char json[2048], jerr[4096];

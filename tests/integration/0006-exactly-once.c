@@ -16,12 +16,12 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include "sluice/sluice.h"
@@ -74,8 +74,8 @@ static void write_job(env_t *e, int available_now)
              "   \"available_now\": %s},"
              " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             e->out, e->bs, g_kafka_extra, e->in, g_max_records,
-             available_now ? "true" : "false", e->out);
+             e->out, e->bs, g_kafka_extra, e->in, g_max_records, available_now ? "true" : "false",
+             e->out);
     tk_write_file(e->dir, "job.json", json);
 }
 
@@ -96,8 +96,9 @@ static int run_to_end(env_t *e, const char *const *crashes)
         int rc = tk_wait(tk_spawn_cli(argv, crash, e->log), 300);
         if (rc == 0)
             return kills;
-        cr_assert_eq(rc, 128 + SIGKILL, "run %d (SLUICE_CRASH_AT=%s) ended with status %d; "
-                                         "log: %s",
+        cr_assert_eq(rc, 128 + SIGKILL,
+                     "run %d (SLUICE_CRASH_AT=%s) ended with status %d; "
+                     "log: %s",
                      run, crash ? crash : "", rc, e->log);
         kills++;
     }
@@ -127,8 +128,7 @@ static void crash_at(const char *const *points, const char *tag)
     char what[256];
     snprintf(what, sizeof(what), "crash at %s%s%s (%d kill(s))", points[0],
              points[1] ? " then " : "", points[1] ? points[1] : "", kills);
-    cr_assert_eq(kills, points[1] ? 2 : 1, "%s: expected every crash point to be reached",
-                 what);
+    cr_assert_eq(kills, points[1] ? 2 : 1, "%s: expected every crash point to be reached", what);
     verify(e.bs, e.out, RECORDS, what);
     drop_env(&e);
     tk_delete_topic(e.bs, g_in);
@@ -194,9 +194,9 @@ Test(exactly_once, random_kill_9)
     for (int c = 0; kills < cycles; c++) {
         cr_assert(c < 4 * cycles + 10, "only %d of %d runs could be killed", kills, cycles);
         /* Each cycle brings new input, so each run has work to be killed in. */
-        cr_assert_eq(sl_gen_produce(bs, NULL, g_in, 3, &SPEC, produced, per_cycle, err,
-                                    sizeof(err)),
-                     SL_OK, "%s", err);
+        cr_assert_eq(
+            sl_gen_produce(bs, NULL, g_in, 3, &SPEC, produced, per_cycle, err, sizeof(err)), SL_OK,
+            "%s", err);
         produced += per_cycle;
         int pid = tk_spawn_cli(argv, NULL, e.log);
         /* A job restarts in a fraction of a second (fencing, reconciling) and then works
@@ -220,8 +220,7 @@ Test(exactly_once, random_kill_9)
     snprintf(what, sizeof(what),
              "%d random kill -9 (%d more runs finished first; the killed runs had committed "
              "%llu of %llu records)",
-             kills, finished, (unsigned long long)before.positions,
-             (unsigned long long)produced);
+             kills, finished, (unsigned long long)before.positions, (unsigned long long)produced);
     verify(bs, e.out, produced, what);
     drop_env(&e);
     tk_delete_topic(bs, g_in);
@@ -243,8 +242,7 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     snprintf(txn_id, sizeof(txn_id), "sluice-%s", e.out);
     const uint64_t slice = 40000, slices = 5;
     for (uint64_t i = 0; i < slices; i++) {
-        cr_assert_eq(sl_gen_produce(bs, NULL, g_in, 3, &SPEC, i * slice, slice, err,
-                                    sizeof(err)),
+        cr_assert_eq(sl_gen_produce(bs, NULL, g_in, 3, &SPEC, i * slice, slice, err, sizeof(err)),
                      SL_OK, "%s", err);
         usleep(400000);
         /* Another producer with the job's transactional.id: the job's is fenced. */
@@ -301,8 +299,7 @@ Test(exactly_once, a_timed_out_transaction_is_recovered)
     pclose(p);
     cr_assert(recoveries >= 1, "the stalled transaction was not timed out (log: %s)", e.log);
     char what[128];
-    snprintf(what, sizeof(what), "a transaction timed out by the broker (%d recovery)",
-             recoveries);
+    snprintf(what, sizeof(what), "a transaction timed out by the broker (%d recovery)", recoveries);
     verify(e.bs, e.out, RECORDS, what);
     drop_env(&e);
     tk_delete_topic(e.bs, g_in);

@@ -56,8 +56,8 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
              bs);
     tk_runner_t r = {0};
     sl_job_t *job = NULL;
-    cr_assert_eq(sl_job_new_from_json(json, dir, "faults", &job, r.err, sizeof(r.err)), SL_OK,
-                 "%s", r.err);
+    cr_assert_eq(sl_job_new_from_json(json, dir, "faults", &job, r.err, sizeof(r.err)), SL_OK, "%s",
+                 r.err);
 
     /* Faults before the start: coordinator lookups and produce requests fail, and one
      * broker answers slowly. */
@@ -65,10 +65,9 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    rd_kafka_mock_push_request_errors(mcluster, API_PRODUCE, 3,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    rd_kafka_mock_push_request_errors(
+        mcluster, API_PRODUCE, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
     rd_kafka_mock_broker_set_rtt(mcluster, 2, 200);
     tk_runner_start(&r, job);
 
@@ -80,11 +79,10 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
             break;
         usleep(20000);
     }
-    rd_kafka_mock_push_request_errors(mcluster, API_FETCH, 4,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    rd_kafka_mock_push_request_errors(
+        mcluster, API_FETCH, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
     rd_kafka_mock_partition_set_leader(mcluster, "in", 0, 2);
     rd_kafka_mock_partition_set_leader(mcluster, "out", 0, 3);
     rd_kafka_mock_broker_set_down(mcluster, 1);
@@ -114,9 +112,9 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
         }
         json_object_set_new(w, "count",
                             json_integer(json_integer_value(json_object_get(w, "count")) + 1));
-        json_object_set_new(w, "sum_bytes",
-                            json_integer(json_integer_value(json_object_get(w, "sum_bytes")) +
-                                         pv.bytes));
+        json_object_set_new(
+            w, "sum_bytes",
+            json_integer(json_integer_value(json_object_get(w, "sum_bytes")) + pv.bytes));
     }
     json_t *got = tk_latest_rows(bs, "out", "page");
     uint64_t rows = json_object_size(got);

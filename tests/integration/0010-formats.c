@@ -118,8 +118,7 @@ Test(formats, json_in_avro_out, .timeout = 300)
     printed[pn] = 0;
     cr_assert_eq(pclose(pv), 0, "validate --emit-schema failed");
     json_t *a = json_loads(printed, 0, NULL), *b = json_loads(schema, 0, NULL);
-    cr_assert(a && json_equal(a, b), "validate --emit-schema printed another schema:\n%s",
-              printed);
+    cr_assert(a && json_equal(a, b), "validate --emit-schema printed another schema:\n%s", printed);
     json_decref(a);
     json_decref(b);
     snprintf(cmd, sizeof(cmd), "'%s' validate --emit-schema=key '%s/job.json'", tk_sluice_bin(),
@@ -136,8 +135,7 @@ Test(formats, json_in_avro_out, .timeout = 300)
               "the key schema holds the group field only:\n%s", printed);
     json_decref(a);
     seen_t s = {0};
-    cr_assert_eq(sl__codec_avro_new(schema, NULL, 0, &s.codec, err, sizeof(err)), SL_OK, "%s",
-                 err);
+    cr_assert_eq(sl__codec_avro_new(schema, NULL, 0, &s.codec, err, sizeof(err)), SL_OK, "%s", err);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(sl__codec_use(s.codec, i, err, sizeof(err)), SL_OK, "%s", err);
     cr_assert_eq(sl__codec_prepare(s.codec, err, sizeof(err)), SL_OK, "%s", err);

@@ -89,9 +89,9 @@ static int page_of(json_t *row)
 
 /* ---- tumbling windows, append mode, late records ---- */
 
-#define WIN 10000   /* 10 s windows */
-#define DELAY 5000  /* 5 s watermark delay */
-#define NWIN 10     /* the events of both rounds fall in windows 0..NWIN-1 */
+#define WIN 10000  /* 10 s windows */
+#define DELAY 5000 /* 5 s watermark delay */
+#define NWIN 10    /* the events of both rounds fall in windows 0..NWIN-1 */
 
 typedef struct expect {
     int64_t count[NWIN][PAGES], sum[NWIN][PAGES];
@@ -199,8 +199,8 @@ Test(streaming, tumbling_append_with_late_records)
     for (int w = 0; w < NWIN; w++) {
         for (int pg = 0; pg < PAGES; pg++) {
             int closed = BASE + (int64_t)(w + 1) * WIN <= wm2 && x.count[w][pg];
-            cr_assert_eq(x.emitted[w][pg], closed, "window %d p%d: emitted %d, closed %d", w,
-                         pg, x.emitted[w][pg], closed);
+            cr_assert_eq(x.emitted[w][pg], closed, "window %d p%d: emitted %d, closed %d", w, pg,
+                         x.emitted[w][pg], closed);
         }
     }
     cr_assert_gt(st.windows_closed, 0);
@@ -238,8 +238,7 @@ Test(streaming, hopping_update_and_state_eviction)
                          "\"slide\": \"5 seconds\"}, \"watermark\": {\"field\": \"ts\", "
                          "\"delay\": \"2s\"}, \"group_by\": [\"page\"], \"aggregates\": "
                          "[{\"fn\": \"count\"}]",
-                         "\"available_now\": true, \"max_records\": 300",
-                         "\"sink\": \"memory\"");
+                         "\"available_now\": true, \"max_records\": 300", "\"sink\": \"memory\"");
     sl_job_stats_t st;
     json_t *rows = run(job, &st);
     /* Update mode: the last row of each (window, page) is its full count. */
@@ -265,8 +264,8 @@ Test(streaming, hopping_update_and_state_eviction)
         for (int pg = 0; pg < PAGES; pg++) {
             if (count[k][pg]) {
                 windows++;
-                cr_assert_eq(last[k][pg], count[k][pg], "window %d p%d: %lld, expected %lld", k,
-                             pg, (long long)last[k][pg], (long long)count[k][pg]);
+                cr_assert_eq(last[k][pg], count[k][pg], "window %d p%d: %lld, expected %lld", k, pg,
+                             (long long)last[k][pg], (long long)count[k][pg]);
             }
         }
     }
@@ -389,8 +388,7 @@ Test(streaming, sessions_merge_across_batches)
         for (int k = 0; k < ns[u]; k++) {
             if (s_start[u][k] == start) {
                 found = 1;
-                cr_assert_eq(end, s_end[u][k], "user %d session at %lld: end", u,
-                             (long long)start);
+                cr_assert_eq(end, s_end[u][k], "user %d session at %lld: end", u, (long long)start);
                 cr_assert_eq(json_integer_value(json_object_get(r, "count")), s_count[u][k],
                              "user %d session at %lld: count", u, (long long)start);
                 cr_assert_eq(ts_of(r, "max_ts"), end - GAP, "the last event ends it");
@@ -443,17 +441,16 @@ Test(streaming, complete_mode_metadata_fields_and_upgrade_check)
         cr_assert(part >= 0 && part < 4);
         cr_assert_eq(json_integer_value(json_object_get(r, "count")), per_part[part]);
         cr_assert_eq(json_integer_value(json_object_get(r, "last_offset")), per_part[part] - 1);
-        cr_assert_eq(json_integer_value(json_object_get(r, "count_distinct_page")),
-                     distinct[part]);
+        cr_assert_eq(json_integer_value(json_object_get(r, "count_distinct_page")), distinct[part]);
         total += per_part[part];
     }
     cr_assert_eq(total, 1000, "complete mode shows every key, not only the last batch's");
     json_decref(rows);
 
     /* The same state with another grouping is refused, naming the change. */
-    char *other = job_json(name, in,
-                           "\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
-                           "\"available_now\": true", "\"sink\": \"memory\"");
+    char *other =
+        job_json(name, in, "\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+                 "\"available_now\": true", "\"sink\": \"memory\"");
     sl_job_t *j;
     char err[4096];
     cr_assert_eq(sl_job_new_from_json(other, dir, "job.json", &j, err, sizeof(err)), SL_OK);

@@ -36,16 +36,17 @@ TestSuite(source, .init = setup, .fini = teardown, .timeout = 300);
 static char *job_json(const char *name, const char *source, const char *trigger)
 {
     char *j = malloc(8192);
-    snprintf(j, 8192,
-             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\","
-             "  \"topic.metadata.refresh.interval.ms\": 1000},"
-             " \"source\": {\"format\": \"json\", \"fields\": {\"n\": \"long\"}, %s},"
-             " \"query\": {\"group_by\": [\"_topic\", {\"expr\": \"_partition\", \"as\": \"p\"}],"
-             "             \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"min\", \"field\": \"n\"},"
-             "                             {\"fn\": \"max\", \"field\": \"n\"}]},"
-             " \"trigger\": {%s}, \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
-             " \"state\": {\"dir\": \"%s/%s\"}}",
-             name, tk_bootstrap(), source, trigger, dir, name);
+    snprintf(
+        j, 8192,
+        "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\","
+        "  \"topic.metadata.refresh.interval.ms\": 1000},"
+        " \"source\": {\"format\": \"json\", \"fields\": {\"n\": \"long\"}, %s},"
+        " \"query\": {\"group_by\": [\"_topic\", {\"expr\": \"_partition\", \"as\": \"p\"}],"
+        "             \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"min\", \"field\": \"n\"},"
+        "                             {\"fn\": \"max\", \"field\": \"n\"}]},"
+        " \"trigger\": {%s}, \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
+        " \"state\": {\"dir\": \"%s/%s\"}}",
+        name, tk_bootstrap(), source, trigger, dir, name);
     return j;
 }
 
@@ -220,15 +221,16 @@ Test(source, headers_are_fields)
     cr_assert(!rd_kafka_flush(p, 30000));
     rd_kafka_destroy(p);
     char job[4096];
-    snprintf(job, sizeof(job),
-             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
-             " \"source\": {\"topics\": \"%s\", \"format\": \"json\", \"fields\": {\"n\": \"long\"},"
-             "              \"headers\": [\"trace-id\"]},"
-             " \"query\": {\"group_by\": \"_header_trace_id\", \"aggregates\": [{\"fn\": \"count\"}]},"
-             " \"trigger\": {\"available_now\": true},"
-             " \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
-             " \"state\": {\"dir\": \"%s/%s\"}}",
-             name, bs, t, dir, name);
+    snprintf(
+        job, sizeof(job),
+        "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+        " \"source\": {\"topics\": \"%s\", \"format\": \"json\", \"fields\": {\"n\": \"long\"},"
+        "              \"headers\": [\"trace-id\"]},"
+        " \"query\": {\"group_by\": \"_header_trace_id\", \"aggregates\": [{\"fn\": \"count\"}]},"
+        " \"trigger\": {\"available_now\": true},"
+        " \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
+        " \"state\": {\"dir\": \"%s/%s\"}}",
+        name, bs, t, dir, name);
     tk_job_result_t r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     cr_assert_eq(json_array_size(r.rows), 3, "one, two, and null for no header");
@@ -283,7 +285,8 @@ Test(source, data_lost_to_retention_is_never_silent)
     char want[300];
     snprintf(want, sizeof(want),
              "source %s[0]: offsets 100 to 149 were deleted (retention) before they were read: "
-             "50 record(s) lost", t);
+             "50 record(s) lost",
+             t);
     cr_assert(strstr(r.err, want), "got: %s", r.err);
     cr_assert(strstr(r.err, "set source.on_data_loss to \"skip\" to go on from offset 150"), "%s",
               r.err);

@@ -63,8 +63,7 @@ static int64_t total_count(json_t *rows)
     int64_t t = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r)
-        t += json_integer_value(json_object_get(r, "count"));
+    json_array_foreach(rows, i, r) t += json_integer_value(json_object_get(r, "count"));
     return t;
 }
 
@@ -72,7 +71,8 @@ static const char *FILES_JOB =
     "{\"name\": \"files\","
     " \"source\": {\"type\": \"files\", \"path\": \"in\"%s},"
     " \"query\": {\"group_by\": [{\"expr\": \"substring(value, 1, 2)\", \"as\": \"word\"}],"
-    "             \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"max\", \"field\": \"_offset\"}]},"
+    "             \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"max\", \"field\": "
+    "\"_offset\"}]},"
     " \"trigger\": {\"available_now\": true, \"max_records\": 70},"
     " \"output\": {\"sink\": \"%s\", \"mode\": \"complete\"},"
     " \"state\": {\"dir\": \"state\"}}";
@@ -176,16 +176,17 @@ Test(local, socket_lines)
     pthread_t th;
     pthread_create(&th, NULL, serve, &s);
     char job[2048];
-    snprintf(job, sizeof(job),
-             "{\"name\": \"sock\","
-             " \"source\": {\"type\": \"socket\", \"host\": \"127.0.0.1\", \"port\": %d,"
-             "              \"format\": \"json\", \"fields\": {\"user\": \"string\", \"n\": \"long\"}},"
-             " \"query\": {\"group_by\": \"user\", \"aggregates\": [{\"fn\": \"count\"},"
-             "             {\"fn\": \"sum\", \"field\": \"n\"}]},"
-             " \"trigger\": {\"available_now\": true, \"interval\": \"100ms\"},"
-             " \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
-             " \"state\": {\"dir\": \"sstate\"}}",
-             s.port);
+    snprintf(
+        job, sizeof(job),
+        "{\"name\": \"sock\","
+        " \"source\": {\"type\": \"socket\", \"host\": \"127.0.0.1\", \"port\": %d,"
+        "              \"format\": \"json\", \"fields\": {\"user\": \"string\", \"n\": \"long\"}},"
+        " \"query\": {\"group_by\": \"user\", \"aggregates\": [{\"fn\": \"count\"},"
+        "             {\"fn\": \"sum\", \"field\": \"n\"}]},"
+        " \"trigger\": {\"available_now\": true, \"interval\": \"100ms\"},"
+        " \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
+        " \"state\": {\"dir\": \"sstate\"}}",
+        s.port);
     json_t *rows = run(job, NULL);
     pthread_join(th, NULL);
     close(s.fd);

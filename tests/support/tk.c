@@ -166,13 +166,12 @@ rd_kafka_t *tk_producer(const char *bootstrap)
     return client(bootstrap, RD_KAFKA_PRODUCER, props);
 }
 
-void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key,
-                const char *value)
+void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key, const char *value)
 {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
-                                                                           : partition),
+            p, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
             RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
             RD_KAFKA_V_VALUE((void *)value, strlen(value)),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -186,9 +185,15 @@ void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key
 
 rd_kafka_t *tk_reader(const char *bootstrap)
 {
-    static const char *const props[] = {"group.id",        "tk-reader",      "enable.partition.eof",
-                                        "true",            "isolation.level", "read_committed",
-                                        "enable.auto.commit", "false",       NULL};
+    static const char *const props[] = {"group.id",
+                                        "tk-reader",
+                                        "enable.partition.eof",
+                                        "true",
+                                        "isolation.level",
+                                        "read_committed",
+                                        "enable.auto.commit",
+                                        "false",
+                                        NULL};
     return client(bootstrap, RD_KAFKA_CONSUMER, props);
 }
 
@@ -419,8 +424,7 @@ static void keep_latest(void *opaque, const rd_kafka_message_t *m)
     latest_ctx_t *l = opaque;
     json_t *v = json_loadb(m->payload, m->len, 0, NULL);
     const char *k = json_string_value(json_object_get(v, l->key));
-    cr_assert(k, "an output row without '%s': %.*s", l->key, (int)m->len,
-              (const char *)m->payload);
+    cr_assert(k, "an output row without '%s': %.*s", l->key, (int)m->len, (const char *)m->payload);
     json_object_set_new(l->rows, k, v);
 }
 

@@ -12,7 +12,6 @@
 
 #include "tk.h"
 
-
 typedef struct page_input {
     int64_t *prefix_sum; /* prefix_sum[k]: bytes of the page's first k records */
     int64_t n;
@@ -141,10 +140,9 @@ void tk_eos_verify(const char *bs, const char *out, const sl_gen_spec_t *spec, u
     cr_log_info("%s: %llu records in, %llu rows out for %llu pages; %llu rows no prefix, %llu "
                 "duplicates or steps back, %llu repeated (seq, idx), %llu pages short of "
                 "their total, open transactions: %s",
-                what, (unsigned long long)n, (unsigned long long)v.rows,
-                (unsigned long long)pages, (unsigned long long)v.not_a_prefix,
-                (unsigned long long)v.not_increasing, (unsigned long long)v.dup_ids,
-                (unsigned long long)missing, open ? "yes" : "no");
+                what, (unsigned long long)n, (unsigned long long)v.rows, (unsigned long long)pages,
+                (unsigned long long)v.not_a_prefix, (unsigned long long)v.not_increasing,
+                (unsigned long long)v.dup_ids, (unsigned long long)missing, open ? "yes" : "no");
     cr_assert_eq(v.not_a_prefix, 0, "%s: rows that are not a prefix aggregate", what);
     cr_assert_eq(v.not_increasing, 0, "%s: duplicated rows", what);
     cr_assert_eq(v.dup_ids, 0, "%s: a (seq, idx) published twice", what);
@@ -156,4 +154,3 @@ void tk_eos_verify(const char *bs, const char *out, const sl_gen_spec_t *spec, u
     free(v.last_count);
     free(v.ids);
 }
-

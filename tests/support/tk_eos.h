@@ -18,7 +18,7 @@
 /** Pages of the generated input: spec->pages must be at most this. */
 #define TK_EOS_PAGES 300
 
-void tk_eos_verify(const char *bootstrap, const char *topic, const sl_gen_spec_t *spec,
-                   uint64_t n, const char *what);
+void tk_eos_verify(const char *bootstrap, const char *topic, const sl_gen_spec_t *spec, uint64_t n,
+                   const char *what);
 
 #endif

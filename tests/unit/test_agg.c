@@ -116,8 +116,11 @@ Test(agg, encoding_round_trip_and_corruption)
     sl_agg_spec_t specs[] = {spec(SL_AGG_COUNT, SL_T_LONG, -1), spec(SL_AGG_SUM, SL_T_DOUBLE, 0),
                              spec(SL_AGG_MAX, SL_T_STRING, 1), spec(SL_AGG_MIN, SL_T_LONG, 2),
                              spec(SL_AGG_AVG, SL_T_LONG, 2)};
-    sl_acc_t in[5] = {{.n = 3}, {.n = 2, .sum.d = 1.5}, {.n = 2, .v = {.t = SL_T_STRING, .n = 3, .u.s = "abc"}},
-                      {.n = 0}, {.n = 4, .sum.i = -40}};
+    sl_acc_t in[5] = {{.n = 3},
+                      {.n = 2, .sum.d = 1.5},
+                      {.n = 2, .v = {.t = SL_T_STRING, .n = 3, .u.s = "abc"}},
+                      {.n = 0},
+                      {.n = 4, .sum.i = -40}};
     sl_buf_t b;
     sl__buf_init(&b);
     sl_arena_t arena;
@@ -131,9 +134,11 @@ Test(agg, encoding_round_trip_and_corruption)
     cr_assert_eq(out[3].n, 0);
     cr_assert(out[4].n == 4 && out[4].sum.i == -40);
     for (size_t len = 0; len < b.len; len++)
-        cr_assert_eq(sl__accs_decode(specs, 5, b.p, len, out, &arena), SL_ERR_STATE, "cut at %zu", len);
+        cr_assert_eq(sl__accs_decode(specs, 5, b.p, len, out, &arena), SL_ERR_STATE, "cut at %zu",
+                     len);
     b.p[0] = 99;
-    cr_assert_eq(sl__accs_decode(specs, 5, b.p, b.len, out, &arena), SL_ERR_STATE, "unknown version");
+    cr_assert_eq(sl__accs_decode(specs, 5, b.p, b.len, out, &arena), SL_ERR_STATE,
+                 "unknown version");
     sl__buf_fini(&b);
     sl__arena_fini(&arena);
 }
@@ -318,8 +323,8 @@ Test(agg, corrupt_sets_and_registers_are_refused)
     cr_assert_eq(sl__accs_decode(specs, 3, b.p, b.len, out, &arena), SL_OK);
     cr_assert_eq(result_long(&specs[0], &out[0]), 20);
     for (size_t len = 0; len < b.len; len++)
-        cr_assert_eq(sl__accs_decode(specs, 3, b.p, len, out, &arena), SL_ERR_STATE,
-                     "cut at %zu", len);
+        cr_assert_eq(sl__accs_decode(specs, 3, b.p, len, out, &arena), SL_ERR_STATE, "cut at %zu",
+                     len);
     sl__buf_fini(&b);
     sl__arena_fini(&arena);
 }

@@ -184,11 +184,10 @@ Test(avro, random_bytes_never_crash)
     sl__codec_destroy(arr);
 }
 
-static const char *const WRITER_V1 =
-    "{\"type\":\"record\",\"name\":\"PageView\",\"fields\":["
-    "{\"name\":\"page\",\"type\":\"string\"},"
-    "{\"name\":\"extra\",\"type\":\"string\"},"
-    "{\"name\":\"latency_ms\",\"type\":\"int\"}]}";
+static const char *const WRITER_V1 = "{\"type\":\"record\",\"name\":\"PageView\",\"fields\":["
+                                     "{\"name\":\"page\",\"type\":\"string\"},"
+                                     "{\"name\":\"extra\",\"type\":\"string\"},"
+                                     "{\"name\":\"latency_ms\",\"type\":\"int\"}]}";
 
 static const char *const READER_V2 =
     "{\"type\":\"record\",\"name\":\"PageView\",\"fields\":["

@@ -103,17 +103,16 @@ static void expect_problems(const char *json, const char *const *want, int nline
 
 Test(conf, every_problem_is_reported_with_its_path)
 {
-    const char *bad =
-        "{\"name\": \"pages\", \"colour\": 1,"
-        " \"kafka\": {\"enable.auto.commit\": true},"
-        " \"source\": {\"topics\": [\"pv\", 3], \"schema\": \"pageview.avsc\"},"
-        " \"query\": {\"group_by\": [\"page\", \"pgae\"],"
-        "            \"aggregates\": [{\"fn\": \"median\", \"field\": \"bytes\"},"
-        "                             {\"fn\": \"sum\", \"field\": \"page\"},"
-        "                             {\"fn\": \"max\"}]},"
-        " \"trigger\": {\"interval\": \"soon\"},"
-        " \"output\": {\"mode\": \"sideways\", \"sink\": \"kafka\"},"
-        " \"state\": {}}";
+    const char *bad = "{\"name\": \"pages\", \"colour\": 1,"
+                      " \"kafka\": {\"enable.auto.commit\": true},"
+                      " \"source\": {\"topics\": [\"pv\", 3], \"schema\": \"pageview.avsc\"},"
+                      " \"query\": {\"group_by\": [\"page\", \"pgae\"],"
+                      "            \"aggregates\": [{\"fn\": \"median\", \"field\": \"bytes\"},"
+                      "                             {\"fn\": \"sum\", \"field\": \"page\"},"
+                      "                             {\"fn\": \"max\"}]},"
+                      " \"trigger\": {\"interval\": \"soon\"},"
+                      " \"output\": {\"mode\": \"sideways\", \"sink\": \"kafka\"},"
+                      " \"state\": {}}";
     const char *const want[] = {
         "job.json: (top level): unknown key 'colour'",
         "job.json: kafka[\"bootstrap.servers\"]: missing",
@@ -147,20 +146,20 @@ Test(conf, bad_json_and_missing_schema)
         " \"source\": {\"topics\": \"pv\", \"schema\": \"nope.avsc\"},"
         " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
         " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
-    const char *const want2[] = {"job.json: source.schema: schema file '", "nope.avsc' does not "
-                                                                           "exist",
+    const char *const want2[] = {"job.json: source.schema: schema file '",
+                                 "nope.avsc' does not "
+                                 "exist",
                                  NULL};
     expect_problems(missing, want2, 1);
 }
 
 Test(conf, where_errors_name_the_column)
 {
-    const char *job =
-        "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
-        " \"source\": {\"topics\": \"pv\", \"schema\": \"pageview.avsc\"},"
-        " \"query\": {\"where\": \"bytes > 'a'\", \"group_by\": \"page\","
-        "             \"aggregates\": [{\"fn\": \"count\"}]},"
-        " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
+    const char *job = "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+                      " \"source\": {\"topics\": \"pv\", \"schema\": \"pageview.avsc\"},"
+                      " \"query\": {\"where\": \"bytes > 'a'\", \"group_by\": \"page\","
+                      "             \"aggregates\": [{\"fn\": \"count\"}]},"
+                      " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
     const char *const want[] = {"job.json: query.where: at column 1: cannot compare long with "
                                 "string",
                                 NULL};
@@ -169,16 +168,14 @@ Test(conf, where_errors_name_the_column)
 
 Test(conf, json_source_and_duplicate_columns)
 {
-    const char *job =
-        "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
-        " \"source\": {\"topics\": \"pv\", \"format\": \"json\","
-        "              \"fields\": {\"page\": \"string\", \"n\": \"long\"}},"
-        " \"query\": {\"group_by\": \"page\","
-        "             \"aggregates\": [{\"fn\": \"count\", \"as\": \"page\"}]},"
-        " \"output\": {\"sink\": \"kafka\", \"topic\": \"o\", \"format\": \"avro\"},"
-        " \"state\": {\"dir\": \"s\"}}";
-    const char *const want[] = {"query.aggregates[0].as: output column 'page' appears twice",
-                                NULL};
+    const char *job = "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+                      " \"source\": {\"topics\": \"pv\", \"format\": \"json\","
+                      "              \"fields\": {\"page\": \"string\", \"n\": \"long\"}},"
+                      " \"query\": {\"group_by\": \"page\","
+                      "             \"aggregates\": [{\"fn\": \"count\", \"as\": \"page\"}]},"
+                      " \"output\": {\"sink\": \"kafka\", \"topic\": \"o\", \"format\": \"avro\"},"
+                      " \"state\": {\"dir\": \"s\"}}";
+    const char *const want[] = {"query.aggregates[0].as: output column 'page' appears twice", NULL};
     expect_problems(job, want, 1);
 }
 
@@ -196,8 +193,8 @@ static sl_conf_t *parse_ok(const char *query, const char *output)
     char job[4096], err[4096] = "";
     snprintf(job, sizeof(job), WIN_FMT, query, output);
     sl_conf_t *c = NULL;
-    cr_assert_eq(sl__conf_parse(job, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s\n%s",
-                 query, err);
+    cr_assert_eq(sl__conf_parse(job, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s\n%s", query,
+                 err);
     return c;
 }
 
@@ -269,8 +266,7 @@ Test(conf, output_mode_rules)
               "an aggregation needs a window and a watermark");
     parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1m\"}, \"group_by\": \"page\", "
               "\"aggregates\": [{\"fn\": \"count\"}]",
-              "\"sink\": \"console\", \"mode\": \"append\"",
-              "append mode emits a row once");
+              "\"sink\": \"console\", \"mode\": \"append\"", "append mode emits a row once");
     parse_bad("\"select\": [\"page\"]", "\"sink\": \"console\", \"mode\": \"complete\"",
               "output.mode: complete mode outputs the whole result table, so it needs an "
               "aggregation");
@@ -281,8 +277,8 @@ Test(conf, output_mode_rules)
     parse_bad("\"watermark\": {\"field\": \"ts\", \"delay\": \"1m\"}, \"group_by\": \"page\","
               " \"aggregates\": [{\"fn\": \"count\"}]",
               "\"sink\": \"console\"", "query.watermark: a watermark closes windows");
-    parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
-              "\"sink\": \"file\"", "output.path: missing");
+    parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]", "\"sink\": \"file\"",
+              "output.path: missing");
     parse_bad("\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]",
               "\"sink\": \"file\", \"path\": \"out\", \"format\": \"avro\"",
               "output.format: only the kafka sink writes Avro");

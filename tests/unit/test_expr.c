@@ -117,8 +117,7 @@ static sl_val_t value(const char *text, char *out, size_t size)
     sl__arena_init(&scratch);
     sl_val_t v;
     cr_assert_eq(sl__expr_eval(e, row, &scratch, &v), SL_OK);
-    cr_assert(v.t == sl__expr_type(e) || v.t == SL_T_NULL, "%s: value of the declared type",
-              text);
+    cr_assert(v.t == sl__expr_type(e) || v.t == SL_T_NULL, "%s: value of the declared type", text);
     if (v.t == SL_T_STRING) {
         snprintf(out, size, "%.*s", (int)v.n, v.u.s);
         v.u.s = out;
@@ -205,7 +204,7 @@ Test(expr, timestamps)
     sl_val_t v = value("timestamp_millis(a)", buf, sizeof(buf));
     cr_assert(v.t == SL_T_TIMESTAMP && v.u.i == 1732525200000LL);
     cr_assert(match("timestamp_millis(a) = '2024-11-25 09:00:00'"),
-                "a string compared with a timestamp is read as a date-time");
+              "a string compared with a timestamp is read as a date-time");
     cr_assert(match("timestamp_millis(a) < '2024-11-25T09:00:01.5+00:00'"));
     cr_assert_eq(lval("unix_millis(timestamp_millis(a)) - a"), 0);
     int64_t ms;

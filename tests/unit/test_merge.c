@@ -53,10 +53,8 @@ static void open_job(const char *window, const char *mode)
              "             \"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
              " \"output\": {\"sink\": \"memory\", \"mode\": \"%s\"}, \"state\": {\"dir\": \"st\"}}",
              window, mode);
-    cr_assert_eq(sl__conf_parse(json, dir, "job.json", &conf, err, sizeof(err)), SL_OK, "%s",
-                 err);
-    cr_assert_eq(sl__store_open(conf->state_dir, 1, 0, &store, err, sizeof(err)), SL_OK, "%s",
-                 err);
+    cr_assert_eq(sl__conf_parse(json, dir, "job.json", &conf, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(sl__store_open(conf->state_dir, 1, 0, &store, err, sizeof(err)), SL_OK, "%s", err);
     wb = sl__store_batch_new();
     cr_assert_eq(sl__table_init(&batch, conf->naggs), SL_OK);
     cr_assert_eq(sl__merge_init(&merge, conf), SL_OK);

@@ -18,13 +18,12 @@ static sl_conf_t *conf;
 static void setup(void)
 {
     dir = tk_tmpdir("sluice-out");
-    const char *job =
-        "{\"name\": \"o\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
-        " \"source\": {\"topics\": \"t\", \"format\": \"json\","
-        "   \"fields\": {\"page\": \"string\", \"x\": \"double\"}},"
-        " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"},"
-        "   {\"fn\": \"avg\", \"field\": \"x\"}]},"
-        " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
+    const char *job = "{\"name\": \"o\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+                      " \"source\": {\"topics\": \"t\", \"format\": \"json\","
+                      "   \"fields\": {\"page\": \"string\", \"x\": \"double\"}},"
+                      " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"},"
+                      "   {\"fn\": \"avg\", \"field\": \"x\"}]},"
+                      " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
     char err[2048];
     cr_assert_eq(sl__conf_parse(job, dir, "job.json", &conf, err, sizeof(err)), SL_OK, "%s", err);
 }
@@ -76,11 +75,12 @@ Test(output, console_table_like_spark)
     memset(&s, 0, sizeof(s));
     s.conf = conf;
     s.console = mem;
-    sl_val_t rows[2 * 3] = {
-        {.t = SL_T_STRING, .n = 2, .u.s = "/a"}, {.t = SL_T_LONG, .u.i = 12},
-        {.t = SL_T_DOUBLE, .u.d = 1.5},
-        {.t = SL_T_STRING, .n = 29, .u.s = "/a-page-name-longer-than-20ch"},
-        {.t = SL_T_LONG, .u.i = 7}, {.t = SL_T_NULL}};
+    sl_val_t rows[2 * 3] = {{.t = SL_T_STRING, .n = 2, .u.s = "/a"},
+                            {.t = SL_T_LONG, .u.i = 12},
+                            {.t = SL_T_DOUBLE, .u.d = 1.5},
+                            {.t = SL_T_STRING, .n = 29, .u.s = "/a-page-name-longer-than-20ch"},
+                            {.t = SL_T_LONG, .u.i = 7},
+                            {.t = SL_T_NULL}};
     sl__sink_console(&s, 4, rows, 2);
     fclose(mem);
     const char *want = "-------------------------------------------\n"

@@ -115,19 +115,19 @@ SL_API void sl_job_stop(sl_job_t *job);
 
 /** @brief Counters of a job, readable during and after sl_job_run(). */
 typedef struct sl_job_stats {
-    uint64_t batches;       /**< batches committed */
-    uint64_t records_in;    /**< records read from the source */
-    uint64_t records_bad;   /**< records that could not be decoded (skipped, counted) */
-    uint64_t records_kept;  /**< records that passed the where filter */
-    uint64_t rows_out;      /**< result rows published */
-    int64_t first_record_ms; /**< monotonic clock (ms) when the first record was read; 0 none */
-    int64_t last_commit_ms;  /**< monotonic clock (ms) when the last batch was published */
-    uint64_t records_late;  /**< records behind the watermark for a closed window */
+    uint64_t batches;         /**< batches committed */
+    uint64_t records_in;      /**< records read from the source */
+    uint64_t records_bad;     /**< records that could not be decoded (skipped, counted) */
+    uint64_t records_kept;    /**< records that passed the where filter */
+    uint64_t rows_out;        /**< result rows published */
+    int64_t first_record_ms;  /**< monotonic clock (ms) when the first record was read; 0 none */
+    int64_t last_commit_ms;   /**< monotonic clock (ms) when the last batch was published */
+    uint64_t records_late;    /**< records behind the watermark for a closed window */
     uint64_t records_untimed; /**< records of a windowed query whose event time was null */
-    uint64_t windows_closed; /**< windows the watermark closed (their state dropped) */
-    int64_t watermark_ms;   /**< the watermark (epoch ms); INT64_MIN before the first */
-    uint64_t records_lost;  /**< records deleted by retention before they were read, skipped
-                                 (source.on_data_loss "skip") */
+    uint64_t windows_closed;  /**< windows the watermark closed (their state dropped) */
+    int64_t watermark_ms;     /**< the watermark (epoch ms); INT64_MIN before the first */
+    uint64_t records_lost;    /**< records deleted by retention before they were read, skipped
+                                   (source.on_data_loss "skip") */
 } sl_job_stats_t;
 
 /** @brief One batch's result rows, as the foreach-batch sink hands them over (borrowed:
@@ -231,12 +231,12 @@ typedef struct sl_pageview {
 
 /** How sl_gen_pageview() spreads its values. */
 typedef struct sl_gen_spec {
-    uint64_t seed;      /**< different seeds give different streams */
-    uint32_t pages;     /**< distinct pages (keys), at least 1 */
-    uint32_t users;     /**< distinct users, at least 1 */
-    int64_t start_ms;   /**< ts_ms of record 0; each record is 1 ms later */
-    int by_page;        /**< sl_gen_produce(): record to partition page % partitions, so a
-                             page's records keep their order (default: i % partitions) */
+    uint64_t seed;    /**< different seeds give different streams */
+    uint32_t pages;   /**< distinct pages (keys), at least 1 */
+    uint32_t users;   /**< distinct users, at least 1 */
+    int64_t start_ms; /**< ts_ms of record 0; each record is 1 ms later */
+    int by_page;      /**< sl_gen_produce(): record to partition page % partitions, so a
+                           page's records keep their order (default: i % partitions) */
 } sl_gen_spec_t;
 
 /** @brief Fills @p out with record number @p i of the stream @p spec describes. Pure. */
