@@ -386,6 +386,7 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     if (!f)
         die("tmpfile", "failed");
     fprintf(stderr, "bench: running %s\n", peer);
+    fflush(stdout); /* or the child writes out what this process has buffered */
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fileno(f), 1);
@@ -745,6 +746,7 @@ static const char *cli_job(const char *dir, const char *bs, const char *topic, i
 
 static pid_t spawn_cli(const char *job)
 {
+    fflush(stdout); /* or the child writes out what this process has buffered */
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
