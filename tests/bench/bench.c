@@ -110,6 +110,42 @@ static void admin(const char *bs, const char *topic, int parts, int create)
         sleep(1); /* leaders elected */
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        die(path, "cannot write");
+}
+
+/* A new scratch directory (@p dir is a mkdtemp template) holding the page-view schema as
+ * pageview.avsc, which the jobs name. */
+static void scratch_dir(char *dir)
+{
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char path[300];
+    snprintf(path, sizeof(path), "%s/pageview.avsc", dir);
+    write_text(path, sl_gen_pageview_schema());
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", dir);
+}
+
+/* A run's input ("<what>-in-<pid>", 6 partitions) and output ("<what>-out-<pid>", one
+ * partition) topics: made, or with @p create 0 deleted. */
+static void run_topics(const char *bs, const char *what, char *in, char *out, int create)
+{
+    snprintf(in, 64, "%s-in-%d", what, (int)getpid());
+    snprintf(out, 64, "%s-out-%d", what, (int)getpid());
+    admin(bs, in, 6, create);
+    admin(bs, out, 1, create);
+}
+
 static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
 {
     char err[512], group[128];
@@ -226,13 +262,7 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
                            const sl_gen_spec_t *spec, uint64_t n)
 {
     char dir[] = "/tmp/sluice-bench-XXXXXX";
-    if (!mkdtemp(dir))
-        die("mkdtemp", "failed");
-    char path[300];
-    snprintf(path, sizeof(path), "%s/pageview.avsc", dir);
-    FILE *f = fopen(path, "w");
-    fputs(sl_gen_pageview_schema(), f);
-    fclose(f);
+    scratch_dir(dir);
     char json[2048], err[4096];
     snprintf(json, sizeof(json),
              "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
@@ -264,10 +294,7 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
     r.secs = (double)(st.last_commit_ms - st.first_record_ms) / 1000.0;
     sl_job_destroy(job);
     r.checked = check_output(bs, out, spec, n);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench: could not remove %s\n", dir);
+    remove_dir(dir);
     return r;
 }
 
@@ -519,17 +546,8 @@ static int64_t percentile(const lat_t *l, double q, int64_t total)
 static void latency(const char *bs, int rate, int secs)
 {
     char in[64], out[64], dir[] = "/tmp/sluice-bench-lat-XXXXXX", err[4096];
-    snprintf(in, sizeof(in), "bench-lat-in-%d", (int)getpid());
-    snprintf(out, sizeof(out), "bench-lat-out-%d", (int)getpid());
-    admin(bs, in, 6, 1);
-    admin(bs, out, 1, 1);
-    if (!mkdtemp(dir))
-        die("mkdtemp", "failed");
-    char path[300];
-    snprintf(path, sizeof(path), "%s/pageview.avsc", dir);
-    FILE *f = fopen(path, "w");
-    fputs(sl_gen_pageview_schema(), f);
-    fclose(f);
+    run_topics(bs, "bench-lat", in, out, 1);
+    scratch_dir(dir);
     /* One-millisecond windows of produce time: a row says when its records were made. */
     char json[2048];
     snprintf(json, sizeof(json),
@@ -602,12 +620,8 @@ static void latency(const char *bs, int rate, int secs)
         fprintf(stderr, "bench: latency job: %s\n", run.err);
     free(l.hist);
     sl_job_destroy(job);
-    admin(bs, in, 0, 0);
-    admin(bs, out, 0, 0);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench: could not remove %s\n", dir);
+    run_topics(bs, "bench-lat", in, out, 0);
+    remove_dir(dir);
 }
 
 /* ---- restart ---- */
@@ -646,17 +660,9 @@ static void *first_new_output(void *opaque)
 static void restart_time(const char *bs, uint64_t keys)
 {
     char in[64], out[64], dir[] = "/tmp/sluice-bench-restart-XXXXXX", err[512];
-    snprintf(in, sizeof(in), "bench-rs-in-%d", (int)getpid());
-    snprintf(out, sizeof(out), "bench-rs-out-%d", (int)getpid());
-    admin(bs, in, 6, 1);
-    admin(bs, out, 1, 1);
-    if (!mkdtemp(dir))
-        die("mkdtemp", "failed");
-    char schema[400], json[2048], job[400];
-    snprintf(schema, sizeof(schema), "%s/pageview.avsc", dir);
-    FILE *f = fopen(schema, "w");
-    fputs(sl_gen_pageview_schema(), f);
-    fclose(f);
+    char json[2048], job[400];
+    run_topics(bs, "bench-rs", in, out, 1);
+    scratch_dir(dir);
     /* The state: one key per record (as many pages as records). */
     sl_gen_spec_t spec = {.seed = 3, .pages = (uint32_t)keys, .users = 1000};
     double t0 = now_s();
@@ -672,9 +678,7 @@ static void restart_time(const char *bs, uint64_t keys)
                  out, bs, in, streaming ? "500ms" : "2s",
                  streaming ? "" : ", \"available_now\": true", out);
         snprintf(job, sizeof(job), "%s/job-%d.json", dir, streaming);
-        f = fopen(job, "w");
-        fputs(json, f);
-        fclose(f);
+        write_text(job, json);
     }
     snprintf(job, sizeof(job), "%s/job-0.json", dir);
     int status;
@@ -713,23 +717,15 @@ static void restart_time(const char *bs, uint64_t keys)
     printf("\nrestart, %" PRIu64 " keys of state (built in %.0f s), killed with SIGKILL while "
            "running: start to its first batch readable in the output %s%.2f s\n",
            keys, build_s, w.at < 0 ? "(none within 600 s) " : "", w.at < 0 ? 600.0 : w.at - start);
-    admin(bs, in, 0, 0);
-    admin(bs, out, 0, 0);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench: could not remove %s\n", dir);
+    run_topics(bs, "bench-rs", in, out, 0);
+    remove_dir(dir);
 }
 
 /* Writes a job on @p topic for the sluice CLI into @p dir; returns its path (static). */
 static const char *cli_job(const char *dir, const char *bs, const char *topic, int available_now)
 {
     static char path[400];
-    char schema[400], json[2048];
-    snprintf(schema, sizeof(schema), "%s/pageview.avsc", dir);
-    FILE *f = fopen(schema, "w");
-    fputs(sl_gen_pageview_schema(), f);
-    fclose(f);
+    char json[2048];
     snprintf(json, sizeof(json),
              "{\"name\": \"%s-%d\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
              " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
@@ -738,9 +734,7 @@ static const char *cli_job(const char *dir, const char *bs, const char *topic, i
              " \"state\": {\"dir\": \"state-%d\"}}",
              topic, available_now, bs, topic, available_now ? "true" : "false", available_now);
     snprintf(path, sizeof(path), "%s/job-%d.json", dir, available_now);
-    f = fopen(path, "w");
-    fputs(json, f);
-    fclose(f);
+    write_text(path, json);
     return path;
 }
 
@@ -763,8 +757,7 @@ static void cli_figures(const char *bs)
 {
     char topic[64], dir[] = "/tmp/sluice-bench-cli-XXXXXX", err[512];
     snprintf(topic, sizeof(topic), "bench-cli-%d", (int)getpid());
-    if (!mkdtemp(dir))
-        die("mkdtemp", "failed");
+    scratch_dir(dir);
     admin(bs, topic, 1, 1);
     sl_gen_spec_t spec = {.seed = 1, .pages = 10, .users = 10};
     if (sl_gen_produce(bs, NULL, topic, 1, &spec, 0, 1, err, sizeof(err)))
@@ -788,10 +781,7 @@ static void cli_figures(const char *bs)
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
     admin(bs, topic, 0, 0);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench: could not remove %s\n", dir);
+    remove_dir(dir);
     printf("\nsluice CLI, a topic of one record: exec to exit with available-now (start-up, one "
            "batch, shut-down) %.2f s; resident memory of a job idle on it %.1f MiB\n",
            startup, (double)idle_kb / 1024.0);
@@ -833,10 +823,7 @@ int main(int argc, char **argv)
         die("KAFKA_BOOTSTRAP_SERVERS", "not set (tests/bench/run starts a broker)");
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     char in[64], out[64];
-    snprintf(in, sizeof(in), "bench-in-%d", (int)getpid());
-    snprintf(out, sizeof(out), "bench-out-%d", (int)getpid());
-    admin(bs, in, 6, 1);
-    admin(bs, out, 1, 1);
+    run_topics(bs, "bench", in, out, 1);
     sl_gen_spec_t spec = {.seed = 2026, .pages = pages, .users = 100000};
     char err[512];
     double t0 = now_s();
@@ -849,11 +836,9 @@ int main(int argc, char **argv)
     int nres = 0;
     res[nres++] = raw_consume(bs, in, n);
     res[nres++] = run_sluice(bs, in, out, &spec, n);
-    char schema[] = "/tmp/bench-schema-XXXXXX";
-    int sfd = mkstemp(schema);
-    if (sfd < 0 || write(sfd, sl_gen_pageview_schema(), strlen(sl_gen_pageview_schema())) < 0)
-        die("schema file", "cannot write");
-    close(sfd);
+    char sdir[] = "/tmp/sluice-bench-peers-XXXXXX", schema[300];
+    scratch_dir(sdir);
+    snprintf(schema, sizeof(schema), "%s/pageview.avsc", sdir);
     char peer_outs[3][96];
     int npeer_outs = 0;
     char *list = strdup(peers);
@@ -865,7 +850,7 @@ int main(int argc, char **argv)
         res[nres++] = run_peer(peer, bs, in, pout, schema, &spec, n);
     }
     free(list);
-    unlink(schema);
+    remove_dir(sdir);
 
     printf("\n%" PRIu64 " Avro page views, 6 partitions, %u pages; librdkafka %s\n\n", n, pages,
            rd_kafka_version_str());
@@ -887,8 +872,7 @@ int main(int argc, char **argv)
                                     : "n/a");
         ok &= res[i].checked >= 0 && res[i].records == n;
     }
-    admin(bs, in, 0, 0);
-    admin(bs, out, 0, 0);
+    run_topics(bs, "bench", in, out, 0);
     for (int i = 0; i < npeer_outs; i++)
         admin(bs, peer_outs[i], 0, 0);
     cli_figures(bs);
