@@ -29,6 +29,7 @@ struct sl_store {
     rocksdb_writeoptions_t *wsync;
     rocksdb_writeoptions_t *wnosync;
     char *dir;
+    int read_only;
     int broken; /* a write failed: the database is abandoned, not closed */
 };
 
@@ -67,6 +68,12 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     rocksdb_options_set_create_if_missing(s->opts, create);
     rocksdb_options_set_create_missing_column_families(s->opts, create);
     rocksdb_options_set_write_buffer_size(s->opts, 64u << 20);
+    /* The families share one write-ahead log, and a log file is kept until every family
+     * with data in it has flushed; "meta" takes a few positions a batch and would hardly
+     * ever flush, so the log (every aggregate and outbox row written) would grow without
+     * end and a restart after a crash would replay all of it (measured: 27 s with 10 M
+     * keys). Past this size RocksDB flushes the families holding the oldest log. */
+    rocksdb_options_set_max_total_wal_size(s->opts, 64u << 20);
     /* FATAL only: after a write fails on a full disk, RocksDB 7.8 (built with assertions,
      * as Debian's is) aborts in its LOG writer the next time it logs, and it logs while
      * handling that very error. Our own messages say what failed. */
@@ -82,6 +89,7 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     for (int i = 0; i <= NCF; i++)
         cfopts[i] = s->opts;
     char *rerr = NULL;
+    s->read_only = read_only;
     if (read_only) {
         s->db = rocksdb_open_for_read_only_column_families(s->opts, dir, NCF + 1, names, cfopts,
                                                            s->cf, 0, &rerr);
@@ -105,6 +113,17 @@ void sl__store_close(sl_store_t *s)
 {
     if (!s)
         return;
+    /* A clean stop leaves nothing to replay: the next start opens at once. */
+    if (s->db && !s->broken && !s->read_only) {
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        for (int i = 0; i < NCF; i++) {
+            char *rerr = NULL;
+            if (s->cf[i])
+                rocksdb_flush_cf(s->db, fo, s->cf[i], &rerr);
+            rocksdb_free(rerr);
+        }
+        rocksdb_flushoptions_destroy(fo);
+    }
     for (int i = 0; i <= NCF; i++) {
         if (s->cf[i])
             rocksdb_column_family_handle_destroy(s->cf[i]);
