@@ -130,23 +130,6 @@ static sl_err_t dset_union(sl_acc_t *into, const sl_acc_t *from, sl_arena_t *are
     return SL_OK;
 }
 
-/* The value's bytes as a group key encodes it: type-tagged, so 1 and 1.0 differ as in
- * Spark, and strings are compared by their bytes. */
-static size_t value_bytes(const sl_val_t *v, uint8_t *tmp, const uint8_t **p)
-{
-    static const int zero = 0;
-    sl_buf_t b = {.p = tmp, .len = 0, .cap = 16};
-    if (v->t == SL_T_STRING) {
-        size_t n = sl__zz_encode(v->n, tmp + 1);
-        tmp[0] = 4; /* the string tag of table.c, then the length; the bytes follow */
-        *p = tmp;
-        return n + 1;
-    }
-    sl__key_encode(v, &zero, 1, &b);
-    *p = tmp;
-    return b.len;
-}
-
 /* ---- HyperLogLog ---- */
 
 static void hll_add(uint8_t *reg, int p, uint64_t h)
@@ -192,26 +175,24 @@ sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t
         return SL_OK; /* aggregates of a field skip nulls, as SQL's do */
     switch (spec->fn) {
     case SL_AGG_COUNT_DISTINCT: {
-        uint8_t tmp[16];
-        const uint8_t *p;
-        size_t n = value_bytes(v, tmp, &p);
-        uint8_t *all = sl__arena_alloc(arena, n + (v->t == SL_T_STRING ? v->n : 0) + 1);
+        /* The value as a group key encodes it: type-tagged, so 1 and 1.0 differ as in
+         * Spark, and strings are compared by their bytes. */
+        uint8_t head[SL_KEY_HEAD_MAX];
+        size_t hn = sl__key_head(v, head), n = hn + (v->t == SL_T_STRING ? v->n : 0);
+        uint8_t *all = sl__arena_alloc(arena, n + 1);
         if (!all)
             return SL_ERR_NOMEM;
-        memcpy(all, p, n);
-        if (v->t == SL_T_STRING && v->n)
-            memcpy(all + n, v->u.s, v->n);
-        n += v->t == SL_T_STRING ? v->n : 0;
+        memcpy(all, head, hn);
+        if (n > hn)
+            memcpy(all + hn, v->u.s, v->n);
         if (!acc->ext && !(acc->ext = dset_new(arena, 16)))
             return SL_ERR_NOMEM;
         acc->n++;
         return dset_add(acc->ext, sl__hash(all, n), all, (uint32_t)n, 0, arena);
     }
     case SL_AGG_APPROX_COUNT_DISTINCT: {
-        uint8_t tmp[16];
-        const uint8_t *p;
-        size_t n = value_bytes(v, tmp, &p);
-        uint64_t h = sl__hash(p, n);
+        uint8_t head[SL_KEY_HEAD_MAX];
+        uint64_t h = sl__hash(head, sl__key_head(v, head));
         if (v->t == SL_T_STRING)
             h = sl__hash(v->u.s, v->n) ^ (h * 0x9E3779B97F4A7C15ULL);
         uint8_t *reg = hll_regs(acc, spec->hll_p, arena);

@@ -196,12 +196,6 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
     return lo;
 }
 
-static int64_t check_retention(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
-                               int64_t pos)
-{
-    return sl__source_data_loss(src, rk, topic, partition, pos);
-}
-
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -232,7 +226,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_topic_partition_t *o =
                 rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition);
             if (pos >= 0) {
-                pos = check_retention(src, rk, tp->topic, tp->partition, pos);
+                pos = sl__source_data_loss(src, rk, tp->topic, tp->partition, pos);
                 if (pos < 0) {
                     rd_kafka_topic_partition_list_destroy(ours);
                     return;

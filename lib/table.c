@@ -14,39 +14,45 @@ enum {
     TAG_TIMESTAMP = 5
 };
 
+size_t sl__key_head(const sl_val_t *v, uint8_t *b)
+{
+    size_t len = 0;
+    switch (v->t) {
+    case SL_T_NULL:
+        b[len++] = TAG_NULL;
+        break;
+    case SL_T_BOOL:
+        b[len++] = TAG_BOOL;
+        b[len++] = v->u.i != 0;
+        break;
+    case SL_T_LONG:
+    case SL_T_TIMESTAMP:
+        b[len++] = v->t == SL_T_LONG ? TAG_LONG : TAG_TIMESTAMP;
+        sl__be64_put(b + len, (uint64_t)v->u.i ^ (1ULL << 63));
+        len += 8;
+        break;
+    case SL_T_DOUBLE: {
+        uint64_t u;
+        memcpy(&u, &v->u.d, 8);
+        b[len++] = TAG_DOUBLE;
+        sl__be64_put(b + len, u);
+        len += 8;
+        break;
+    }
+    case SL_T_STRING:
+        b[len++] = TAG_STRING;
+        len += sl__zz_encode(v->n, b + len);
+        break;
+    }
+    return len;
+}
+
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
 {
     for (int i = 0; i < n; i++) {
         const sl_val_t *v = &row[slots[i]];
-        uint8_t b[16];
-        size_t len = 0;
-        switch (v->t) {
-        case SL_T_NULL:
-            b[len++] = TAG_NULL;
-            break;
-        case SL_T_BOOL:
-            b[len++] = TAG_BOOL;
-            b[len++] = v->u.i != 0;
-            break;
-        case SL_T_LONG:
-        case SL_T_TIMESTAMP:
-            b[len++] = v->t == SL_T_LONG ? TAG_LONG : TAG_TIMESTAMP;
-            sl__be64_put(b + len, (uint64_t)v->u.i ^ (1ULL << 63));
-            len += 8;
-            break;
-        case SL_T_DOUBLE: {
-            uint64_t u;
-            memcpy(&u, &v->u.d, 8);
-            b[len++] = TAG_DOUBLE;
-            sl__be64_put(b + len, u);
-            len += 8;
-            break;
-        }
-        case SL_T_STRING:
-            b[len++] = TAG_STRING;
-            len += sl__zz_encode(v->n, b + len);
-            break;
-        }
+        uint8_t b[SL_KEY_HEAD_MAX];
+        size_t len = sl__key_head(v, b);
         if (sl__buf_append(out, b, len) != SL_OK)
             return SL_ERR_NOMEM;
         if (v->t == SL_T_STRING && sl__buf_append(out, v->u.s, v->n) != SL_OK)

@@ -17,6 +17,14 @@
 
 /** Appends the key of @p row's values at @p slots to @p out. */
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out);
+
+/* The most bytes sl__key_head() writes. */
+#define SL_KEY_HEAD_MAX 16
+/**
+ * Writes the encoding of one value into @p b (SL_KEY_HEAD_MAX bytes) and returns its
+ * length; a string's bytes follow it in a key and are not written.
+ */
+size_t sl__key_head(const sl_val_t *v, uint8_t *b);
 /**
  * Decodes a key of @p n values into @p vals; strings point into @p p.
  * SL_ERR_STATE when the bytes are not such a key.
