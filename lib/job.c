@@ -12,6 +12,7 @@
  * outbox holds is reconciled with the sink.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,23 +328,18 @@ static int64_t event_time(const sl_job_t *job, int64_t *all)
     return active ? min_active : *all;
 }
 
-/* @p wm_idle: the watermark an idle source has earned by wall clock (SL_WM_NONE: none). */
-static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size)
+/*
+ * The commit of one batch, on the commit thread (or, for a files or socket source, on
+ * the consuming thread): merge the batch table into the state, add the result rows'
+ * outbox entries to the WriteBatch the hand-over filled with positions and times, write
+ * it, publish. The main thread consumes the next batch meanwhile; it touches none of
+ * what this uses until it has joined the thread (finish_commit).
+ */
+static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
 {
     const sl_conf_t *c = job->conf;
-    sl_table_t *t = &job->table;
-    int64_t wm = job->wm, maxev = job->maxev;
-    if (c->wm_slot >= 0) {
-        int64_t all;
-        wm = sl__watermark_next(wm, event_time(job, &all), c->wm_delay_ms);
-        if (wm_idle != SL_WM_NONE && wm_idle > wm)
-            wm = wm_idle;
-        if (all != SL_WM_NONE && (maxev == SL_WM_NONE || all > maxev))
-            maxev = all;
-    }
-    if (t->n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm)
-        return SL_OK;
-    int64_t seq = job->seq + 1;
+    sl_table_t *t = &job->ctable;
+    int64_t seq = job->cm.seq, wm = job->cm.wm;
     int64_t t0 = sl__now_ms(), t_commit = 0;
     sl_err_t e = SL_OK;
     const sl_val_t *rows;
@@ -359,8 +355,8 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
         rows = job->merge.rows;
         n = job->merge.nrows;
     } else {
-        rows = job->sel;
-        n = job->nsel;
+        rows = job->csel;
+        n = job->cnsel;
     }
     sl__buf_reset(&job->out);
     if (uses_outbox(c)) {
@@ -386,27 +382,6 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
             spans[i + 1] = job->out.len;
         }
     }
-    /* Positions: every partition whose next offset moved in this batch. */
-    sl_source_t *src = &job->src;
-    for (int ti = 0; ti < src->ntopics; ti++) {
-        for (int pi = 0; pi < src->topics[ti].nparts; pi++) {
-            sl_part_t *part = &src->topics[ti].parts[pi];
-            if (part->pos < 0 || part->pos == part->committed)
-                continue;
-            char key[512];
-            uint8_t pv[8];
-            int kl = sl__source_pos_key(key, sizeof(key), src->topics[ti].name, pi);
-            sl__be64_put(pv, (uint64_t)part->pos);
-            sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, pv, 8);
-        }
-    }
-    if (job->lsrc)
-        sl__lsrc_put(job->lsrc, job->store, job->wb);
-    put_time(job, "seq", seq);
-    if (wm != job->wm)
-        put_time(job, "wm", wm);
-    if (maxev != job->maxev)
-        put_time(job, "maxev", maxev);
     if (!job->fingerprint_stored) {
         uint8_t fp[8];
         sl__be64_put(fp, c->fingerprint);
@@ -416,25 +391,12 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
     }
     if (c->sink == SL_SINK_KAFKA)
         sl__outbox_put_published(job->store, job->wb, &job->sink);
-    /* Dead letters and late records must be in Kafka before the positions pass them. */
-    if ((e = sl__sink_flush_side(&job->sink, errstr, errstr_size)))
-        goto done;
     sl__crash_point("before-commit");
     if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size)))
         goto done;
     sl__crash_point("after-commit");
     t_commit = sl__now_ms();
     job->fingerprint_stored = 1;
-    job->seq = seq;
-    job->wm = wm;
-    job->maxev = maxev;
-    for (int ti = 0; ti < src->ntopics; ti++) {
-        for (int pi = 0; pi < src->topics[ti].nparts; pi++)
-            src->topics[ti].parts[pi].committed = src->topics[ti].parts[pi].pos;
-    }
-    if (job->lsrc)
-        sl__lsrc_committed(job->lsrc);
-    job->src.fresh = 0; /* partitions that appear from now on start at the earliest offset */
     STAT_ADD(job, batches, 1);
     STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
     atomic_store(&job->stats.watermark_ms, wm);
@@ -444,7 +406,7 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
     case SL_SINK_CONSOLE:
         /* Like Spark, a batch that read records prints its table even when the filter left
          * no rows; one that only moved positions (past transaction markers) does not. */
-        if (job->batch_records || n)
+        if (job->cm.records || n)
             sl__sink_console(&job->sink, seq, rows, n);
         break;
     case SL_SINK_KAFKA:
@@ -480,18 +442,123 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
     sl_log(SL_LOG_DEBUG, "job",
            "batch %" PRId64 ": %" PRIu64 " records, %zu rows; merge and commit %" PRId64
            " ms, publish %" PRId64 " ms",
-           seq, job->batch_records, n, t_commit - t0, sl__now_ms() - t_commit);
+           seq, job->cm.records, n, t_commit - t0, sl__now_ms() - t_commit);
     STAT_ADD(job, rows_out, n);
     atomic_store(&job->stats.last_commit_ms, sl__now_ms());
-    job->batch_records = 0;
 done:
     free(spans);
     free(orows);
     sl__buf_fini(&k);
     sl__buf_fini(&v);
     sl__table_clear(t);
-    job->nsel = 0;
+    job->cnsel = 0;
     return e;
+}
+
+static void *commit_thread(void *opaque)
+{
+    sl_job_t *job = opaque;
+    job->cm.err = commit_batch(job, job->cm.errstr, sizeof(job->cm.errstr));
+    return NULL;
+}
+
+/* Waits for the commit under way, if any; its error, with its message in @p errstr. */
+static sl_err_t finish_commit(sl_job_t *job, char *errstr, size_t errstr_size)
+{
+    if (!job->committing)
+        return SL_OK;
+    pthread_join(job->committer, NULL);
+    job->committing = 0;
+    if (job->cm.err)
+        snprintf(errstr, errstr_size, "%s", job->cm.errstr);
+    return job->cm.err;
+}
+
+/*
+ * Ends the batch under way: waits for the previous commit, puts every moved position and
+ * the batch's sequence and event times into the WriteBatch, flushes the side producer
+ * (dead letters and late records must be in Kafka before the positions pass them), and
+ * hands the batch table to a commit thread. From here on the main thread works as if the
+ * batch were committed: a failed commit stops the job before anything later is.
+ * @p wm_idle: the watermark an idle source has earned by wall clock (SL_WM_NONE: none).
+ */
+static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size)
+{
+    const sl_conf_t *c = job->conf;
+    sl_err_t e = finish_commit(job, errstr, errstr_size);
+    if (e)
+        return e;
+    int64_t wm = job->wm, maxev = job->maxev;
+    if (c->wm_slot >= 0) {
+        int64_t all;
+        wm = sl__watermark_next(wm, event_time(job, &all), c->wm_delay_ms);
+        if (wm_idle != SL_WM_NONE && wm_idle > wm)
+            wm = wm_idle;
+        if (all != SL_WM_NONE && (maxev == SL_WM_NONE || all > maxev))
+            maxev = all;
+    }
+    if (job->table.n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm)
+        return SL_OK;
+    int64_t seq = job->seq + 1;
+    /* Positions: every partition whose next offset moved in this batch. */
+    sl_source_t *src = &job->src;
+    for (int ti = 0; ti < src->ntopics; ti++) {
+        for (int pi = 0; pi < src->topics[ti].nparts; pi++) {
+            sl_part_t *part = &src->topics[ti].parts[pi];
+            if (part->pos < 0 || part->pos == part->committed)
+                continue;
+            char key[512];
+            uint8_t pv[8];
+            int kl = sl__source_pos_key(key, sizeof(key), src->topics[ti].name, pi);
+            sl__be64_put(pv, (uint64_t)part->pos);
+            sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, pv, 8);
+        }
+    }
+    if (job->lsrc)
+        sl__lsrc_put(job->lsrc, job->store, job->wb);
+    put_time(job, "seq", seq);
+    if (wm != job->wm)
+        put_time(job, "wm", wm);
+    if (maxev != job->maxev)
+        put_time(job, "maxev", maxev);
+    if ((e = sl__sink_flush_side(&job->sink, errstr, errstr_size)))
+        return e;
+
+    /* Hand over. */
+    sl_table_t tt = job->ctable;
+    job->ctable = job->table;
+    job->table = tt;
+    sl_val_t *ts = job->csel;
+    size_t tcap = job->csel_cap;
+    job->csel = job->sel;
+    job->cnsel = job->nsel;
+    job->csel_cap = job->sel_cap;
+    job->sel = ts;
+    job->sel_cap = tcap;
+    job->nsel = 0;
+    job->cm.seq = seq;
+    job->cm.wm = wm;
+    job->cm.records = job->batch_records;
+    job->cm.err = SL_OK;
+    job->batch_records = 0;
+    job->seq = seq;
+    job->wm = wm;
+    job->maxev = maxev;
+    for (int ti = 0; ti < src->ntopics; ti++) {
+        for (int pi = 0; pi < src->topics[ti].nparts; pi++)
+            src->topics[ti].parts[pi].committed = src->topics[ti].parts[pi].pos;
+    }
+    job->src.fresh = 0; /* partitions that appear from now on start at the earliest offset */
+    /* A files or socket source commits in line: its progress marks are the live ones. */
+    if (!job->lsrc && !pthread_create(&job->committer, NULL, commit_thread, job)) {
+        job->committing = 1;
+        return SL_OK;
+    }
+    if ((e = commit_batch(job, errstr, errstr_size)))
+        return e;
+    if (job->lsrc)
+        sl__lsrc_committed(job->lsrc);
+    return SL_OK;
 }
 
 /* ---- the loop ---- */
@@ -592,13 +659,18 @@ static void run_batches(sl_job_t *job)
             idle >= c->idle_timeout_ms)
             wm_idle = job->maxev + idle - c->wm_delay_ms;
         /* The records before a fatal one are committed, so no work is lost. */
+        int last = done || job->fatal_err || atomic_load(&job->stop);
         sl_err_t e = commit(job, wm_idle, err, sizeof(err));
+        if (!e && last)
+            e = finish_commit(job, err, sizeof(err));
         if (e) {
             job->fatal_err = 0;
             sl__job_fatal(job, e, "%s", err);
         }
-        if (done || job->fatal_err || atomic_load(&job->stop))
+        if (last || job->fatal_err) {
+            finish_commit(job, err, sizeof(err)); /* after a failed hand-over */
             return;
+        }
     }
 }
 
@@ -663,6 +735,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     job->row = calloc((size_t)c->nslots + 1, sizeof(sl_val_t));
     sl__arena_init(&job->scratch);
     if (!job->wb || !job->row || sl__table_init(&job->table, c->naggs) != SL_OK ||
+        sl__table_init(&job->ctable, c->naggs) != SL_OK ||
         sl__merge_init(&job->merge, c) != SL_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail_run;
@@ -703,6 +776,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
 
 fail_run:
     sl__table_fini(&job->table);
+    sl__table_fini(&job->ctable);
     sl__merge_fini(&job->merge);
     sl__arena_fini(&job->scratch);
     free(job->row);
@@ -710,6 +784,9 @@ fail_run:
     free(job->sel);
     job->sel = NULL;
     job->sel_cap = job->nsel = 0;
+    free(job->csel);
+    job->csel = NULL;
+    job->csel_cap = job->cnsel = 0;
     sl__store_batch_destroy(job->wb);
     job->wb = NULL;
     sl__lsrc_close(job->lsrc);

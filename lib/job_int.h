@@ -5,6 +5,7 @@
 #ifndef SL_JOB_INT_H
 #define SL_JOB_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -46,6 +47,21 @@ struct sl_job {
     sl_val_t *sel; /* a query without aggregation: the batch's selected rows */
     size_t nsel, sel_cap;
     sl_buf_t key;
+    /* The batch being committed: its table and selected rows (swapped with table and
+     * sel at the hand-over), what the commit needs to know of it, and how it ended. The
+     * commit thread owns these, merge, out, wb, the sink's output producer and the local
+     * sinks until finish_commit() joins it. */
+    sl_table_t ctable;
+    sl_val_t *csel;
+    size_t cnsel, csel_cap;
+    struct {
+        int64_t seq, wm;
+        uint64_t records;
+        sl_err_t err;
+        char errstr[1024];
+    } cm;
+    pthread_t committer;
+    int committing;
     sl_buf_t out; /* encoded rows of the batch being published */
     int64_t seq;
     int fingerprint_stored;

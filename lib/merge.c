@@ -81,9 +81,18 @@ static sl_err_t emit(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t w
     return SL_OK;
 }
 
+/* The keys the batch wrote or dropped, which closing windows and complete mode skip:
+ * without sessions those of the batch table itself; a session's key moves as it grows,
+ * so session merging records the keys it handled. */
 static int mark_handled(sl_merge_t *m, const uint8_t *key, uint32_t klen)
 {
     return sl__table_upsert(&m->handled, key, klen) ? 0 : -1;
+}
+
+static int handled(const sl_merge_t *m, const uint8_t *key, uint32_t klen)
+{
+    const sl_table_t *t = m->c->window == SL_WIN_SESSION ? &m->handled : m->batch;
+    return sl__table_find(t, key, klen) != NULL;
 }
 
 /* Splits a stored value into its window end and accumulators. */
@@ -147,10 +156,6 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
     for (size_t i = 0; i < n && !e; i++) {
         change_t *ch = &chs[i];
         int closed = closing(c) && sl__window_closed(ch->wend, m->wm);
-        if (mark_handled(m, ch->key, ch->klen) < 0) {
-            e = SL_ERR_NOMEM;
-            break;
-        }
         if (closed) {
             m->closed++;
             if (ch->existed)
@@ -174,6 +179,13 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
 
 /* ---- group by and sliding windows: one MultiGet ---- */
 
+static int by_key(const void *a, const void *b)
+{
+    const sl_entry_t *x = *(sl_entry_t *const *)a, *y = *(sl_entry_t *const *)b;
+    int r = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return r ? r : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
 static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
 {
     const sl_conf_t *c = m->c;
@@ -189,6 +201,10 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
     change_t *chs = sl__arena_alloc(&t->arena, n * sizeof(*chs));
     if (!keys || !klens || !vals || !vlens || !chs)
         goto done;
+    /* In the state's order: RocksDB's memtable inserts a run of ascending keys next to
+     * the previous one instead of searching its whole skip list for each (the writes took
+     * a fifth of a batch with 100,000 keys in random order), and rows come out sorted. */
+    qsort(t->order, n, sizeof(*t->order), by_key);
     for (size_t i = 0; i < n; i++) {
         keys[i] = (const char *)t->order[i]->key;
         klens[i] = t->order[i]->klen;
@@ -387,7 +403,7 @@ static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
                                  .existed = first->stored,
                                  .old_end = first->end};
                 ch->accs = sl__arena_alloc(a, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
-                if (!ch->accs)
+                if (!ch->accs || mark_handled(m, ch->key, ch->klen) < 0)
                     goto nomem;
                 memset(ch->accs, 0, (size_t)c->naggs * sizeof(sl_acc_t));
                 for (size_t x = k; x < last; x++) {
@@ -443,7 +459,7 @@ static int collect_expired(void *opaque, const char *k, size_t klen, const char 
     if (!sl__window_closed(end, m->wm))
         return 1; /* the index is in end order: the rest is open */
     const uint8_t *key = (const uint8_t *)k + 8;
-    if (sl__table_find(&m->handled, key, (uint32_t)(klen - 8)))
+    if (handled(m, key, (uint32_t)(klen - 8)))
         return 0; /* this batch wrote or dropped it already */
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 256;
@@ -537,7 +553,7 @@ static int emit_stored(void *opaque, const char *k, size_t klen, const char *v, 
 {
     sl_merge_t *m = opaque;
     const sl_conf_t *c = m->c;
-    if (sl__table_find(&m->handled, (const uint8_t *)k, (uint32_t)klen))
+    if (handled(m, (const uint8_t *)k, (uint32_t)klen))
         return 0; /* emitted with the batch's changes */
     sl_acc_t *accs =
         sl__arena_alloc(&m->batch->arena, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));

@@ -17,8 +17,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     sl_sink_t *s = opaque;
     if (m->err) {
-        if (!s->failed++)
-            snprintf(s->first_err, sizeof(s->first_err), "%s[%d]: %s", rd_kafka_topic_name(m->rkt),
+        /* Each producer its own record: the side producer runs on the consuming thread,
+         * the output producer on the commit thread. */
+        sl_sink_fails_t *f = rk == s->dlq ? &s->side_fails : &s->fails;
+        if (!f->n++)
+            snprintf(f->first, sizeof(f->first), "%s[%d]: %s", rd_kafka_topic_name(m->rkt),
                      m->partition, rd_kafka_err2str(m->err));
         return;
     }
@@ -193,7 +196,7 @@ sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
     if (s->rk)
         rd_kafka_destroy(s->rk);
     s->rk = NULL;
-    s->failed = 0;
+    s->fails.n = 0;
     for (int i = 0; i < s->nparts; i++)
         s->pending[i] = s->confirmed[i];
     return open_output(s, errstr, errstr_size);
@@ -226,10 +229,11 @@ static sl_err_t flush(sl_sink_t *s, rd_kafka_t *rk, char *errstr, size_t errstr_
     /* No time limit of our own: librdkafka fails a record after message.timeout.ms. */
     while (rd_kafka_outq_len(rk) > 0)
         rd_kafka_flush(rk, 1000);
-    if (s->failed) {
+    sl_sink_fails_t *f = rk == s->dlq ? &s->side_fails : &s->fails;
+    if (f->n) {
         snprintf(errstr, errstr_size, "%" PRIu64 " record(s) could not be published, first: %s",
-                 s->failed, s->first_err);
-        s->failed = 0;
+                 f->n, f->first);
+        f->n = 0;
         return SL_ERR_KAFKA;
     }
     return SL_OK;
@@ -270,7 +274,7 @@ static int publish_once(sl_sink_t *s, const sl_out_row_t *rows, size_t n, const 
         return e;
     if (!e && !(te = rd_kafka_commit_transaction(s->rk, -1))) {
         memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
-        s->failed = 0;
+        s->fails.n = 0;
         return 0;
     }
 txn_error:
@@ -292,7 +296,7 @@ txn_error:
         rd_kafka_error_destroy(ae);
         return SL_ERR_FENCED;
     }
-    s->failed = 0;
+    s->fails.n = 0;
     return 1;
 }
 

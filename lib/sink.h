@@ -33,6 +33,12 @@ typedef struct sl_out_row {
     size_t vlen;
 } sl_out_row_t;
 
+/* Delivery failures of one producer since its last flush, and the first of them. */
+typedef struct sl_sink_fails {
+    uint64_t n;
+    char first[256];
+} sl_sink_fails_t;
+
 typedef struct sl_sink {
     const sl_conf_t *conf;
     FILE *console;
@@ -44,8 +50,8 @@ typedef struct sl_sink {
     int64_t *confirmed; /* per output partition: offset after our last confirmed record */
     int64_t *pending;   /* the same for the transaction under way */
     int nparts;
-    uint64_t failed;     /* delivery failures since the last flush */
-    char first_err[256]; /* the first of them */
+    sl_sink_fails_t fails;      /* of the output producer */
+    sl_sink_fails_t side_fails; /* of the dead-letter producer */
 } sl_sink_t;
 
 /** Opens the producers the job needs and checks the topics they write to exist. With

@@ -216,13 +216,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        tp->topic, tp->partition);
                 continue;
             }
-            int64_t pos = stored_pos(src, tp->topic, tp->partition);
+            /* A partition this run has read before (an eager rebalance revokes and
+             * assigns them all) goes on from where it was: the records since the last
+             * commit are in the batch under way, or in the commit under way, so the
+             * stored position would read them twice. */
+            int again = p->pos >= 0;
+            int64_t pos = again ? p->pos : stored_pos(src, tp->topic, tp->partition);
             if (pos == -2) {
                 rd_kafka_topic_partition_list_destroy(ours);
                 return;
             }
+            if (!again)
+                p->committed = pos;
             p->assigned = 1;
-            p->committed = pos;
             rd_kafka_topic_partition_t *o =
                 rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition);
             if (pos >= 0) {
@@ -233,8 +239,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 }
                 p->pos = pos;
                 o->offset = pos;
-                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at stored position %" PRId64,
-                       tp->topic, tp->partition, pos);
+                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at %s position %" PRId64, tp->topic,
+                       tp->partition, again ? "its last read" : "the stored", pos);
             } else {
                 char how[160];
                 o->offset = starting_offset(src, rk, tp->topic, tp->partition, how, sizeof(how));

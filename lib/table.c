@@ -145,8 +145,8 @@ void sl__table_clear(sl_table_t *t)
             /* Without deletions, an entry sits in the run of full slots that starts at
              * its home slot, so clearing that run to its end clears it. */
             size_t m = t->cap - 1;
-            for (size_t j = t->order[i]->hash & m; t->slots[j]; j = (j + 1) & m)
-                t->slots[j] = NULL;
+            for (size_t j = t->order[i]->hash & m; t->slots[j].e; j = (j + 1) & m)
+                t->slots[j].e = NULL;
         }
     } else {
         memset(t->slots, 0, t->cap * sizeof(*t->slots));
@@ -158,15 +158,15 @@ void sl__table_clear(sl_table_t *t)
 static sl_err_t grow(sl_table_t *t)
 {
     size_t cap = t->cap * 2;
-    sl_entry_t **slots = calloc(cap, sizeof(*slots));
+    sl_table_slot_t *slots = calloc(cap, sizeof(*slots));
     if (!slots)
         return SL_ERR_NOMEM;
     for (size_t i = 0; i < t->n; i++) {
         sl_entry_t *e = t->order[i];
         size_t j = e->hash & (cap - 1);
-        while (slots[j])
+        while (slots[j].e)
             j = (j + 1) & (cap - 1);
-        slots[j] = e;
+        slots[j] = (sl_table_slot_t){e->hash, e};
     }
     free(t->slots);
     t->slots = slots;
@@ -178,9 +178,9 @@ sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t kle
 {
     uint64_t h = sl__hash(key, klen);
     size_t m = t->cap - 1;
-    for (size_t j = h & m; t->slots[j]; j = (j + 1) & m) {
-        sl_entry_t *e = t->slots[j];
-        if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
+    for (size_t j = h & m; t->slots[j].e; j = (j + 1) & m) {
+        sl_entry_t *e = t->slots[j].e;
+        if (t->slots[j].hash == h && e->klen == klen && !memcmp(e->key, key, klen))
             return e;
     }
     return NULL;
@@ -190,15 +190,15 @@ sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen)
 {
     uint64_t h = sl__hash(key, klen);
     size_t m = t->cap - 1, j = h & m;
-    for (sl_entry_t *e; (e = t->slots[j]); j = (j + 1) & m) {
-        if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
+    for (sl_entry_t *e; (e = t->slots[j].e); j = (j + 1) & m) {
+        if (t->slots[j].hash == h && e->klen == klen && !memcmp(e->key, key, klen))
             return e;
     }
     if ((t->n + 1) * 4 > t->cap * 3) { /* keep the load under 3/4 */
         if (grow(t) != SL_OK)
             return NULL;
         m = t->cap - 1;
-        for (j = h & m; t->slots[j]; j = (j + 1) & m)
+        for (j = h & m; t->slots[j].e; j = (j + 1) & m)
             ;
     }
     if (t->n == t->order_cap) {
@@ -209,15 +209,15 @@ sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen)
         t->order_cap *= 2;
     }
     size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t);
-    sl_entry_t *e = sl__arena_alloc(&t->arena, size);
-    uint8_t *k = e ? sl__arena_dup(&t->arena, key, klen) : NULL;
-    if (!k)
+    sl_entry_t *e = sl__arena_alloc(&t->arena, size + klen);
+    if (!e)
         return NULL;
     memset(e, 0, size);
     e->hash = h;
     e->klen = klen;
-    e->key = k;
-    t->slots[j] = e;
+    e->key = (uint8_t *)e + size;
+    memcpy(e->key, key, klen);
+    t->slots[j] = (sl_table_slot_t){h, e};
     t->order[t->n++] = e;
     return e;
 }

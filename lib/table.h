@@ -34,14 +34,21 @@ sl_err_t sl__key_decode(const uint8_t *p, size_t len, int n, sl_val_t *vals);
 typedef struct sl_entry {
     uint64_t hash;
     uint32_t klen;
-    uint8_t *key;
+    uint8_t *key;   /* right after the accumulators, in the same allocation */
     int64_t wend;   /* windowed queries: the end of the entry's window */
     sl_acc_t acc[]; /* one per aggregate */
 } sl_entry_t;
 
+/* A slot holds its entry's hash, so a probe reads the entry only when the hashes match:
+ * one cache miss per record instead of one per slot probed. */
+typedef struct sl_table_slot {
+    uint64_t hash;
+    sl_entry_t *e; /* NULL: empty */
+} sl_table_slot_t;
+
 typedef struct sl_table {
-    sl_entry_t **slots; /* open addressing, linear probing; NULL is empty */
-    size_t cap;         /* a power of two */
+    sl_table_slot_t *slots; /* open addressing, linear probing */
+    size_t cap;             /* a power of two */
     size_t n;
     sl_entry_t **order; /* entries in the order they were created */
     size_t order_cap;

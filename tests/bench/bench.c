@@ -16,6 +16,7 @@
  * and idle memory.
  *
  *   bench [--records N] [--pages K] [--peers kstreams,spark,quix]
+ *         [--key-variants K1,K2,...]      (sluice again on N records over Ki pages each)
  *         [--latency-secs S [--rate R]]   (R records/s for S seconds, 1 s trigger)
  *         [--restart-keys K]              (restart after kill -9 with K keys of state)
  *   (KAFKA_BOOTSTRAP_SERVERS names the broker)
@@ -624,6 +625,52 @@ static void latency(const char *bs, int rate, int secs)
     remove_dir(dir);
 }
 
+/* ---- the same run with other numbers of keys ---- */
+
+/* sluice on @p n records over each page count in @p list (a comma-separated list), next to
+ * its rate with @p base_pages pages (@p base_rate) and raw consume (@p raw_rate). */
+static int key_variants(const char *bs, const char *list, uint64_t n, uint32_t base_pages,
+                        double base_rate, double raw_rate)
+{
+    int ok = 1;
+    printf("\nsluice with other numbers of keys (%" PRIu64 " records each; memory is the "
+           "growth of this process's RSS):\n\n",
+           n);
+    printf("| pages (keys) | distinct keys | records/s | ratio to raw | ratio to %u pages | "
+           "memory MiB | output |\n",
+           base_pages);
+    printf("|---:|---:|---:|---:|---:|---:|---|\n");
+    char *copy = strdup(list);
+    for (char *save = NULL, *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        sl_gen_spec_t spec = {
+            .seed = 2026, .pages = (uint32_t)strtoul(k, NULL, 10), .users = 100000};
+        char in[64], out[64], err[512];
+        run_topics(bs, "bench-keys", in, out, 1);
+        if (sl_gen_produce(bs, NULL, in, 6, &spec, 0, n, err, sizeof(err)))
+            die("produce", err);
+        uint8_t *seen = calloc(spec.pages, 1);
+        uint64_t distinct = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            sl_pageview_t pv;
+            sl_gen_pageview(&spec, i, &pv);
+            uint32_t p = (uint32_t)atoi(pv.page + 3);
+            distinct += !seen[p];
+            seen[p] = 1;
+        }
+        free(seen);
+        result_t r = run_sluice(bs, in, out, &spec, n);
+        double rate = (double)r.records / r.secs;
+        printf("| %u | %" PRIu64 " | %.0f | %.2f | %.2f | %.1f | %s |\n", spec.pages, distinct,
+               rate, rate / raw_rate, rate / base_rate, (double)r.rss_kb / 1024.0,
+               r.checked == 1 ? "exact" : "WRONG");
+        fflush(stdout);
+        ok &= r.checked == 1 && r.records == n;
+        run_topics(bs, "bench-keys", in, out, 0);
+    }
+    free(copy);
+    return ok;
+}
+
 /* ---- restart ---- */
 
 static pid_t spawn_cli(const char *job);
@@ -794,7 +841,9 @@ int main(int argc, char **argv)
     const char *peers = "";
     int lat_secs = 0, lat_rate = 100000;
     uint64_t restart_keys = 0;
+    const char *variants = NULL;
     static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
+                                         {"key-variants", required_argument, NULL, 'V'},
                                          {"pages", required_argument, NULL, 'p'},
                                          {"peers", required_argument, NULL, 'P'},
                                          {"latency-secs", required_argument, NULL, 'L'},
@@ -815,6 +864,8 @@ int main(int argc, char **argv)
             lat_rate = atoi(optarg);
         else if (ch == 'K')
             restart_keys = strtoull(optarg, NULL, 10);
+        else if (ch == 'V')
+            variants = *optarg ? optarg : NULL;
         else
             return 2;
     }
@@ -875,6 +926,8 @@ int main(int argc, char **argv)
     run_topics(bs, "bench", in, out, 0);
     for (int i = 0; i < npeer_outs; i++)
         admin(bs, peer_outs[i], 0, 0);
+    if (variants)
+        ok &= key_variants(bs, variants, n, pages, mine, raw);
     cli_figures(bs);
     if (lat_secs > 0)
         latency(bs, lat_rate, lat_secs);

@@ -149,6 +149,66 @@ Test(source, starting_offsets_apply_only_without_a_position)
     tk_delete_topic(bs, t);
 }
 
+/* Polls the memory rows of a running job until (topic, p) counts @p want; the rows. */
+static json_t *wait_count(sl_job_t *j, const char *topic, int p, int64_t want)
+{
+    json_t *rows = NULL;
+    for (int i = 0; i < 300; i++) {
+        json_decref(rows);
+        rows = tk_memory_rows(j);
+        json_t *r = row_of(rows, topic, p);
+        if (r && json_integer_value(json_object_get(r, "count")) >= want)
+            break;
+        usleep(100000);
+    }
+    return rows;
+}
+
+/* A new topic makes the group rebalance while a batch is under way: every partition is
+ * revoked and assigned again. A partition read before goes on from where it was; the
+ * stored position would read the batch's records a second time. */
+Test(source, a_rebalance_in_the_middle_of_a_batch_reads_nothing_twice)
+{
+    const char *bs = tk_bootstrap();
+    char base[100], a[160], c[160], name[128];
+    tk_unique(base, sizeof(base), "rebal");
+    snprintf(a, sizeof(a), "%s-a", base);
+    snprintf(c, sizeof(c), "%s-c", base);
+    tk_create_topic(bs, a, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    produce_range(p, a, 0, 0, 10);
+    tk_unique(name, sizeof(name), "rebal-job");
+    char src[512];
+    snprintf(src, sizeof(src), "\"pattern\": \"%s-[ac]\"", base);
+    char *job = job_json(name, src, "\"interval\": \"4s\"");
+    tk_runner_t r;
+    sl_job_t *j = tk_start_job(job, dir, &r);
+    json_decref(wait_count(j, a, 0, 10)); /* the first batch is committed */
+    /* Ten more records are read at once; the new topic is seen within a metadata refresh
+     * (1 s), long before the 4 s batch ends. */
+    produce_range(p, a, 0, 10, 20);
+    tk_create_topic(bs, c, 1);
+    produce_range(p, c, 0, 0, 5);
+    json_t *rows = wait_count(j, c, 0, 5);
+    json_decref(rows);
+    rows = wait_count(j, a, 0, 20);
+    sleep(5); /* one more batch, which would carry a second reading */
+    json_decref(rows);
+    rows = tk_memory_rows(j);
+    sl_job_stop(j);
+    tk_runner_join(&r);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(col(row_of(rows, a, 0), "count"), 20, "each record of %s counted once", a);
+    cr_assert_eq(col(row_of(rows, a, 0), "max_n"), 19);
+    cr_assert_eq(col(row_of(rows, c, 0), "count"), 5);
+    json_decref(rows);
+    sl_job_destroy(j);
+    free(job);
+    rd_kafka_destroy(p);
+    tk_delete_topic(bs, a);
+    tk_delete_topic(bs, c);
+}
+
 Test(source, a_pattern_picks_up_new_topics)
 {
     const char *bs = tk_bootstrap();

@@ -75,7 +75,7 @@ Test(table, upsert_grow_clear)
         sl__table_clear(&t);
         cr_assert_eq(t.n, 0);
         for (size_t i = 0; i < t.cap; i++)
-            cr_assert_null(t.slots[i], "slot %zu not cleared after round %d", i, round);
+            cr_assert_null(t.slots[i].e, "slot %zu not cleared after round %d", i, round);
     }
     sl__table_fini(&t);
 }
