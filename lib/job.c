@@ -10,6 +10,11 @@
  * batch deleted once the sink has them. A crash anywhere leaves the state at a batch
  * boundary; on restart the consumer seeks to the stored positions and whatever the
  * outbox holds is reconciled with the sink.
+ *
+ * The merge, the write and the publish of a batch run on a commit thread while the main
+ * thread consumes the next batch into a second table; the next hand-over waits for that
+ * commit first, so commits stay in order and at most one batch is uncommitted besides
+ * the one being read. A failed commit stops the job before anything later commits.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -488,6 +493,12 @@ static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errs
     sl_err_t e = finish_commit(job, errstr, errstr_size);
     if (e)
         return e;
+    if ((e = sl__job_fold_flush(job)) || job->fq.lost) {
+        /* Positions already passed the records of the fold that failed. */
+        snprintf(errstr, errstr_size,
+                 "out of memory while aggregating; the batch is not committed");
+        return SL_ERR_NOMEM;
+    }
     int64_t wm = job->wm, maxev = job->maxev;
     if (c->wm_slot >= 0) {
         int64_t all;
@@ -735,7 +746,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     job->row = calloc((size_t)c->nslots + 1, sizeof(sl_val_t));
     sl__arena_init(&job->scratch);
     if (!job->wb || !job->row || sl__table_init(&job->table, c->naggs) != SL_OK ||
-        sl__table_init(&job->ctable, c->naggs) != SL_OK ||
+        sl__table_init(&job->ctable, c->naggs) != SL_OK || sl__job_fold_init(job) != SL_OK ||
         sl__merge_init(&job->merge, c) != SL_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail_run;
@@ -786,6 +797,8 @@ fail_run:
     job->sel_cap = job->nsel = 0;
     free(job->csel);
     job->csel = NULL;
+    free(job->fq.vals);
+    job->fq.vals = NULL;
     job->csel_cap = job->cnsel = 0;
     sl__store_batch_destroy(job->wb);
     job->wb = NULL;

@@ -20,6 +20,17 @@
 
 #define MAX_WINDOWS 1000 /* per record; conf_query.c refuses a window/slide ratio above */
 
+/* Folds into the batch table wait in a short queue while the CPU fetches their table
+ * slot and entry (a table of many keys misses the cache on both): see fold_into(). */
+#define FOLD_AHEAD 16
+#define FOLD_KEY_MAX 64
+typedef struct sl_fold {
+    uint64_t hash;
+    int64_t wend;
+    uint32_t klen;
+    uint8_t key[FOLD_KEY_MAX];
+} sl_fold_t;
+
 struct sl_job {
     sl_conf_t *conf;
     FILE *console;
@@ -47,6 +58,13 @@ struct sl_job {
     sl_val_t *sel; /* a query without aggregation: the batch's selected rows */
     size_t nsel, sel_cap;
     sl_buf_t key;
+    struct {
+        int on; /* the aggregates take no strings, so their inputs copy by value */
+        unsigned head, n;
+        sl_fold_t items[FOLD_AHEAD];
+        sl_val_t *vals; /* per item, per aggregate: input value, event time */
+        int lost;       /* a queued fold failed (out of memory): the batch must not commit */
+    } fq;
     /* The batch being committed: its table and selected rows (swapped with table and
      * sel at the hand-over), what the commit needs to know of it, and how it ended. The
      * commit thread owns these, merge, out, wb, the sink's output producer and the local
@@ -86,5 +104,9 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m);
 /** One record of any source: 1 when consumed (its position may pass it), 0 when the job
  *  stops before it. */
 int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p);
+/** Sets up the fold queue for the job's query; SL_ERR_NOMEM. */
+sl_err_t sl__job_fold_init(sl_job_t *job);
+/** Applies every queued fold to the batch table; SL_ERR_NOMEM when one failed. */
+sl_err_t sl__job_fold_flush(sl_job_t *job);
 
 #endif

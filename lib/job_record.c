@@ -97,20 +97,107 @@ static sl_err_t keep_selected(sl_job_t *job)
     return SL_OK;
 }
 
-static sl_err_t fold_into(sl_job_t *job, int64_t wend)
+static sl_err_t apply(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t h, int64_t wend,
+                      const sl_val_t *vals)
 {
     const sl_conf_t *c = job->conf;
-    sl_entry_t *e = sl__table_upsert(&job->table, job->key.p, (uint32_t)job->key.len);
+    sl_entry_t *e = sl__table_upsert_hashed(&job->table, key, klen, h);
     if (!e)
         return SL_ERR_NOMEM;
     e->wend = wend; /* the same for every record of a window (or session start) */
     for (int i = 0; i < c->naggs; i++) {
         const sl_agg_spec_t *s = &c->aggs[i];
-        if (sl__acc_update(s, &e->acc[i], s->slot >= 0 ? &job->row[s->slot] : NULL,
-                           s->time_slot >= 0 ? &job->row[s->time_slot] : NULL,
-                           &job->table.arena) != SL_OK)
+        const sl_val_t *v = s->slot >= 0 ? &job->row[s->slot] : NULL;
+        const sl_val_t *t = s->time_slot >= 0 ? &job->row[s->time_slot] : NULL;
+        if (vals) {
+            v = v ? &vals[2 * i] : NULL;
+            t = t ? &vals[2 * i + 1] : NULL;
+        }
+        if (sl__acc_update(s, &e->acc[i], v, t, &job->table.arena) != SL_OK)
             return SL_ERR_NOMEM;
     }
+    return SL_OK;
+}
+
+sl_err_t sl__job_fold_init(sl_job_t *job)
+{
+    const sl_conf_t *c = job->conf;
+    memset(&job->fq, 0, sizeof(job->fq));
+    job->fq.on = c->aggregating;
+    for (int i = 0; i < c->naggs; i++)
+        job->fq.on &= c->aggs[i].slot < 0 || c->aggs[i].in_type != SL_T_STRING;
+    if (!job->fq.on)
+        return SL_OK;
+    job->fq.vals =
+        calloc((size_t)FOLD_AHEAD * 2 * (size_t)(c->naggs ? c->naggs : 1), sizeof(sl_val_t));
+    return job->fq.vals ? SL_OK : SL_ERR_NOMEM;
+}
+
+/* The oldest queued fold, applied. */
+static sl_err_t fold_pop(sl_job_t *job)
+{
+    int naggs = job->conf->naggs;
+    unsigned i = job->fq.head;
+    const sl_fold_t *f = &job->fq.items[i];
+    job->fq.head = (i + 1) % FOLD_AHEAD;
+    job->fq.n--;
+    sl_err_t e =
+        apply(job, f->key, f->klen, f->hash, f->wend, &job->fq.vals[(size_t)i * 2 * (size_t)naggs]);
+    if (e)
+        job->fq.lost = 1;
+    return e;
+}
+
+sl_err_t sl__job_fold_flush(sl_job_t *job)
+{
+    while (job->fq.n) {
+        sl_err_t e = fold_pop(job);
+        if (e)
+            return e;
+    }
+    return SL_OK;
+}
+
+/*
+ * Folds the row into its group (job->key) in the batch table. With many keys the table's
+ * slot and entry are both cache misses, so the fold waits in a queue of FOLD_AHEAD: its
+ * slot is fetched when it joins, its entry half-way, and it is applied (in arrival order)
+ * when it leaves. Aggregates over strings (which point into the record or a scratch arena
+ * that the next record reuses) and long keys fold at once.
+ */
+static sl_err_t fold_into(sl_job_t *job, int64_t wend)
+{
+    const sl_conf_t *c = job->conf;
+    const uint8_t *key = job->key.p;
+    uint32_t klen = (uint32_t)job->key.len;
+    uint64_t h = sl__hash(key, klen);
+    sl_err_t e;
+    if (!job->fq.on || klen > FOLD_KEY_MAX) {
+        if ((e = sl__job_fold_flush(job)))
+            return e;
+        return apply(job, key, klen, h, wend, NULL);
+    }
+    if (job->fq.n == FOLD_AHEAD && (e = fold_pop(job)))
+        return e;
+    unsigned i = (job->fq.head + job->fq.n++) % FOLD_AHEAD;
+    sl_fold_t *f = &job->fq.items[i];
+    f->hash = h;
+    f->wend = wend;
+    f->klen = klen;
+    memcpy(f->key, key, klen);
+    sl_val_t *vals = &job->fq.vals[(size_t)i * 2 * (size_t)c->naggs];
+    for (int a = 0; a < c->naggs; a++) {
+        const sl_agg_spec_t *s = &c->aggs[a];
+        if (s->slot >= 0)
+            vals[2 * a] = job->row[s->slot];
+        if (s->time_slot >= 0)
+            vals[2 * a + 1] = job->row[s->time_slot];
+    }
+    sl__table_prefetch(&job->table, h);
+    if (job->fq.n > FOLD_AHEAD / 2)
+        sl__table_prefetch_entry(
+            &job->table,
+            job->fq.items[(job->fq.head + job->fq.n - 1 - FOLD_AHEAD / 2) % FOLD_AHEAD].hash);
     return SL_OK;
 }
 

@@ -186,9 +186,32 @@ sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t kle
     return NULL;
 }
 
+void sl__table_prefetch(const sl_table_t *t, uint64_t h)
+{
+    __builtin_prefetch(&t->slots[h & (t->cap - 1)]);
+}
+
+void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h)
+{
+    size_t m = t->cap - 1;
+    for (size_t j = h & m, k = 0; t->slots[j].e && k < 4; j = (j + 1) & m, k++) {
+        if (t->slots[j].hash == h) {
+            const char *e = (const char *)t->slots[j].e;
+            size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t);
+            for (size_t off = 0; off < size && off < 256; off += 64)
+                __builtin_prefetch(e + off, 1);
+            return;
+        }
+    }
+}
+
 sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen)
 {
-    uint64_t h = sl__hash(key, klen);
+    return sl__table_upsert_hashed(t, key, klen, sl__hash(key, klen));
+}
+
+sl_entry_t *sl__table_upsert_hashed(sl_table_t *t, const uint8_t *key, uint32_t klen, uint64_t h)
+{
     size_t m = t->cap - 1, j = h & m;
     for (sl_entry_t *e; (e = t->slots[j].e); j = (j + 1) & m) {
         if (t->slots[j].hash == h && e->klen == klen && !memcmp(e->key, key, klen))

@@ -64,5 +64,12 @@ void sl__table_clear(sl_table_t *t);
 sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t klen);
 /** Finds the entry of @p key, creating it (zeroed accumulators) when absent. NULL: no memory. */
 sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen);
+/** The same with the key's hash (sl__hash) already known. */
+sl_entry_t *sl__table_upsert_hashed(sl_table_t *t, const uint8_t *key, uint32_t klen, uint64_t h);
+/** Asks the CPU for the slot where the key of hash @p h starts its probe. */
+void sl__table_prefetch(const sl_table_t *t, uint64_t h);
+/** Asks the CPU for the entry of hash @p h when its slot is near its home (it reads the
+ *  slots: best after sl__table_prefetch() had time to bring them). */
+void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h);
 
 #endif

@@ -138,7 +138,9 @@ typedef struct sl_batch sl_batch_t;
  * @brief Called with each batch's result rows and its id (the batch sequence, which
  * increases by one per batch). A batch whose callback a crash interrupted is handed over
  * again, with the same id and rows, when the job restarts: make the callback idempotent
- * by its batch id for exactly-once results.
+ * by its batch id for exactly-once results. Calls come one at a time, in batch order,
+ * from the job's commit thread (not the thread that called sl_job_run()), while the job
+ * reads the next batch.
  */
 typedef void (*sl_foreach_batch_fn)(void *opaque, int64_t batch_id, const sl_batch_t *rows);
 
