@@ -214,11 +214,13 @@ static void parse_trigger(checker_t *ck, json_t *root)
     sl_conf_t *c = ck->c;
     c->interval_ms = 2000;
     c->max_records = 0;
+    c->max_keys = SL_DEFAULT_MAX_KEYS;
     json_t *t = sl__conf_get_object(ck, root, "trigger", "trigger", 0);
     if (!t)
         return;
-    static const char *const keys[] = {"interval",          "max_records",   "min_records",
-                                       "max_trigger_delay", "available_now", NULL};
+    static const char *const keys[] = {
+        "interval",      "max_records", "min_records", "max_trigger_delay",
+        "available_now", "max_keys",    NULL};
     sl__conf_check_keys(ck, t, "trigger", keys);
     json_t *mn = json_object_get(t, "min_records");
     if (mn) {
@@ -244,6 +246,13 @@ static void parse_trigger(checker_t *ck, json_t *root)
             sl__conf_problem(ck, "trigger.max_records", "must be a positive integer");
         else
             c->max_records = json_integer_value(mr);
+    }
+    json_t *mk = json_object_get(t, "max_keys");
+    if (mk) {
+        if (!json_is_integer(mk) || json_integer_value(mk) < 1000)
+            sl__conf_problem(ck, "trigger.max_keys", "must be an integer of at least 1000");
+        else
+            c->max_keys = json_integer_value(mk);
     }
     json_t *an = json_object_get(t, "available_now");
     if (an && !json_is_boolean(an))

@@ -12,6 +12,11 @@
 #include "codec.h"
 #include "expr.h"
 
+/* A batch ends early once it holds this many groups (or, without aggregation, rows): a
+ * batch costs about 1 KiB of memory per group between its table, its merge, its outbox
+ * rows and the producer's queue, and the next batch is read while it commits. */
+#define SL_DEFAULT_MAX_KEYS 200000
+
 typedef struct sl_kv {
     char *k;
     char *v;
@@ -150,6 +155,7 @@ typedef struct sl_conf {
 
     int64_t interval_ms;
     int64_t max_records;
+    int64_t max_keys;             /* a batch ends once its table holds this many groups (or rows) */
     int64_t min_records;          /* a batch waits for this many records ... */
     int64_t max_trigger_delay_ms; /* ... but not longer than this past its interval */
     int available_now;

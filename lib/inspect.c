@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "outbox.h"
 #include "output.h"
 #include "store.h"
 #include "table.h"
@@ -132,8 +133,12 @@ static int pos_cb(void *opaque, const char *k, size_t klen, const char *v, size_
     return 0;
 }
 
-static int count_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+static int count_cb(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
 {
+    (void)seq;
+    (void)idx;
+    (void)row;
+    (void)len;
     (*(uint64_t *)opaque)++;
     return 0;
 }
@@ -233,7 +238,7 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
     if ((e = sl__store_scan(s, SL_CF_META, "pos/", 4, pos_cb, out, errstr, errstr_size)))
         goto done;
     uint64_t pending = 0;
-    if ((e = sl__store_scan(s, SL_CF_OUTBOX, NULL, 0, count_cb, &pending, errstr, errstr_size)))
+    if ((e = sl__outbox_scan(s, count_cb, &pending, errstr, errstr_size)))
         goto done;
     fprintf(out, "outbox: %" PRIu64 " row(s) not yet known to be published\n", pending);
     if (sl__store_get(s, SL_CF_META, "query", 5, &desc, &dlen, errstr, errstr_size) != SL_OK) {

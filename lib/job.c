@@ -349,7 +349,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     sl_err_t e = SL_OK;
     const sl_val_t *rows;
     size_t n;
-    size_t *spans = NULL; /* row i's outbox entry is out[spans[i], spans[i + 1]) */
+    size_t *spans = NULL; /* row i's outbox entry: spans[2i] bytes at out[spans[2i]] */
     sl_out_row_t *orows = NULL;
     sl_buf_t k, v;
     sl__buf_init(&k);
@@ -363,15 +363,15 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         rows = job->csel;
         n = job->cnsel;
     }
-    sl__buf_reset(&job->out);
     if (uses_outbox(c)) {
-        spans = malloc((n + 1) * sizeof(*spans));
+        spans = malloc((2 * n + 1) * sizeof(*spans));
         orows = malloc((n ? n : 1) * sizeof(*orows));
         if (!spans || !orows) {
             e = SL_ERR_NOMEM;
             goto done;
         }
-        spans[0] = 0;
+        sl_outbox_writer_t w;
+        sl__outbox_begin(&w, job->store, job->wb, seq, &job->out);
         for (size_t i = 0; i < n; i++) {
             sl__buf_reset(&k);
             sl__buf_reset(&v);
@@ -381,10 +381,15 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
             else
                 e = sl__out_json(c, row, &v);
             if (!e)
-                e = sl__outbox_put(job->store, job->wb, seq, (uint32_t)i, &k, &v, &job->out);
+                e = sl__outbox_add(&w, &k, &v, &spans[2 * i], &spans[2 * i + 1]);
             if (e)
                 goto done;
-            spans[i + 1] = job->out.len;
+        }
+        sl__outbox_end(&w);
+        for (size_t i = 0; i < n; i++) {
+            orows[i].seq = seq;
+            orows[i].idx = (uint32_t)i;
+            sl__outbox_row(job->out.p + spans[2 * i], spans[2 * i + 1], &orows[i]);
         }
     }
     if (!job->fingerprint_stored) {
@@ -417,11 +422,6 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     case SL_SINK_KAFKA:
         if (!n)
             break;
-        for (size_t i = 0; i < n; i++) {
-            orows[i].seq = seq;
-            orows[i].idx = (uint32_t)i;
-            sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &orows[i]);
-        }
         e = sl__sink_publish(&job->sink, orows, n, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = recover_producer(job, errstr, errstr_size)))
             break; /* the outbox is empty now */
@@ -432,11 +432,6 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         break;
     default:
         /* File and foreach rows come from the outbox entries, which hold their JSON. */
-        for (size_t i = 0; spans && i < n; i++) {
-            orows[i].seq = seq;
-            orows[i].idx = (uint32_t)i;
-            sl__outbox_row(job->out.p + spans[i], spans[i + 1] - spans[i], &orows[i]);
-        }
         e = sl__local_deliver(&job->local, seq, rows, n, orows, errstr, errstr_size);
         if (!e && uses_outbox(c))
             e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
@@ -604,6 +599,8 @@ static void run_batches(sl_job_t *job)
         while (!atomic_load(&job->stop) && !job->fatal_err) {
             int64_t left = c->interval_ms - (sl__now_ms() - start);
             if (c->max_records && nrec >= c->max_records)
+                break;
+            if ((int64_t)(job->table.n + job->nsel) >= c->max_keys)
                 break;
             if (left <= 0) {
                 /* min_records: wait for more, up to max_trigger_delay past the interval. */

@@ -11,19 +11,102 @@
 #include "kafka.h"
 #include "log.h"
 
-sl_err_t sl__outbox_put(sl_store_t *st, sl_store_batch_t *wb, int64_t seq, uint32_t idx,
-                        const sl_buf_t *key, const sl_buf_t *val, sl_buf_t *out)
+/* A chunk closes past this size: a batch's rows go into a few large values instead of
+ * one small value each, which RocksDB writes with far less work per row. */
+#define CHUNK_BYTES (256u << 10)
+/* A chunk's key is the (seq, idx) of its first row and this tag; a 12-byte key holds one
+ * row (the format before chunks), which restarts still read. */
+#define CHUNK_TAG 'c'
+
+void sl__outbox_begin(sl_outbox_writer_t *w, sl_store_t *st, sl_store_batch_t *wb, int64_t seq,
+                      sl_buf_t *out)
 {
-    uint8_t hdr[10], okey[12];
-    size_t hl = sl__zz_encode((int64_t)key->len, hdr);
-    size_t start = out->len;
-    if (sl__buf_append(out, hdr, hl) || sl__buf_append(out, key->p, key->len) ||
-        sl__buf_append(out, val->p, val->len))
+    *w = (sl_outbox_writer_t){.st = st, .wb = wb, .seq = seq, .out = out};
+    sl__buf_reset(out);
+}
+
+static void put_chunk(sl_outbox_writer_t *w)
+{
+    if (w->out->len == w->chunk_start)
+        return;
+    uint8_t okey[13];
+    sl__be64_put(okey, (uint64_t)w->seq);
+    sl__be32_put(okey + 8, w->chunk_first);
+    okey[12] = CHUNK_TAG;
+    sl__store_batch_put(w->wb, w->st, SL_CF_OUTBOX, okey, 13, w->out->p + w->chunk_start,
+                        w->out->len - w->chunk_start);
+    w->chunk_start = w->out->len;
+    w->chunk_first = w->n;
+}
+
+sl_err_t sl__outbox_add(sl_outbox_writer_t *w, const sl_buf_t *key, const sl_buf_t *val,
+                        size_t *row_off, size_t *row_len)
+{
+    uint8_t hdr[20];
+    size_t kl = sl__zz_encode((int64_t)key->len, hdr + 10);
+    size_t rl = kl + key->len + val->len;
+    size_t hl = sl__zz_encode((int64_t)rl, hdr);
+    memmove(hdr + hl, hdr + 10, kl);
+    if (sl__buf_append(w->out, hdr, hl + kl) || sl__buf_append(w->out, key->p, key->len) ||
+        sl__buf_append(w->out, val->p, val->len))
         return SL_ERR_NOMEM;
-    sl__be64_put(okey, (uint64_t)seq);
-    sl__be32_put(okey + 8, idx);
-    sl__store_batch_put(wb, st, SL_CF_OUTBOX, okey, 12, out->p + start, out->len - start);
+    *row_off = w->out->len - rl;
+    *row_len = rl;
+    w->n++;
+    if (w->out->len - w->chunk_start >= CHUNK_BYTES)
+        put_chunk(w);
     return SL_OK;
+}
+
+void sl__outbox_end(sl_outbox_writer_t *w)
+{
+    put_chunk(w);
+}
+
+typedef struct scan {
+    int (*fn)(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len);
+    void *opaque;
+    int corrupt;
+} scan_t;
+
+static int scan_entry(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    scan_t *sc = opaque;
+    const uint8_t *key = (const uint8_t *)k, *p = (const uint8_t *)v, *end = p + vlen;
+    if (klen != 12 && (klen != 13 || key[12] != CHUNK_TAG)) {
+        sc->corrupt = 1;
+        return 1;
+    }
+    int64_t seq = (int64_t)sl__be64_get(key);
+    uint32_t idx = sl__be32_get(key + 8);
+    if (klen == 12)
+        return sc->fn(sc->opaque, seq, idx, p, vlen);
+    while (p < end) {
+        int64_t rl;
+        if (sl__zz_decode(&p, end, &rl) < 0 || rl < 0 || rl > end - p) {
+            sc->corrupt = 1;
+            return 1;
+        }
+        int r = sc->fn(sc->opaque, seq, idx++, p, (size_t)rl);
+        if (r)
+            return r;
+        p += rl;
+    }
+    return 0;
+}
+
+sl_err_t sl__outbox_scan(sl_store_t *st,
+                         int (*fn)(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row,
+                                   size_t len),
+                         void *opaque, char *errstr, size_t errstr_size)
+{
+    scan_t sc = {.fn = fn, .opaque = opaque};
+    sl_err_t e = sl__store_scan(st, SL_CF_OUTBOX, NULL, 0, scan_entry, &sc, errstr, errstr_size);
+    if (!e && sc.corrupt) {
+        snprintf(errstr, errstr_size, "state: a corrupt outbox entry");
+        e = SL_ERR_STATE;
+    }
+    return e;
 }
 
 int sl__outbox_row(const uint8_t *p, size_t len, sl_out_row_t *row)
@@ -78,13 +161,9 @@ typedef struct pending_rows {
     sl_err_t err;
 } pending_rows_t;
 
-static int collect(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+static int collect(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
 {
     pending_rows_t *pr = opaque;
-    if (klen != 12) {
-        pr->err = SL_ERR_STATE;
-        return 1;
-    }
     if (pr->n == pr->cap) {
         size_t cap = pr->cap ? pr->cap * 2 : 256;
         sl_out_row_t *r = realloc(pr->rows, cap * sizeof(*r));
@@ -101,11 +180,11 @@ static int collect(void *opaque, const char *k, size_t klen, const char *v, size
         pr->lens = l;
         pr->cap = cap;
     }
-    pr->rows[pr->n].seq = (int64_t)sl__be64_get((const uint8_t *)k);
-    pr->rows[pr->n].idx = sl__be32_get((const uint8_t *)k + 8);
+    pr->rows[pr->n].seq = seq;
+    pr->rows[pr->n].idx = idx;
     pr->offs[pr->n] = pr->data.len;
-    pr->lens[pr->n] = vlen;
-    if (sl__buf_append(&pr->data, v, vlen)) {
+    pr->lens[pr->n] = len;
+    if (sl__buf_append(&pr->data, row, len)) {
         pr->err = SL_ERR_NOMEM;
         return 1;
     }
@@ -256,7 +335,7 @@ sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *s
     pending_rows_t pr = {0};
     found_t f = {0};
     sl__buf_init(&pr.data);
-    sl_err_t e = sl__store_scan(st, SL_CF_OUTBOX, NULL, 0, collect, &pr, errstr, errstr_size);
+    sl_err_t e = sl__outbox_scan(st, collect, &pr, errstr, errstr_size);
     if (!e && pr.err) {
         e = pr.err;
         snprintf(errstr, errstr_size, "reconcile: the outbox cannot be read: %s", sl_err2str(e));

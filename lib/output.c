@@ -52,8 +52,10 @@ static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
         return sl__buf_append(b, "null", 4);
     case SL_T_BOOL:
         return v->u.i ? sl__buf_append(b, "true", 4) : sl__buf_append(b, "false", 5);
-    case SL_T_LONG:
-        return sl__buf_printf(b, "%lld", (long long)v->u.i);
+    case SL_T_LONG: {
+        char num[24];
+        return sl__buf_append(b, num, sl__i64_format(v->u.i, num));
+    }
     case SL_T_DOUBLE:
         if (!isfinite(v->u.d))
             return sl__buf_append(b, "null", 4);

@@ -252,9 +252,9 @@ static int publish_once(sl_sink_t *s, const sl_out_row_t *rows, size_t n, const 
     for (size_t i = 0; i < n; i++) {
         if (crash_point && i == n / 2)
             sl__crash_point(crash_point);
-        char sbuf[24], ibuf[16];
-        int sn = snprintf(sbuf, sizeof(sbuf), "%" PRId64, rows[i].seq);
-        int in = snprintf(ibuf, sizeof(ibuf), "%" PRIu32, rows[i].idx);
+        char sbuf[24], ibuf[24];
+        ssize_t sn = (ssize_t)sl__i64_format(rows[i].seq, sbuf);
+        ssize_t in = (ssize_t)sl__i64_format(rows[i].idx, ibuf);
         rd_kafka_headers_t *h = rd_kafka_headers_new(3);
         rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
         rd_kafka_header_add(h, "sluice-seq", -1, sbuf, sn);

@@ -224,16 +224,16 @@ static sl_err_t flush_replay(replay_t *r)
     return e;
 }
 
-static int gather(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+static int gather(void *opaque, int64_t seq, uint32_t idx, const uint8_t *p, size_t len)
 {
     replay_t *r = opaque;
     sl_out_row_t row;
-    if (klen != 12 || sl__outbox_row((const uint8_t *)v, vlen, &row) < 0) {
+    (void)idx;
+    if (sl__outbox_row(p, len, &row) < 0) {
         r->err = SL_ERR_STATE;
         snprintf(r->errstr, r->errstr_size, "outbox: a corrupt entry");
         return 1;
     }
-    int64_t seq = (int64_t)sl__be64_get((const uint8_t *)k);
     if (seq != r->seq) {
         if ((r->err = flush_replay(r)))
             return 1;
@@ -263,7 +263,7 @@ sl_err_t sl__local_replay(sl_local_t *l, sl_store_t *st, sl_store_batch_t *wb, c
 {
     replay_t r = {.l = l, .seq = -1, .errstr = errstr, .errstr_size = errstr_size};
     sl__buf_init(&r.json);
-    sl_err_t e = sl__store_scan(st, SL_CF_OUTBOX, NULL, 0, gather, &r, errstr, errstr_size);
+    sl_err_t e = sl__outbox_scan(st, gather, &r, errstr, errstr_size);
     if (!e)
         e = r.err;
     if (!e)

@@ -226,3 +226,19 @@ uint64_t sl__hash(const void *p, size_t n)
 {
     return XXH3_64bits(p, n);
 }
+
+size_t sl__i64_format(int64_t v, char *buf)
+{
+    char tmp[20];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    return len;
+}

@@ -6,6 +6,7 @@
  * and the minimum batch size with its maximum delay.
  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,55 @@ Test(source, starting_offsets_apply_only_without_a_position)
     r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     cr_assert_eq(json_array_size(r.rows), 0);
+    json_decref(r.rows);
+    free(job);
+    rd_kafka_destroy(p);
+    tk_delete_topic(bs, t);
+}
+
+/* A batch ends once it holds trigger.max_keys groups, which bounds its memory: 5,000
+ * records over 2,500 keys, read available-now, commit in several batches, and the totals
+ * are those of one. */
+Test(source, a_batch_ends_at_max_keys)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128];
+    tk_unique(t, sizeof(t), "maxkeys");
+    tk_create_topic(bs, t, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    for (int i = 0; i < 5000; i++) {
+        char rec[64];
+        snprintf(rec, sizeof(rec), "{\"n\": %d}", i % 2500);
+        cr_assert(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(t), RD_KAFKA_V_PARTITION(0),
+                                     RD_KAFKA_V_VALUE(rec, strlen(rec)),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
+    }
+    cr_assert(!rd_kafka_flush(p, 30000));
+    tk_unique(name, sizeof(name), "maxkeys-job");
+    char *job = malloc(4096);
+    snprintf(
+        job, 4096,
+        "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+        " \"source\": {\"topics\": \"%s\", \"format\": \"json\", \"fields\": {\"n\": \"long\"}},"
+        " \"query\": {\"group_by\": \"n\", \"aggregates\": [{\"fn\": \"count\"}]},"
+        " \"trigger\": {\"interval\": \"1m\", \"available_now\": true, \"max_keys\": 1000},"
+        " \"output\": {\"sink\": \"memory\"}, \"state\": {\"dir\": \"%s/%s\"}}",
+        name, bs, t, dir, name);
+    tk_job_result_t r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_geq(r.st.batches, 3, "5,000 records of 2,500 keys in %" PRIu64 " batch(es)",
+                  r.st.batches);
+    int64_t latest[2500] = {0};
+    size_t i;
+    json_t *row;
+    json_array_foreach(r.rows, i, row)
+    {
+        int64_t n = json_integer_value(json_object_get(row, "n"));
+        cr_assert(n >= 0 && n < 2500);
+        latest[n] = json_integer_value(json_object_get(row, "count"));
+    }
+    for (int n = 0; n < 2500; n++)
+        cr_assert_eq(latest[n], 2, "key %d counted %" PRId64 " times", n, latest[n]);
     json_decref(r.rows);
     free(job);
     rd_kafka_destroy(p);

@@ -47,6 +47,7 @@ Test(conf, a_valid_job_and_its_defaults)
     cr_assert_str_eq(c->bootstrap, "127.0.0.1:9092");
     cr_assert_eq(c->ntopics, 1);
     cr_assert_eq(c->interval_ms, 2000, "default trigger interval is 2 s");
+    cr_assert_eq(c->max_keys, 200000, "a batch holds at most 200,000 groups by default");
     cr_assert_eq(c->ngroup, 1);
     cr_assert_eq(c->naggs, 3);
     cr_assert_str_eq(c->aggs[0].as, "count");
@@ -64,9 +65,11 @@ Test(conf, a_valid_job_and_its_defaults)
     /* The fingerprint follows what the state depends on: not the trigger, the sink or the
      * filter (compatible changes, as in Spark), but the aggregates. */
     char other[4096];
-    snprintf(other, sizeof(other), GOOD_FMT, "\"trigger\": {\"interval\": 50},");
+    snprintf(other, sizeof(other), GOOD_FMT,
+             "\"trigger\": {\"interval\": 50, \"max_keys\": 5000},");
     cr_assert_eq(sl__conf_parse(other, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
     cr_assert_eq(c->interval_ms, 50);
+    cr_assert_eq(c->max_keys, 5000);
     cr_assert_eq(c->fingerprint, fp);
     sl__conf_destroy(c);
     snprintf(other, sizeof(other), GOOD_FMT, "");
@@ -110,7 +113,7 @@ Test(conf, every_problem_is_reported_with_its_path)
                       "            \"aggregates\": [{\"fn\": \"median\", \"field\": \"bytes\"},"
                       "                             {\"fn\": \"sum\", \"field\": \"page\"},"
                       "                             {\"fn\": \"max\"}]},"
-                      " \"trigger\": {\"interval\": \"soon\"},"
+                      " \"trigger\": {\"interval\": \"soon\", \"max_keys\": 10},"
                       " \"output\": {\"mode\": \"sideways\", \"sink\": \"kafka\"},"
                       " \"state\": {}}";
     const char *const want[] = {
@@ -124,11 +127,12 @@ Test(conf, every_problem_is_reported_with_its_path)
         "job.json: query.aggregates[1].field: sum needs a numeric field; 'page' is a string",
         "job.json: query.aggregates[2].field: missing",
         "job.json: trigger.interval: must be a duration",
+        "job.json: trigger.max_keys: must be an integer of at least 1000",
         "job.json: output.mode: unknown mode 'sideways' (update, complete or append)",
         "job.json: output.topic: missing",
         "job.json: state.dir: missing",
         NULL};
-    expect_problems(bad, want, 12);
+    expect_problems(bad, want, 13);
 }
 
 Test(conf, bad_json_and_missing_schema)

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,14 @@ Test(output, json_rows_keep_types_and_escape_strings)
                      "escaped, and the shortest text that reads back: %s", val);
     encode("/b", 1, NAN, key, val);
     cr_assert(strstr(val, "\"avg_x\":null"), "NaN is null: %s", val);
+    encode("/c", INT64_MIN, 0.5, key, val);
+    cr_assert(strstr(val, "\"count\":-9223372036854775808,"), "%s", val);
+    encode("/c", INT64_MAX, 0.5, key, val);
+    cr_assert(strstr(val, "\"count\":9223372036854775807,"), "%s", val);
+    encode("/c", 0, 0.5, key, val);
+    cr_assert(strstr(val, "\"count\":0,"), "%s", val);
+    encode("/c", -120, 0.5, key, val);
+    cr_assert(strstr(val, "\"count\":-120,"), "%s", val);
 }
 
 Test(output, console_table_like_spark)
