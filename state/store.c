@@ -69,6 +69,10 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     rocksdb_options_set_create_if_missing(s->opts, create);
     rocksdb_options_set_create_missing_column_families(s->opts, create);
     rocksdb_options_set_write_buffer_size(s->opts, 64u << 20);
+    /* All families' memtables together: past this the largest is flushed, which keeps a
+     * job with millions of keys within its memory (each family could otherwise hold two
+     * full memtables). */
+    rocksdb_options_set_db_write_buffer_size(s->opts, 128u << 20);
     /* The families share one write-ahead log, and a log file is kept until every family
      * with data in it has flushed; "meta" takes a few positions a batch and would hardly
      * ever flush, so the log (every aggregate and outbox row written) would grow without
