@@ -10,7 +10,8 @@
  *                  Spark Structured Streaming (availableNow) and Quix Streams
  *                  (exactly-once), each a process of its own (tests/bench/peers/run-peer).
  * Each run records records/s from its first record to its last output, CPU seconds and
- * memory (RSS growth in this process; a peer's peak RSS), and every output is checked
+ * peak resident memory (of this process during the run; of a peer's process tree), and
+ * every output is checked
  * (each page's latest row equals its exact total) or its figures do not count. It prints
  * one table with ratios to raw consume and to sluice, then the sluice CLI's start-up time
  * and idle memory.
@@ -54,20 +55,6 @@ static double cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = 0;
-    while (f && fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "VmRSS:", 6))
-            kb = strtol(line + 6, NULL, 10);
-    }
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 typedef struct result {
     const char *name;
     double secs, cpu;
@@ -80,6 +67,29 @@ static void die(const char *what, const char *why)
 {
     fprintf(stderr, "bench: %s: %s\n", what, why);
     exit(1);
+}
+
+/* The peak resident memory of this process since the last reset_peak(). */
+static long peak_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Starts a new peak at the current resident memory (Linux: clear_refs 5). */
+static void reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f || fputs("5", f) < 0 || fclose(f) != 0)
+        die("/proc/self/clear_refs", "cannot reset the peak resident memory");
 }
 
 static void admin(const char *bs, const char *topic, int parts, int create)
@@ -169,7 +179,7 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
     rd_kafka_message_t *msgs[1000];
     uint64_t got = 0, bytes = 0;
-    long rss0 = rss_kb();
+    reset_peak();
     double t0 = 0, c0 = cpu_s();
     while (got < n) {
         ssize_t k = rd_kafka_consume_batch_queue(q, 1000, msgs, 1000);
@@ -182,7 +192,7 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
             rd_kafka_message_destroy(msgs[i]);
         }
     }
-    result_t r = {"raw librdkafka consume", now_s() - t0, cpu_s() - c0, got, rss_kb() - rss0, 0};
+    result_t r = {"raw librdkafka consume", now_s() - t0, cpu_s() - c0, got, peak_kb(), 0};
     rd_kafka_queue_destroy(q);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -278,15 +288,15 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
     sl_job_t *job;
     if (sl_job_new_from_json(json, dir, "bench", &job, err, sizeof(err)))
         die("job", err);
-    long rss0 = rss_kb();
+    reset_peak();
     double t0 = now_s(), c0 = cpu_s();
     if (sl_job_run(job, err, sizeof(err)))
         die("sluice", err);
-    result_t r = {"sluice (count+sum+avg by page, exactly-once; RSS growth)",
+    result_t r = {"sluice (count+sum+avg by page, exactly-once)",
                   now_s() - t0,
                   cpu_s() - c0,
                   0,
-                  rss_kb() - rss0,
+                  peak_kb(),
                   0};
     sl_job_stats_t st;
     sl_job_stats(job, &st);
@@ -402,7 +412,7 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     static char names[3][80];
     static int used;
     char *name = names[used++ % 3];
-    snprintf(name, sizeof(names[0]), "%s (the same, peak RSS)",
+    snprintf(name, sizeof(names[0]), "%s (the same)",
              !strcmp(peer, "kstreams") ? "Kafka Streams 3.9"
              : !strcmp(peer, "spark")  ? "Spark Structured Streaming 4.2"
                                        : "Quix Streams 3");
@@ -634,10 +644,10 @@ static int key_variants(const char *bs, const char *list, uint64_t n, uint32_t b
 {
     int ok = 1;
     printf("\nsluice with other numbers of keys (%" PRIu64 " records each; memory is the "
-           "growth of this process's RSS):\n\n",
+           "peak RSS of this process during the run):\n\n",
            n);
     printf("| pages (keys) | distinct keys | records/s | ratio to raw | ratio to %u pages | "
-           "memory MiB | output |\n",
+           "peak RSS MiB | output |\n",
            base_pages);
     printf("|---:|---:|---:|---:|---:|---:|---|\n");
     char *copy = strdup(list);
@@ -905,7 +915,7 @@ int main(int argc, char **argv)
 
     printf("\n%" PRIu64 " Avro page views, 6 partitions, %u pages; librdkafka %s\n\n", n, pages,
            rd_kafka_version_str());
-    printf("| run | records/s | ratio to raw | sluice's ratio to it | CPU s | memory MiB | "
+    printf("| run | records/s | ratio to raw | sluice's ratio to it | CPU s | peak RSS MiB | "
            "output |\n");
     printf("|---|---:|---:|---:|---:|---:|---|\n");
     double raw = (double)res[0].records / res[0].secs;

@@ -160,14 +160,8 @@ Test(source, a_batch_ends_at_max_keys)
     tk_unique(t, sizeof(t), "maxkeys");
     tk_create_topic(bs, t, 1);
     rd_kafka_t *p = tk_producer(bs);
-    for (int i = 0; i < 5000; i++) {
-        char rec[64];
-        snprintf(rec, sizeof(rec), "{\"n\": %d}", i % 2500);
-        cr_assert(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(t), RD_KAFKA_V_PARTITION(0),
-                                     RD_KAFKA_V_VALUE(rec, strlen(rec)),
-                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
-    }
-    cr_assert(!rd_kafka_flush(p, 30000));
+    produce_range(p, t, 0, 0, 2500);
+    produce_range(p, t, 0, 0, 2500);
     tk_unique(name, sizeof(name), "maxkeys-job");
     char *job = malloc(4096);
     snprintf(
