@@ -24,7 +24,6 @@
 #include <sys/stat.h>
 
 #include "conf.h"
-#include "crash.h"
 #include "job_int.h"
 #include "kafka.h"
 #include "log.h"
@@ -246,327 +245,6 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     return SL_OK;
 }
 
-/* ---- commit and publish ---- */
-
-/* A new producer fences the old one and aborts its open transaction; the outbox still
- * holds the batch, so reconciliation publishes what is missing. Being fenced again while
- * doing so (another instance keeps starting) is retried a few times. */
-static sl_err_t recover_producer(sl_job_t *job, char *errstr, size_t errstr_size)
-{
-    for (int attempt = 1;; attempt++) {
-        sl_log(SL_LOG_WARN, "sink", "%s; starting a new producer and reconciling", errstr);
-        sl_err_t e = sl__sink_reset(&job->sink, errstr, errstr_size);
-        if (!e)
-            e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size);
-        if (e != SL_ERR_FENCED || attempt == 5)
-            return e;
-    }
-}
-
-static int positions_moved(const sl_job_t *job)
-{
-    if (job->lsrc && sl__lsrc_moved(job->lsrc))
-        return 1;
-    const sl_source_t *src = &job->src;
-    for (int t = 0; t < src->ntopics; t++) {
-        for (int p = 0; p < src->topics[t].nparts; p++) {
-            const sl_part_t *part = &src->topics[t].parts[p];
-            if (part->pos >= 0 && part->pos != part->committed)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-static void put_time(sl_job_t *job, const char *name, int64_t v)
-{
-    uint8_t b[8];
-    sl__be64_put(b, (uint64_t)v);
-    sl__store_batch_put(job->wb, job->store, SL_CF_META, name, strlen(name), b, 8);
-}
-
-/* The sinks whose rows go through the outbox (redelivered after a crash). */
-static int uses_outbox(const sl_conf_t *c)
-{
-    return c->sink == SL_SINK_KAFKA || c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH;
-}
-
-/*
- * The event time the watermark follows: the smallest of the partitions' largest event
- * times, over the partitions that still have records to read, so that a partition read
- * ahead of the others (librdkafka hands over large runs of one partition) does not make
- * the others' records late; when every partition is read to its end, the largest of all.
- * A partition with records pending but none read yet holds the watermark where it is.
- * *all gets the largest event time of any partition.
- */
-static int64_t event_time(const sl_job_t *job, int64_t *all)
-{
-    if (job->lsrc) { /* one stream, read in order: Spark's rule, the largest seen */
-        *all = job->lpart.maxev;
-        return *all;
-    }
-    const sl_source_t *src = &job->src;
-    int64_t min_active = INT64_MAX;
-    int active = 0, unknown = 0;
-    *all = SL_WM_NONE;
-    for (int t = 0; t < src->ntopics; t++) {
-        for (int p = 0; p < src->topics[t].nparts; p++) {
-            const sl_part_t *part = &src->topics[t].parts[p];
-            if (part->maxev != SL_WM_NONE && part->maxev > *all)
-                *all = part->maxev;
-            /* Nothing pending: read to the end, or (available-now) to the end offset seen
-             * at start, or empty at start. */
-            if (!part->assigned || part->at_end ||
-                (job->conf->available_now && (part->end < 0 || part->pos >= part->end)))
-                continue;
-            if (part->maxev == SL_WM_NONE) {
-                unknown = 1;
-                continue;
-            }
-            active = 1;
-            if (part->maxev < min_active)
-                min_active = part->maxev;
-        }
-    }
-    if (unknown)
-        return SL_WM_NONE;
-    return active ? min_active : *all;
-}
-
-/*
- * The commit of one batch, on the commit thread (or, for a files or socket source, on
- * the consuming thread): merge the batch table into the state, add the result rows'
- * outbox entries to the WriteBatch the hand-over filled with positions and times, write
- * it, publish. The main thread consumes the next batch meanwhile; it touches none of
- * what this uses until it has joined the thread (finish_commit).
- */
-static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
-{
-    const sl_conf_t *c = job->conf;
-    sl_table_t *t = &job->ctable;
-    int64_t seq = job->cm.seq, wm = job->cm.wm;
-    int64_t t0 = sl__now_ms(), t_commit = 0;
-    sl_err_t e = SL_OK;
-    const sl_val_t *rows;
-    size_t n;
-    size_t *spans = NULL; /* row i's outbox entry: spans[2i] bytes at out[spans[2i]] */
-    sl_out_row_t *orows = NULL;
-    sl_buf_t k, v;
-    sl__buf_init(&k);
-    sl__buf_init(&v);
-    if (c->aggregating) {
-        if ((e = sl__merge_batch(&job->merge, job->store, job->wb, t, wm, errstr, errstr_size)))
-            goto done;
-        rows = job->merge.rows;
-        n = job->merge.nrows;
-    } else {
-        rows = job->csel;
-        n = job->cnsel;
-    }
-    if (uses_outbox(c)) {
-        spans = malloc((2 * n + 1) * sizeof(*spans));
-        orows = malloc((n ? n : 1) * sizeof(*orows));
-        if (!spans || !orows) {
-            e = SL_ERR_NOMEM;
-            goto done;
-        }
-        sl_outbox_writer_t w;
-        sl__outbox_begin(&w, job->store, job->wb, seq, &job->out);
-        for (size_t i = 0; i < n; i++) {
-            sl__buf_reset(&k);
-            sl__buf_reset(&v);
-            const sl_val_t *row = &rows[i * (size_t)c->ncols];
-            if (c->sink == SL_SINK_KAFKA)
-                e = sl__out_encode(c, row, &k, &v);
-            else
-                e = sl__out_json(c, row, &v);
-            if (!e)
-                e = sl__outbox_add(&w, &k, &v, &spans[2 * i], &spans[2 * i + 1]);
-            if (e)
-                goto done;
-        }
-        sl__outbox_end(&w);
-        for (size_t i = 0; i < n; i++) {
-            orows[i].seq = seq;
-            orows[i].idx = (uint32_t)i;
-            sl__outbox_row(job->out.p + spans[2 * i], spans[2 * i + 1], &orows[i]);
-        }
-    }
-    if (!job->fingerprint_stored) {
-        uint8_t fp[8];
-        sl__be64_put(fp, c->fingerprint);
-        sl__store_batch_put(job->wb, job->store, SL_CF_META, "job", 3, fp, 8);
-        sl__store_batch_put(job->wb, job->store, SL_CF_META, "query", 5, c->query_desc,
-                            strlen(c->query_desc));
-    }
-    if (c->sink == SL_SINK_KAFKA)
-        sl__outbox_put_published(job->store, job->wb, &job->sink);
-    sl__crash_point("before-commit");
-    if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size)))
-        goto done;
-    sl__crash_point("after-commit");
-    t_commit = sl__now_ms();
-    job->fingerprint_stored = 1;
-    STAT_ADD(job, batches, 1);
-    STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
-    atomic_store(&job->stats.watermark_ms, wm);
-
-    /* Publish. */
-    switch (c->sink) {
-    case SL_SINK_CONSOLE:
-        /* Like Spark, a batch that read records prints its table even when the filter left
-         * no rows; one that only moved positions (past transaction markers) does not. */
-        if (job->cm.records || n)
-            sl__sink_console(&job->sink, seq, rows, n);
-        break;
-    case SL_SINK_KAFKA:
-        if (!n)
-            break;
-        e = sl__sink_publish(&job->sink, orows, n, "mid-publish", errstr, errstr_size);
-        if (e == SL_ERR_FENCED && !(e = recover_producer(job, errstr, errstr_size)))
-            break; /* the outbox is empty now */
-        if (e)
-            goto done;
-        sl__crash_point("after-publish-before-outbox-delete");
-        e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
-        break;
-    default:
-        /* File and foreach rows come from the outbox entries, which hold their JSON. */
-        e = sl__local_deliver(&job->local, seq, rows, n, orows, errstr, errstr_size);
-        if (!e && uses_outbox(c))
-            e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
-        break;
-    }
-    if (e)
-        goto done;
-    sl_log(SL_LOG_DEBUG, "job",
-           "batch %" PRId64 ": %" PRIu64 " records, %zu rows; merge and commit %" PRId64
-           " ms, publish %" PRId64 " ms",
-           seq, job->cm.records, n, t_commit - t0, sl__now_ms() - t_commit);
-    STAT_ADD(job, rows_out, n);
-    atomic_store(&job->stats.last_commit_ms, sl__now_ms());
-done:
-    free(spans);
-    free(orows);
-    sl__buf_fini(&k);
-    sl__buf_fini(&v);
-    sl__table_clear(t);
-    job->cnsel = 0;
-    return e;
-}
-
-static void *commit_thread(void *opaque)
-{
-    sl_job_t *job = opaque;
-    job->cm.err = commit_batch(job, job->cm.errstr, sizeof(job->cm.errstr));
-    return NULL;
-}
-
-/* Waits for the commit under way, if any; its error, with its message in @p errstr. */
-static sl_err_t finish_commit(sl_job_t *job, char *errstr, size_t errstr_size)
-{
-    if (!job->committing)
-        return SL_OK;
-    pthread_join(job->committer, NULL);
-    job->committing = 0;
-    if (job->cm.err)
-        snprintf(errstr, errstr_size, "%s", job->cm.errstr);
-    return job->cm.err;
-}
-
-/*
- * Ends the batch under way: waits for the previous commit, puts every moved position and
- * the batch's sequence and event times into the WriteBatch, flushes the side producer
- * (dead letters and late records must be in Kafka before the positions pass them), and
- * hands the batch table to a commit thread. From here on the main thread works as if the
- * batch were committed: a failed commit stops the job before anything later is.
- * @p wm_idle: the watermark an idle source has earned by wall clock (SL_WM_NONE: none).
- */
-static sl_err_t commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size)
-{
-    const sl_conf_t *c = job->conf;
-    sl_err_t e = finish_commit(job, errstr, errstr_size);
-    if (e)
-        return e;
-    if ((e = sl__job_fold_flush(job)) || job->fq.lost) {
-        /* Positions already passed the records of the fold that failed. */
-        snprintf(errstr, errstr_size,
-                 "out of memory while aggregating; the batch is not committed");
-        return SL_ERR_NOMEM;
-    }
-    int64_t wm = job->wm, maxev = job->maxev;
-    if (c->wm_slot >= 0) {
-        int64_t all;
-        wm = sl__watermark_next(wm, event_time(job, &all), c->wm_delay_ms);
-        if (wm_idle != SL_WM_NONE && wm_idle > wm)
-            wm = wm_idle;
-        if (all != SL_WM_NONE && (maxev == SL_WM_NONE || all > maxev))
-            maxev = all;
-    }
-    if (job->table.n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm)
-        return SL_OK;
-    int64_t seq = job->seq + 1;
-    /* Positions: every partition whose next offset moved in this batch. */
-    sl_source_t *src = &job->src;
-    for (int ti = 0; ti < src->ntopics; ti++) {
-        for (int pi = 0; pi < src->topics[ti].nparts; pi++) {
-            sl_part_t *part = &src->topics[ti].parts[pi];
-            if (part->pos < 0 || part->pos == part->committed)
-                continue;
-            char key[512];
-            uint8_t pv[8];
-            int kl = sl__source_pos_key(key, sizeof(key), src->topics[ti].name, pi);
-            sl__be64_put(pv, (uint64_t)part->pos);
-            sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, pv, 8);
-        }
-    }
-    if (job->lsrc)
-        sl__lsrc_put(job->lsrc, job->store, job->wb);
-    put_time(job, "seq", seq);
-    if (wm != job->wm)
-        put_time(job, "wm", wm);
-    if (maxev != job->maxev)
-        put_time(job, "maxev", maxev);
-    if ((e = sl__sink_flush_side(&job->sink, errstr, errstr_size)))
-        return e;
-
-    /* Hand over. */
-    sl_table_t tt = job->ctable;
-    job->ctable = job->table;
-    job->table = tt;
-    sl_val_t *ts = job->csel;
-    size_t tcap = job->csel_cap;
-    job->csel = job->sel;
-    job->cnsel = job->nsel;
-    job->csel_cap = job->sel_cap;
-    job->sel = ts;
-    job->sel_cap = tcap;
-    job->nsel = 0;
-    job->cm.seq = seq;
-    job->cm.wm = wm;
-    job->cm.records = job->batch_records;
-    job->cm.err = SL_OK;
-    job->batch_records = 0;
-    job->seq = seq;
-    job->wm = wm;
-    job->maxev = maxev;
-    for (int ti = 0; ti < src->ntopics; ti++) {
-        for (int pi = 0; pi < src->topics[ti].nparts; pi++)
-            src->topics[ti].parts[pi].committed = src->topics[ti].parts[pi].pos;
-    }
-    job->src.fresh = 0; /* partitions that appear from now on start at the earliest offset */
-    /* A files or socket source commits in line: its progress marks are the live ones. */
-    if (!job->lsrc && !pthread_create(&job->committer, NULL, commit_thread, job)) {
-        job->committing = 1;
-        return SL_OK;
-    }
-    if ((e = commit_batch(job, errstr, errstr_size)))
-        return e;
-    if (job->lsrc)
-        sl__lsrc_committed(job->lsrc);
-    return SL_OK;
-}
-
 /* ---- the loop ---- */
 
 /* Creates the parents of the state directory; what cannot be created is reported by the
@@ -668,15 +346,15 @@ static void run_batches(sl_job_t *job)
             wm_idle = job->maxev + idle - c->wm_delay_ms;
         /* The records before a fatal one are committed, so no work is lost. */
         int last = done || job->fatal_err || atomic_load(&job->stop);
-        sl_err_t e = commit(job, wm_idle, err, sizeof(err));
+        sl_err_t e = sl__job_commit(job, wm_idle, err, sizeof(err));
         if (!e && last)
-            e = finish_commit(job, err, sizeof(err));
+            e = sl__job_finish_commit(job, err, sizeof(err));
         if (e) {
             job->fatal_err = 0;
             sl__job_fatal(job, e, "%s", err);
         }
         if (last || job->fatal_err) {
-            finish_commit(job, err, sizeof(err)); /* after a failed hand-over */
+            sl__job_finish_commit(job, err, sizeof(err)); /* after a failed hand-over */
             return;
         }
     }
@@ -753,7 +431,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     if (c->sink == SL_SINK_KAFKA &&
         (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)) ==
             SL_ERR_FENCED)
-        e = recover_producer(job, errstr, errstr_size);
+        e = sl__job_recover_producer(job, errstr, errstr_size);
     if (!e && (c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH))
         e = sl__local_replay(&job->local, job->store, job->wb, errstr, errstr_size);
     if (e)

@@ -104,6 +104,16 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m);
 /** One record of any source: 1 when consumed (its position may pass it), 0 when the job
  *  stops before it. */
 int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p);
+/**
+ * Ends the batch under way (job_commit.c): waits for the previous commit, then hands this
+ * one to a commit thread (a files or socket source commits it in line). @p wm_idle: the
+ * watermark an idle source has earned by wall clock (SL_WM_NONE: none).
+ */
+sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size);
+/** Waits for the commit under way, if any; its error, with its message in @p errstr. */
+sl_err_t sl__job_finish_commit(sl_job_t *job, char *errstr, size_t errstr_size);
+/** Replaces a fenced output producer and reconciles the outbox. */
+sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_size);
 /** Sets up the fold queue for the job's query; SL_ERR_NOMEM. */
 sl_err_t sl__job_fold_init(sl_job_t *job);
 /** Applies every queued fold to the batch table; SL_ERR_NOMEM when one failed. */
