@@ -196,8 +196,9 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
     sl_err_t e = SL_ERR_NOMEM;
     const char **keys = malloc(n * sizeof(*keys));
     size_t *klens = malloc(n * sizeof(*klens));
-    char **vals = calloc(n, sizeof(*vals));
+    const char **vals = calloc(n, sizeof(*vals));
     size_t *vlens = malloc(n * sizeof(*vlens));
+    sl_store_vals_t *pins = NULL;
     change_t *chs = sl__arena_alloc(&t->arena, n * sizeof(*chs));
     if (!keys || !klens || !vals || !vlens || !chs)
         goto done;
@@ -209,7 +210,8 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
         keys[i] = (const char *)t->order[i]->key;
         klens[i] = t->order[i]->klen;
     }
-    if ((e = sl__store_multiget(m->store, n, keys, klens, vals, vlens, errstr, errstr_size)))
+    if ((e = sl__store_multiget(m->store, n, keys, klens, 1, &pins, vals, vlens, errstr,
+                                errstr_size)))
         goto done;
     for (size_t i = 0; i < n; i++) {
         sl_entry_t *en = t->order[i];
@@ -239,10 +241,7 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
     }
     e = apply(m, chs, n);
 done:
-    if (vals) {
-        for (size_t i = 0; i < n; i++)
-            sl__store_free(vals[i]);
-    }
+    sl__store_vals_release(pins);
     free(keys);
     free(klens);
     free(vals);
@@ -492,8 +491,9 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
     if (!closing(c) || m->wm == SL_WM_NONE)
         return SL_OK;
     expired_t x = {.m = m};
-    char **vals = NULL;
+    const char **vals = NULL;
     size_t *vlens = NULL;
+    sl_store_vals_t *pins = NULL;
     sl_buf_t xk;
     sl__buf_init(&xk);
     m->err = SL_OK;
@@ -512,8 +512,9 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
             sl__arena_alloc(&m->batch->arena, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
         if (!vals || !vlens || !accs)
             goto done;
-        if ((e = sl__store_multiget(m->store, x.n, (const char *const *)x.keys, x.klens, vals,
-                                    vlens, errstr, errstr_size)))
+        /* In the index's order (by window end), not the store's. */
+        if ((e = sl__store_multiget(m->store, x.n, (const char *const *)x.keys, x.klens, 0, &pins,
+                                    vals, vlens, errstr, errstr_size)))
             goto done;
         for (size_t i = 0; i < x.n; i++) {
             int64_t wend;
@@ -536,10 +537,7 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
     }
     e = SL_OK;
 done:
-    if (vals) {
-        for (size_t i = 0; i < x.n; i++)
-            sl__store_free(vals[i]);
-    }
+    sl__store_vals_release(pins);
     free(vals);
     free(vlens);
     free(x.keys);

@@ -195,40 +195,57 @@ sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, 
     return SL_OK;
 }
 
+struct sl_store_vals {
+    size_t n;
+    rocksdb_pinnableslice_t *ps[];
+};
+
 sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, const size_t *klens,
-                            char **vals, size_t *vlens, char *errstr, size_t errstr_size)
+                            int sorted, sl_store_vals_t **pins, const char **vals, size_t *vlens,
+                            char *errstr, size_t errstr_size)
 {
+    *pins = NULL;
     if (n == 0)
         return SL_OK;
-    const rocksdb_column_family_handle_t **cfs = malloc(n * sizeof(*cfs));
+    sl_store_vals_t *p = calloc(1, sizeof(*p) + n * sizeof(p->ps[0]));
     char **errs = calloc(n, sizeof(*errs));
-    if (!cfs || !errs) {
-        free(cfs);
+    if (!p || !errs) {
+        free(p);
         free(errs);
+        snprintf(errstr, errstr_size, "out of memory");
         return SL_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        cfs[i] = s->cf[SL_CF_AGG];
-    rocksdb_multi_get_cf(s->db, s->ropts, cfs, n, keys, klens, vals, vlens, errs);
+    p->n = n;
+    *pins = p;
+    rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf[SL_CF_AGG], n, keys, klens, p->ps, errs,
+                                 sorted != 0);
     sl_err_t err = SL_OK;
     for (size_t i = 0; i < n; i++) {
+        vals[i] = NULL;
+        vlens[i] = 0;
         if (errs[i]) {
             if (err == SL_OK)
                 set_err(errstr, errstr_size, "read failed", s->dir, errs[i]);
             else
                 rocksdb_free(errs[i]);
             err = SL_ERR_STATE;
+        } else if (p->ps[i]) {
+            vals[i] = rocksdb_pinnableslice_value(p->ps[i], &vlens[i]);
         }
     }
-    free(cfs);
     free(errs);
     return err;
 }
 
-void sl__store_free(void *p)
+void sl__store_vals_release(sl_store_vals_t *p)
 {
-    if (p)
-        rocksdb_free(p);
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->ps[i])
+            rocksdb_pinnableslice_destroy(p->ps[i]);
+    }
+    free(p);
 }
 
 sl_err_t sl__store_scan(sl_store_t *s, sl_cf_t cf, const void *prefix, size_t plen,

@@ -39,13 +39,21 @@ void sl__store_close(sl_store_t *s);
 sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, char **val,
                        size_t *vlen, char *errstr, size_t errstr_size);
 
+/* The values of one sl__store_multiget(), held in place (RocksDB's block cache or memtable)
+ * until released. */
+typedef struct sl_store_vals sl_store_vals_t;
+
 /**
- * Reads @p n aggregates at once. vals[i] is NULL for a missing key, else a value the
- * caller releases with sl__store_free().
+ * Reads @p n aggregates at once with RocksDB's batched MultiGet, which probes filters and
+ * indexes for the whole batch. @p sorted: the keys are in ascending byte order (the store's
+ * order), which spares it a sort. vals[i] is NULL for a missing key, else points at the
+ * value. *pins (set even on error) keeps the values valid until sl__store_vals_release().
  */
 sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, const size_t *klens,
-                            char **vals, size_t *vlens, char *errstr, size_t errstr_size);
-void sl__store_free(void *p);
+                            int sorted, sl_store_vals_t **pins, const char **vals, size_t *vlens,
+                            char *errstr, size_t errstr_size);
+/** Releases the values of one sl__store_multiget(); NULL is a no-op. */
+void sl__store_vals_release(sl_store_vals_t *pins);
 
 /** Calls @p fn for every key of @p cf that starts with @p prefix, in key order, until fn
  *  returns non-zero. */

@@ -72,13 +72,23 @@ Test(state, batch_is_atomic_and_durable)
                  SL_ERR_NOTFOUND, "families are separate");
     const char *keys[] = {"k2", "nope", "k1"};
     size_t klens[] = {2, 4, 2}, vlens[3];
-    char *vals[3];
-    cr_assert_eq(sl__store_multiget(s, 3, keys, klens, vals, vlens, err, sizeof(err)), SL_OK);
+    const char *vals[3];
+    sl_store_vals_t *pins;
+    cr_assert_eq(sl__store_multiget(s, 3, keys, klens, 0, &pins, vals, vlens, err, sizeof(err)),
+                 SL_OK);
     cr_assert(vals[0] && vlens[0] == 2 && !memcmp(vals[0], "v2", 2));
     cr_assert_null(vals[1]);
-    cr_assert(vals[2] && !memcmp(vals[2], "v1", 2));
-    for (int i = 0; i < 3; i++)
-        sl__store_free(vals[i]);
+    cr_assert(vals[2] && vlens[2] == 2 && !memcmp(vals[2], "v1", 2));
+    sl__store_vals_release(pins);
+    /* The same keys in the store's order, said to be sorted. */
+    const char *sorted[] = {"k1", "k2", "nope"};
+    size_t slens[] = {2, 2, 4};
+    cr_assert_eq(sl__store_multiget(s, 3, sorted, slens, 1, &pins, vals, vlens, err, sizeof(err)),
+                 SL_OK);
+    cr_assert(vals[0] && vlens[0] == 2 && !memcmp(vals[0], "v1", 2));
+    cr_assert(vals[1] && vlens[1] == 2 && !memcmp(vals[1], "v2", 2));
+    cr_assert_null(vals[2]);
+    sl__store_vals_release(pins);
 
     int n = 0;
     cr_assert_eq(sl__store_scan(s, SL_CF_OUTBOX, NULL, 0, count_cb, &n, err, sizeof(err)), SL_OK);
