@@ -310,11 +310,14 @@ static void run_batches(sl_job_t *job)
                                   rd_kafka_err2str(rd_kafka_last_error()));
                     break;
                 }
+                size_t bytes = 0;
                 for (ssize_t i = 0; i < got; i++) {
+                    bytes += msgs[i]->len;
                     if (!job->fatal_err)
                         sl__job_process(job, msgs[i]);
                     rd_kafka_message_destroy(msgs[i]);
                 }
+                sl__source_refill(&job->src, (size_t)got, bytes);
             }
             nrec += (int64_t)job->n_in; /* records, not partition-end events */
             if (job->n_in) {

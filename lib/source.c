@@ -5,6 +5,16 @@
  * assigns the consumer there; a partition the state has never seen starts at the
  * earliest (or latest) offset. Kafka's committed offsets are never used: the state's
  * positions are the truth, written atomically with the aggregates they produced.
+ *
+ * The prefetch queue is bounded by a count of records (each costs librdkafka about 350
+ * bytes of memory however small it is), and kept flowing by sl__source_refill(): when
+ * the queue holds queued.min.messages, librdkafka 2.0 stops fetching and looks again
+ * only when its broker thread next wakes up (a response, a request to send, or its 1 s
+ * timer; fetch.queue.backoff.ms came in 2.2). A consumer that drains the queue sooner
+ * then waits out the rest of the second: with 16 MiB of small records, reading was
+ * capped at about one queue a second (1.4 M records/s against 4 M). So once the queue
+ * has been near its bound and has drained, a helper thread sends the partitions'
+ * leaders a ListOffsets request, which wakes their broker threads to fetch again.
  */
 #include "source.h"
 
@@ -196,6 +206,8 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
     return lo;
 }
 
+static void refill_start(sl_source_t *src);
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -317,13 +329,19 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
         fixed[nf++] = instance;
     }
     fixed[nf] = NULL;
-    /* A deep prefetch queue: with librdkafka's default of 100,000 messages per
-     * partition, partition-end events slow a catching-up consumer several times over
-     * (measured with tests/bench). Its bytes are bounded instead, at 16 MiB rather than
-     * librdkafka's 64: while a slow commit holds the next batch back (millions of keys),
-     * the default let prefetched fetches take about 120 MiB more, for no speed-up. */
-    static const char *const defaults[] = {"queued.min.messages", "1000000",
-                                           "queued.max.messages.kbytes", "16384", NULL};
+    /* The prefetch queue: 200,000 records (about 70 MB with librdkafka's ~350 bytes a
+     * record; 64 MiB of payload bounds large records), filled by fetches of at most 256
+     * KiB a partition and 4 MiB in all, so one response overshoots the bound by little.
+     * sl__source_refill() keeps it flowing. */
+    static const char *const defaults[] = {"queued.min.messages",
+                                           "200000",
+                                           "queued.max.messages.kbytes",
+                                           "65536",
+                                           "max.partition.fetch.bytes",
+                                           "262144",
+                                           "fetch.max.bytes",
+                                           "4194304",
+                                           NULL};
     rd_kafka_conf_t *kc =
         sl__kafka_conf(conf, &conf->consumer, defaults, fixed, errstr, errstr_size);
     if (!kc)
@@ -434,6 +452,7 @@ sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now
         return SL_ERR_KAFKA;
     }
     src->q = rd_kafka_queue_get_consumer(src->rk);
+    refill_start(src);
     return SL_OK;
 }
 
@@ -449,8 +468,111 @@ int sl__source_caught_up(const sl_source_t *src)
     return 1;
 }
 
+/* ---- keeping the prefetch queue flowing ---- */
+
+static long conf_long(rd_kafka_t *rk, const char *name, long dflt)
+{
+    char v[64];
+    size_t n = sizeof(v);
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, v, &n) != RD_KAFKA_CONF_OK)
+        return dflt;
+    return strtol(v, NULL, 10);
+}
+
+/* The helper thread: each list handed over becomes one ListOffsets request per leader
+ * (the latest offset, which the broker answers from memory). Sending it wakes the
+ * leader's broker thread; the answer itself is not needed. */
+static void *refill_thread(void *opaque)
+{
+    sl_source_t *src = opaque;
+    sl_refill_t *r = &src->refill;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->want && !r->stop)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->stop)
+            break;
+        rd_kafka_topic_partition_list_t *l = r->want;
+        r->want = NULL;
+        pthread_mutex_unlock(&r->mu);
+        rd_kafka_offsets_for_times(src->rk, l, 1000);
+        rd_kafka_topic_partition_list_destroy(l);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void refill_start(sl_source_t *src)
+{
+    sl_refill_t *r = &src->refill;
+    long msgs = conf_long(src->rk, "queued.min.messages", 100000);
+    long kbytes = conf_long(src->rk, "queued.max.messages.kbytes", 65536);
+    r->high = (size_t)(msgs - msgs / 4);
+    r->low = (size_t)(msgs / 4);
+    r->high_bytes = (double)kbytes * 1024.0 * 0.75;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->started = !pthread_create(&r->thread, NULL, refill_thread, src);
+}
+
+static void refill_stop(sl_source_t *src)
+{
+    sl_refill_t *r = &src->refill;
+    if (!r->started)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    if (r->want)
+        rd_kafka_topic_partition_list_destroy(r->want);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    r->started = 0;
+}
+
+void sl__source_refill(sl_source_t *src, size_t n, size_t bytes)
+{
+    sl_refill_t *r = &src->refill;
+    if (!r->started || !src->q)
+        return;
+    if (n)
+        r->avg_len = r->avg_len * 0.9 + ((double)bytes / (double)n) * 0.1;
+    size_t len = rd_kafka_queue_length(src->q);
+    if (len >= r->high || (double)len * r->avg_len >= r->high_bytes) {
+        r->full = 1;
+        return;
+    }
+    if (!r->full || len > r->low || (double)len * r->avg_len > r->high_bytes / 3)
+        return;
+    /* Drained after being full: the fetcher may be waiting for its timer. */
+    r->full = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int t = 0; t < src->ntopics; t++) {
+        for (int p = 0; p < src->topics[t].nparts; p++) {
+            if (src->topics[t].parts[p].assigned && !src->topics[t].parts[p].at_end)
+                rd_kafka_topic_partition_list_add(l, src->topics[t].name, p)->offset =
+                    RD_KAFKA_OFFSET_END;
+        }
+    }
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (r->want) /* the helper has not taken the last one yet: this one replaces it */
+        rd_kafka_topic_partition_list_destroy(r->want);
+    r->want = l;
+    r->wakeups++;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 void sl__source_close(sl_source_t *src)
 {
+    refill_stop(src);
     if (src->q)
         rd_kafka_queue_destroy(src->q);
     if (src->rk) {

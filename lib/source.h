@@ -8,6 +8,7 @@
 #define SL_SOURCE_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <regex.h>
 
 #include "conf.h"
@@ -42,6 +43,20 @@ typedef struct sl_source_topic {
     int nparts;
 } sl_source_topic_t;
 
+/* Wakes librdkafka's fetcher after the prefetch queue drained (see source.c). */
+typedef struct sl_refill {
+    size_t high, low;      /* queue lengths: near its bound, drained */
+    double high_bytes;     /* near the bound in bytes (queued.max.messages.kbytes) */
+    double avg_len;        /* running mean of the records' sizes */
+    int full;              /* seen near its bound since the last wake-up */
+    uint64_t wakeups;      /* asked for so far */
+    pthread_t thread;      /* sends the requests that wake the broker threads */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rd_kafka_topic_partition_list_t *want; /* the partitions to wake for, handed over */
+    int started, stop;
+} sl_refill_t;
+
 typedef struct sl_source {
     const sl_conf_t *conf;
     sl_store_t *store; /* borrowed; positions are read from it on assignment */
@@ -57,6 +72,7 @@ typedef struct sl_source {
     uint64_t lost;      /* records skipped by on_data_loss "skip" */
     char fatal[640];    /* set by callbacks when the job cannot go on */
     sl_err_t fatal_err; /* and its kind */
+    sl_refill_t refill;
 } sl_source_t;
 
 /**
@@ -80,6 +96,11 @@ int sl__source_caught_up(const sl_source_t *src);
  */
 int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
                              int64_t pos);
+/**
+ * Called by the consuming thread after each consume call with what it got (@p n records
+ * of @p bytes in all): keeps the prefetch queue flowing (see source.c). Never blocks.
+ */
+void sl__source_refill(sl_source_t *src, size_t n, size_t bytes);
 /** Leaves the group and destroys the consumer. */
 void sl__source_close(sl_source_t *src);
 

@@ -447,3 +447,42 @@ Test(source, min_records_wait_up_to_the_max_trigger_delay)
     rd_kafka_destroy(p);
     tk_delete_topic(bs, t);
 }
+
+/* librdkafka 2.0 stops fetching while the prefetch queue holds queued.min.messages and
+ * looks again only when its broker thread wakes, at the latest after a second; the
+ * source wakes it once the queue has drained. A queue of 2,000 records filled by fetches
+ * of about 3,000 is over its bound after most responses: without the wake-up 100,000
+ * records took 9 s (waits of up to a second), with it 37 ms. */
+Test(source, a_small_prefetch_queue_is_refilled_without_waiting)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128];
+    tk_unique(t, sizeof(t), "refill");
+    tk_unique(name, sizeof(name), "refill-job");
+    tk_create_topic(bs, t, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    produce_range(p, t, 0, 0, 200000);
+    char *job = malloc(4096);
+    snprintf(job, 4096,
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\", \"consumer\":"
+             "  {\"queued.min.messages\": \"2000\", \"max.partition.fetch.bytes\": \"65536\"}},"
+             " \"source\": {\"topics\": \"%s\", \"format\": \"json\", \"fields\": {\"n\": "
+             "\"long\"}},"
+             " \"query\": {\"group_by\": \"_partition\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"interval\": \"1m\", \"available_now\": true},"
+             " \"output\": {\"sink\": \"memory\"}, \"state\": {\"dir\": \"%s/%s\"}}",
+             name, bs, t, dir, name);
+    tk_job_result_t r = run(job);
+    cr_assert_eq(r.rc, SL_OK, "%s", r.err);
+    cr_assert_eq(r.st.records_in, 200000);
+    int64_t ms = r.st.last_commit_ms - r.st.first_record_ms;
+    cr_log_info("200,000 records through a 2,000-record queue in %" PRId64 " ms", ms);
+    cr_assert_lt(ms, 5000,
+                 "200,000 records through a 2,000-record prefetch queue took %" PRId64
+                 " ms: the fetcher waited for its timer",
+                 ms);
+    json_decref(r.rows);
+    free(job);
+    rd_kafka_destroy(p);
+    tk_delete_topic(bs, t);
+}
