@@ -278,6 +278,21 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
     return SL_OK;
 }
 
+sl_err_t sl__acc_merge_older(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *older,
+                             sl_arena_t *arena)
+{
+    int ordered = spec->fn == SL_AGG_FIRST || spec->fn == SL_AGG_LAST;
+    if (!ordered || older->n == 0 || into->n == 0)
+        return sl__acc_merge(spec, into, older, arena);
+    /* A tie keeps the older record for first and the later one (into's) for last. */
+    int take = spec->fn == SL_AGG_FIRST ? older->sum.i <= into->sum.i : older->sum.i > into->sum.i;
+    into->n += older->n;
+    if (!take)
+        return SL_OK;
+    into->sum.i = older->sum.i;
+    return keep_value(into, &older->v, arena);
+}
+
 void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out)
 {
     memset(out, 0, sizeof(*out));

@@ -72,6 +72,13 @@ sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t
  *  sets, registers) is copied to @p arena. */
 sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *from,
                        sl_arena_t *arena);
+/**
+ * Folds @p older, the accumulator of records that came before those of @p into, into
+ * @p into: the same result as folding @p into into @p older (first and last break ties
+ * by arrival, which this keeps), without a copy of either.
+ */
+sl_err_t sl__acc_merge_older(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *older,
+                             sl_arena_t *arena);
 /** The result value of @p acc; null when no value was seen (sum, min, max, avg). */
 void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out);
 

@@ -198,7 +198,9 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     case SL_SINK_KAFKA:
         if (!n)
             break;
-        e = sl__sink_publish(&job->sink, orows, n, "mid-publish", errstr, errstr_size);
+        /* The rows (job->out) are kept until the next batch, after the producer has
+         * them or was reset, and freed after the sink is closed: no copies. */
+        e = sl__sink_publish(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))
             break; /* the outbox is empty now */
         if (e)

@@ -213,29 +213,33 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
     if ((e = sl__store_multiget(m->store, n, keys, klens, 1, &pins, vals, vlens, errstr,
                                 errstr_size)))
         goto done;
+    /* Each stored aggregate is folded into the batch's entry, which then holds the new
+     * value: no third copy of the accumulators (24 MB with 200,000 keys). */
+    sl_acc_t *stored = sl__arena_alloc(&t->arena, (size_t)(c->naggs ? c->naggs : 1) *
+                                                      sizeof(sl_acc_t));
+    if (!stored) {
+        e = SL_ERR_NOMEM;
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) {
         sl_entry_t *en = t->order[i];
         change_t *ch = &chs[i];
-        *ch = (change_t){
-            .key = en->key, .klen = en->klen, .wend = en->wend, .existed = vals[i] != NULL};
-        ch->accs = sl__arena_alloc(&t->arena, (size_t)(c->naggs ? c->naggs : 1) * sizeof(sl_acc_t));
-        if (!ch->accs) {
-            e = SL_ERR_NOMEM;
+        *ch = (change_t){.key = en->key,
+                         .klen = en->klen,
+                         .wend = en->wend,
+                         .existed = vals[i] != NULL,
+                         .accs = en->acc};
+        if (!vals[i])
+            continue;
+        e = decode_value(m, (const uint8_t *)vals[i], vlens[i], &ch->old_end, stored);
+        if (e) {
+            if (e == SL_ERR_STATE)
+                snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt",
+                         c->state_dir);
             goto done;
         }
-        if (vals[i]) {
-            e = decode_value(m, (const uint8_t *)vals[i], vlens[i], &ch->old_end, ch->accs);
-            if (e) {
-                if (e == SL_ERR_STATE)
-                    snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt",
-                             c->state_dir);
-                goto done;
-            }
-        } else {
-            memset(ch->accs, 0, (size_t)c->naggs * sizeof(sl_acc_t));
-        }
         for (int a = 0; a < c->naggs; a++) {
-            if ((e = sl__acc_merge(&c->aggs[a], &ch->accs[a], &en->acc[a], &t->arena)))
+            if ((e = sl__acc_merge_older(&c->aggs[a], &en->acc[a], &stored[a], &t->arena)))
                 goto done;
         }
     }

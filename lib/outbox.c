@@ -364,7 +364,7 @@ sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *s
            "published now",
            pr.n, pr.n - missing, sink->conf->out_topic, missing);
     if (missing &&
-        (e = sl__sink_publish(sink, pr.rows, missing, "mid-reconcile", errstr, errstr_size)))
+        (e = sl__sink_publish(sink, pr.rows, missing, 1, "mid-reconcile", errstr, errstr_size)))
         goto done;
     e = sl__outbox_delete(st, wb, 0, INT64_MAX, errstr, errstr_size);
 done:

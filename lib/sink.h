@@ -63,10 +63,12 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
  * Publishes @p n rows to the output topic as one unit (one transaction when
  * transactional), retrying a transaction that must be aborted. SL_ERR_FENCED when the
  * producer cannot go on (fenced by another instance, or a fatal error): the caller resets
- * it with sl__sink_reset() and reconciles.
+ * it with sl__sink_reset() and reconciles. @p copy: librdkafka copies the rows; without,
+ * their bytes must stay valid until the producer is reset or closed, even after an error
+ * (records of a failed attempt may still be queued).
  */
-sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, const char *crash_point,
-                          char *errstr, size_t errstr_size);
+sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
+                          const char *crash_point, char *errstr, size_t errstr_size);
 /** Replaces the output producer by a new one (init_transactions fences the old one). */
 sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size);
 /**

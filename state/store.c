@@ -88,10 +88,12 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     rocksdb_options_increase_parallelism(s->opts, 2);
     /* Bloom filters: each batch asks for every key it touched, and with many new keys most
      * are in no file; 10 bits a key answer that without reading the file's blocks. The
-     * block cache holds what the batches read back. */
+     * block cache holds what the batches read back: 32 MiB, since with millions of keys
+     * in the state it fills whatever its size (64 MiB held 27 MB more) and a larger one
+     * hardly sped reads up (256 MiB: 10%); the files stay in the page cache. */
     rocksdb_block_based_table_options_t *bbo = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_filter_policy(bbo, rocksdb_filterpolicy_create_bloom_full(10));
-    s->cache = rocksdb_cache_create_lru(64u << 20);
+    s->cache = rocksdb_cache_create_lru(32u << 20);
     rocksdb_block_based_options_set_block_cache(bbo, s->cache);
     rocksdb_options_set_block_based_table_factory(s->opts, bbo);
     rocksdb_block_based_options_destroy(bbo);

@@ -42,14 +42,21 @@ Test(agg, merge_of_parts_equals_the_whole)
                 sl_val_t v = L(vals[i]);
                 sl__acc_update(&s, i < k ? &a : &b, &v, NULL, &arena);
             }
+            /* Both ways: the later part into the earlier, and the earlier into the later. */
+            sl_acc_t a2 = a, b2 = b;
             sl__acc_merge(&s, &a, &b, &arena);
-            sl_val_t got;
-            sl__acc_result(&s, &a, &got);
-            cr_assert_eq(got.t, want.t);
-            if (got.t == SL_T_DOUBLE)
-                cr_assert_eq(got.u.d, want.u.d, "%s split at %d", sl__agg_fn_name(fns[f]), k);
-            else
-                cr_assert_eq(got.u.i, want.u.i, "%s split at %d", sl__agg_fn_name(fns[f]), k);
+            sl__acc_merge_older(&s, &b2, &a2, &arena);
+            for (int way = 0; way < 2; way++) {
+                sl_val_t got;
+                sl__acc_result(&s, way ? &b2 : &a, &got);
+                cr_assert_eq(got.t, want.t);
+                if (got.t == SL_T_DOUBLE)
+                    cr_assert_eq(got.u.d, want.u.d, "%s split at %d (%s)", sl__agg_fn_name(fns[f]),
+                                 k, way ? "older into later" : "later into older");
+                else
+                    cr_assert_eq(got.u.i, want.u.i, "%s split at %d (%s)", sl__agg_fn_name(fns[f]),
+                                 k, way ? "older into later" : "later into older");
+            }
         }
     }
     sl__arena_fini(&arena);
@@ -293,6 +300,24 @@ Test(agg, first_and_last_by_event_time)
     sl__acc_result(&last, &ls, &r);
     cr_assert(r.t == SL_T_STRING && r.n == 8 && !memcmp(r.u.s, "late-tie", 8),
               "last takes the later arrival on a tie: %.*s", (int)r.n, r.u.s);
+    /* The stored part folded into the batch's gives the same, ties included. */
+    sl_buf_t b3, b4;
+    sl__buf_init(&b3);
+    sl__buf_init(&b4);
+    sl_acc_t fo = reload(&first, &f1, &b3, &arena), lo = reload(&last, &l1, &b4, &arena);
+    sl_acc_t f2c = f2, l2c = l2;
+    cr_assert_eq(sl__acc_merge_older(&first, &f2c, &fo, &arena), SL_OK);
+    cr_assert_eq(sl__acc_merge_older(&last, &l2c, &lo, &arena), SL_OK);
+    sl__acc_result(&first, &f2c, &r);
+    cr_assert(r.t == SL_T_STRING && r.n == 1 && r.u.s[0] == 'a',
+              "first, older folded into later: %.*s", (int)r.n, r.u.s);
+    sl__acc_result(&last, &l2c, &r);
+    cr_assert(r.t == SL_T_STRING && r.n == 8 && !memcmp(r.u.s, "late-tie", 8),
+              "last, older folded into later: %.*s", (int)r.n, r.u.s);
+    cr_assert_eq(f2c.n, fs.n);
+    cr_assert_eq(l2c.n, ls.n);
+    sl__buf_fini(&b3);
+    sl__buf_fini(&b4);
     sl_acc_t empty = {0};
     sl__acc_result(&first, &empty, &r);
     cr_assert_eq(r.t, SL_T_NULL);
