@@ -179,13 +179,6 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
 
 /* ---- group by and sliding windows: one MultiGet ---- */
 
-static int by_key(const void *a, const void *b)
-{
-    const sl_entry_t *x = *(sl_entry_t *const *)a, *y = *(sl_entry_t *const *)b;
-    int r = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
-    return r ? r : (x->klen > y->klen) - (x->klen < y->klen);
-}
-
 static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
 {
     const sl_conf_t *c = m->c;
@@ -205,7 +198,7 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
     /* In the state's order: RocksDB's memtable inserts a run of ascending keys next to
      * the previous one instead of searching its whole skip list for each (the writes took
      * a fifth of a batch with 100,000 keys in random order), and rows come out sorted. */
-    qsort(t->order, n, sizeof(*t->order), by_key);
+    sl__entries_sort(t->order, n);
     for (size_t i = 0; i < n; i++) {
         keys[i] = (const char *)t->order[i]->key;
         klens[i] = t->order[i]->klen;
@@ -312,14 +305,6 @@ static int64_t session_start(const session_t *s)
     return (int64_t)(sl__be64_get(s->key + s->klen - 8) ^ (1ULL << 63));
 }
 
-static int cmp_entry_key(const void *a, const void *b)
-{
-    const sl_entry_t *x = *(sl_entry_t *const *)a, *y = *(sl_entry_t *const *)b;
-    uint32_t n = x->klen < y->klen ? x->klen : y->klen;
-    int r = memcmp(x->key, y->key, n);
-    return r ? r : (x->klen > y->klen) - (x->klen < y->klen);
-}
-
 static int cmp_session(const void *a, const void *b)
 {
     const session_t *x = a, *y = b;
@@ -348,7 +333,7 @@ static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
     if (!sorted)
         goto done;
     memcpy(sorted, t->order, n * sizeof(*sorted));
-    qsort(sorted, n, sizeof(*sorted), cmp_entry_key);
+    sl__entries_sort(sorted, n);
     for (size_t i = 0; i < n;) {
         const uint8_t *g = sorted[i]->key;
         uint32_t glen = sorted[i]->klen - WSTART_LEN;

@@ -186,6 +186,54 @@ sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t kle
     return NULL;
 }
 
+static int cmp_keys(const sl_entry_t *x, const sl_entry_t *y)
+{
+    int r = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return r ? r : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+    return cmp_keys(*(sl_entry_t *const *)a, *(sl_entry_t *const *)b);
+}
+
+/* An entry and its key's first 16 bytes, big-endian and zero-padded, so that integer
+ * order is byte order. */
+typedef struct sort_item {
+    uint64_t hi, lo;
+    sl_entry_t *e;
+} sort_item_t;
+
+static int cmp_items(const void *a, const void *b)
+{
+    const sort_item_t *x = a, *y = b;
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    /* The same first 16 bytes (a key that ends within them is padded with zeros, so
+     * compare the keys themselves). */
+    return cmp_keys(x->e, y->e);
+}
+
+void sl__entries_sort(sl_entry_t **v, size_t n)
+{
+    sort_item_t *items = n > 1 ? malloc(n * sizeof(*items)) : NULL;
+    if (!items) { /* out of memory (or nothing to sort): sort in place, slower */
+        qsort(v, n, sizeof(*v), cmp_entries);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b[16] = {0};
+        memcpy(b, v[i]->key, v[i]->klen < 16 ? v[i]->klen : 16);
+        items[i] = (sort_item_t){sl__be64_get(b), sl__be64_get(b + 8), v[i]};
+    }
+    qsort(items, n, sizeof(*items), cmp_items);
+    for (size_t i = 0; i < n; i++)
+        v[i] = items[i].e;
+    free(items);
+}
+
 void sl__table_prefetch(const sl_table_t *t, uint64_t h)
 {
     __builtin_prefetch(&t->slots[h & (t->cap - 1)]);

@@ -66,6 +66,12 @@ sl_entry_t *sl__table_find(const sl_table_t *t, const uint8_t *key, uint32_t kle
 sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen);
 /** The same with the key's hash (sl__hash) already known. */
 sl_entry_t *sl__table_upsert_hashed(sl_table_t *t, const uint8_t *key, uint32_t klen, uint64_t h);
+/**
+ * Sorts @p n entries by key in the state's byte order (shorter first on a common prefix).
+ * Each comparison reads a copy of the keys' first 16 bytes instead of the entries, which
+ * with many keys are each a cache miss (200,000 keys: 58 to 15 ms).
+ */
+void sl__entries_sort(sl_entry_t **v, size_t n);
 /** Asks the CPU for the slot where the key of hash @p h starts its probe. */
 void sl__table_prefetch(const sl_table_t *t, uint64_t h);
 /** Asks the CPU for the entry of hash @p h when its slot is near its home (it reads the

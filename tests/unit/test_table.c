@@ -3,6 +3,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "table.h"
@@ -77,5 +78,51 @@ Test(table, upsert_grow_clear)
         for (size_t i = 0; i < t.cap; i++)
             cr_assert_null(t.slots[i].e, "slot %zu not cleared after round %d", i, round);
     }
+    sl__table_fini(&t);
+}
+
+static int byte_order(const void *a, const void *b)
+{
+    const sl_entry_t *x = *(sl_entry_t *const *)a, *y = *(sl_entry_t *const *)b;
+    int r = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return r ? r : (int)x->klen - (int)y->klen;
+}
+
+Test(table, entries_sort_in_byte_order)
+{
+    /* Keys that differ only past their first 16 bytes, keys that are prefixes of others
+     * (one of them ends in a zero byte, which the 16-byte prefixes pad with), and random
+     * ones of every length up to 40. */
+    sl_table_t t;
+    cr_assert_eq(sl__table_init(&t, 1), SL_OK);
+    uint32_t seed = 7;
+    for (int i = 0; i < 3000; i++) {
+        uint8_t k[40];
+        uint32_t len;
+        if (i < 1000) {
+            len = 20;
+            memset(k, 'p', 16);
+            seed = seed * 1103515245u + 12345u;
+            memcpy(k + 16, &seed, 4);
+        } else if (i < 1010) {
+            len = (uint32_t)(i - 1000);
+            memset(k, 0, len);
+        } else {
+            seed = seed * 1103515245u + 12345u;
+            len = seed % 41;
+            for (uint32_t j = 0; j < len; j++) {
+                seed = seed * 1103515245u + 12345u;
+                k[j] = (uint8_t)(seed >> 24) % 4; /* few letters: long common prefixes */
+            }
+        }
+        cr_assert(sl__table_upsert(&t, k, len));
+    }
+    sl_entry_t **want = malloc(t.n * sizeof(*want));
+    memcpy(want, t.order, t.n * sizeof(*want));
+    qsort(want, t.n, sizeof(*want), byte_order);
+    sl__entries_sort(t.order, t.n);
+    for (size_t i = 0; i < t.n; i++)
+        cr_assert_eq(t.order[i], want[i], "entry %zu of %zu out of order", i, t.n);
+    free(want);
     sl__table_fini(&t);
 }
