@@ -22,7 +22,8 @@
  *         [--key-variants K1,K2,...]      (sluice again on N records over Ki pages each)
  *         [--latency-secs S [--rate R]]   (R records/s for S seconds, 1 s trigger)
  *         [--restart-keys K]              (restart after kill -9 with K keys of state)
- *   (KAFKA_BOOTSTRAP_SERVERS names the broker)
+ *   (KAFKA_BOOTSTRAP_SERVERS names the broker; BENCH_DEBUG=1 shows sluice's debug log,
+ *   with each batch's merge, commit and publish times)
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -592,6 +593,14 @@ static void latency(const char *bs, int rate, int secs)
     rd_kafka_conf_set(pc, "bootstrap.servers", bs, NULL, 0);
     rd_kafka_conf_set(pc, "linger.ms", "5", NULL, 0);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
+    /* Learn the topic's partitions before the clock starts: librdkafka fetches a new
+     * producer's topic metadata lazily, and the first second of records would wait for
+     * it in the producer's queue, their times already taken. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, in, NULL);
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(p, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
     sl_gen_spec_t spec = {.seed = 7, .pages = 1000, .users = 1000};
     uint64_t i = 0, total = (uint64_t)rate * (uint64_t)secs;
     double t0 = now_s();
@@ -891,7 +900,7 @@ int main(int argc, char **argv)
     const char *bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
     if (!bs)
         die("KAFKA_BOOTSTRAP_SERVERS", "not set (tests/bench/run starts a broker)");
-    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    sl_log_configure(getenv("BENCH_DEBUG") ? SL_LOG_DEBUG : SL_LOG_WARN, 0, NULL);
     char in[64], out[64];
     run_topics(bs, "bench", in, out, 1);
     sl_gen_spec_t spec = {.seed = 2026, .pages = pages, .users = 100000};
