@@ -60,17 +60,8 @@ static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
         if (!isfinite(v->u.d))
             return sl__buf_append(b, "null", 4);
         else {
-            /* Shortest text that reads back to the same double, and always reads as a
-             * real number (1.0, not 1), so consumers keep the column's type. */
-            char num[40];
-            for (int prec = 15; prec <= 17; prec++) {
-                snprintf(num, sizeof(num), "%.*g", prec, v->u.d);
-                if (strtod(num, NULL) == v->u.d)
-                    break;
-            }
-            if (!strpbrk(num, ".eE"))
-                strcat(num, ".0");
-            return sl__buf_append(b, num, strlen(num));
+            char num[SL_DTOA_MAX];
+            return sl__buf_append(b, num, sl__dtoa(v->u.d, num));
         }
     case SL_T_STRING:
         return sl__buf_json_string(b, v->u.s, v->n);

@@ -54,6 +54,8 @@ void *sl__arena_dup(sl_arena_t *a, const void *p, size_t n);
 /** Writes @p v in decimal to @p buf (at least 21 bytes, not terminated); its length. */
 size_t sl__i64_format(int64_t v, char *buf);
 
+#include "dtoa.h"
+
 /* ---- Avro varints (zigzag) ---- */
 /** Encodes @p v into @p out (at least 10 bytes); returns the bytes written. */
 static inline size_t sl__zz_encode(int64_t v, uint8_t *out)

@@ -105,3 +105,63 @@ Test(output, console_table_like_spark)
     cr_assert_str_eq(text, want, "got:\n%s", text);
     free(text);
 }
+
+Test(output, doubles_are_the_shortest_text_that_reads_back)
+{
+    static const struct {
+        double d;
+        const char *want;
+    } cases[] = {{2.0, "2.0"},
+                 {0.1, "0.1"},
+                 {-0.0, "-0.0"},
+                 {1.0 / 3.0, "0.3333333333333333"},
+                 {123456.789, "123456.789"},
+                 {0.0001, "0.0001"},
+                 {0.00001, "1e-5"},
+                 {1e16, "10000000000000000.0"},
+                 {1e17, "1e+17"},
+                 {-1.5e300, "-1.5e+300"},
+                 {5e-324, "5e-324"},
+                 {1.7976931348623157e308, "1.7976931348623157e+308"}};
+    char buf[SL_DTOA_MAX];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = sl__dtoa(cases[i].d, buf);
+        cr_assert_str_eq(buf, cases[i].want, "%.17g", cases[i].d);
+        cr_assert_eq(n, strlen(buf));
+    }
+    /* Random bit patterns: each reads back exactly, in no more digits than the shortest
+     * %.Ng that does. */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double d;
+        memcpy(&d, &x, 8);
+        if (!isfinite(d))
+            continue;
+        size_t n = sl__dtoa(d, buf);
+        cr_assert(n > 0 && n < SL_DTOA_MAX && buf[n] == 0);
+        cr_assert_eq(strtod(buf, NULL), d, "%s does not read back as %.17g", buf, d);
+        cr_assert(strpbrk(buf, ".e"), "%s has neither a point nor an exponent", buf);
+        char g[40];
+        int prec = 1;
+        for (; prec < 17; prec++) {
+            snprintf(g, sizeof(g), "%.*g", prec, d);
+            if (strtod(g, NULL) == d)
+                break;
+        }
+        /* Significant digits: without the sign, point, exponent, leading and trailing
+         * zeros ("2.0" and "0.05" need one). */
+        char m[SL_DTOA_MAX];
+        size_t k = 0;
+        for (const char *p = buf; *p && *p != 'e'; p++) {
+            if (*p >= '0' && *p <= '9' && (k || *p != '0'))
+                m[k++] = *p;
+        }
+        while (k > 1 && m[k - 1] == '0')
+            k--;
+        int digits = (int)k;
+        cr_assert_leq(digits, prec + 2, "%s: %d digits, %%.%dg reads back", buf, digits, prec);
+    }
+}
