@@ -5,7 +5,9 @@
  * milliseconds there instead (a stalled process, e.g. to let a transaction time out).
  * Without the variables a crash point costs one branch.
  *
- *   before-commit, after-commit, mid-publish, after-publish-before-outbox-delete,
+ *   mid-publish (half of a batch's rows queued: with transactions, in a transaction
+ *   opened before the state is written), before-commit, after-commit (the state
+ *   written, its transaction not committed), after-publish-before-outbox-delete,
  *   mid-reconcile
  */
 #ifndef SL_CRASH_H

@@ -29,14 +29,24 @@
  * doing so (another instance keeps starting) is retried a few times. */
 sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_size)
 {
+    /* A WriteBatch of its own: job->wb may hold a batch that is not written yet (a
+     * producer fenced while it queued the batch's rows), which must stay whole. */
+    sl_store_batch_t *wb = sl__store_batch_new();
+    if (!wb) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    sl_err_t e;
     for (int attempt = 1;; attempt++) {
         sl_log(SL_LOG_WARN, "sink", "%s; starting a new producer and reconciling", errstr);
-        sl_err_t e = sl__sink_reset(&job->sink, errstr, errstr_size);
+        e = sl__sink_reset(&job->sink, errstr, errstr_size);
         if (!e)
-            e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size);
+            e = sl__outbox_reconcile(job->store, wb, &job->sink, errstr, errstr_size);
         if (e != SL_ERR_FENCED || attempt == 5)
-            return e;
+            break;
     }
+    sl__store_batch_destroy(wb);
+    return e;
 }
 
 static int positions_moved(const sl_job_t *job)
@@ -175,11 +185,24 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         sl__store_batch_put(job->wb, job->store, SL_CF_META, "query", 5, c->query_desc,
                             strlen(c->query_desc));
     }
-    if (c->sink == SL_SINK_KAFKA)
+    if (c->sink == SL_SINK_KAFKA) {
         sl__outbox_put_published(job->store, job->wb, &job->sink);
+        /* With transactions the rows go out while the state is written, in a transaction
+         * committed only after it (readers see none of them before; a crash leaves it
+         * open, and the next start aborts it and publishes from the outbox). The rows
+         * (job->out) are kept until the next batch, after the producer has them or was
+         * reset, and freed after the sink is closed: no copies. */
+        e = sl__sink_publish_start(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
+        if (e == SL_ERR_FENCED)
+            e = sl__job_recover_producer(job, errstr, errstr_size);
+        if (e)
+            goto done;
+    }
     sl__crash_point("before-commit");
-    if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size)))
+    if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
+        sl__sink_publish_abort(&job->sink);
         goto done;
+    }
     sl__crash_point("after-commit");
     t_commit = sl__now_ms();
     job->fingerprint_stored = 1;
@@ -198,8 +221,6 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     case SL_SINK_KAFKA:
         if (!n)
             break;
-        /* The rows (job->out) are kept until the next batch, after the producer has
-         * them or was reset, and freed after the sink is closed: no copies. */
         e = sl__sink_publish(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))
             break; /* the outbox is empty now */

@@ -201,6 +201,7 @@ sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
         rd_kafka_destroy(s->rk);
     s->rk = NULL;
     s->fails.n = 0;
+    s->started = 0; /* its transaction went with it */
     for (int i = 0; i < s->nparts; i++)
         s->pending[i] = s->confirmed[i];
     return open_output(s, errstr, errstr_size);
@@ -246,45 +247,11 @@ static sl_err_t flush(sl_sink_t *s, rd_kafka_t *rk, char *errstr, size_t errstr_
     return SL_OK;
 }
 
-/* One attempt: 0 done, 1 try again (aborted), <0 an error. */
-static int publish_once(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
-                        const char *crash_point, char *errstr, size_t errstr_size)
+/* A transaction that failed: abort it so that the batch can be published again (1), or
+ * SL_ERR_FENCED when the producer cannot go on. Takes @p te (may be NULL: a record
+ * could not be queued). */
+static int txn_failed(sl_sink_t *s, rd_kafka_error_t *te, char *errstr, size_t errstr_size)
 {
-    rd_kafka_error_t *te = NULL;
-    sl_err_t e = SL_OK;
-    for (int i = 0; i < s->nparts; i++)
-        s->pending[i] = s->confirmed[i];
-    if (s->transactional && (te = rd_kafka_begin_transaction(s->rk)))
-        goto txn_error;
-    for (size_t i = 0; i < n; i++) {
-        if (crash_point && i == n / 2)
-            sl__crash_point(crash_point);
-        char sbuf[24], ibuf[24];
-        ssize_t sn = (ssize_t)sl__i64_format(rows[i].seq, sbuf);
-        ssize_t in = (ssize_t)sl__i64_format(rows[i].idx, ibuf);
-        rd_kafka_headers_t *h = rd_kafka_headers_new(3);
-        rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
-        rd_kafka_header_add(h, "sluice-seq", -1, sbuf, sn);
-        rd_kafka_header_add(h, "sluice-idx", -1, ibuf, in);
-        if ((e = produce(s->rk, s->conf->out_topic, rows[i].key, rows[i].klen, rows[i].val,
-                         rows[i].vlen, copy, h, errstr, errstr_size)))
-            break;
-    }
-    if (!s->transactional) {
-        if (!e)
-            e = flush(s, s->rk, errstr, errstr_size);
-        if (!e)
-            memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
-        return e;
-    }
-    if (e == SL_ERR_FENCED)
-        return e;
-    if (!e && !(te = rd_kafka_commit_transaction(s->rk, -1))) {
-        memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
-        s->fails.n = 0;
-        return 0;
-    }
-txn_error:
     if (te && !rd_kafka_error_txn_requires_abort(te) && !rd_kafka_error_is_retriable(te)) {
         snprintf(errstr, errstr_size, "transaction of '%s': %s", s->txn_id,
                  rd_kafka_error_string(te));
@@ -307,18 +274,102 @@ txn_error:
     return 1;
 }
 
+/* The first half of an attempt: the transaction begun and every row queued. 0 queued,
+ * 1 try again (aborted), <0 an error. */
+static int queue_rows(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
+                      const char *crash_point, char *errstr, size_t errstr_size)
+{
+    rd_kafka_error_t *te = NULL;
+    sl_err_t e = SL_OK;
+    for (int i = 0; i < s->nparts; i++)
+        s->pending[i] = s->confirmed[i];
+    if (s->transactional && (te = rd_kafka_begin_transaction(s->rk)))
+        return txn_failed(s, te, errstr, errstr_size);
+    for (size_t i = 0; i < n; i++) {
+        if (crash_point && i == n / 2)
+            sl__crash_point(crash_point);
+        char sbuf[24], ibuf[24];
+        ssize_t sn = (ssize_t)sl__i64_format(rows[i].seq, sbuf);
+        ssize_t in = (ssize_t)sl__i64_format(rows[i].idx, ibuf);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+        rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
+        rd_kafka_header_add(h, "sluice-seq", -1, sbuf, sn);
+        rd_kafka_header_add(h, "sluice-idx", -1, ibuf, in);
+        if ((e = produce(s->rk, s->conf->out_topic, rows[i].key, rows[i].klen, rows[i].val,
+                         rows[i].vlen, copy, h, errstr, errstr_size)))
+            break;
+    }
+    if (!e || !s->transactional || e == SL_ERR_FENCED)
+        return e;
+    return txn_failed(s, NULL, errstr, errstr_size);
+}
+
+/* The second half: every row delivered, and the transaction committed. 0 done, 1 try
+ * again (aborted), <0 an error. */
+static int deliver_rows(sl_sink_t *s, char *errstr, size_t errstr_size)
+{
+    if (!s->transactional) {
+        sl_err_t e = flush(s, s->rk, errstr, errstr_size);
+        if (!e)
+            memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
+        return e;
+    }
+    rd_kafka_error_t *te = rd_kafka_commit_transaction(s->rk, -1);
+    if (te)
+        return txn_failed(s, te, errstr, errstr_size);
+    memcpy(s->confirmed, s->pending, (size_t)s->nparts * sizeof(int64_t));
+    s->fails.n = 0;
+    return 0;
+}
+
 sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
                           const char *crash_point, char *errstr, size_t errstr_size)
 {
-    for (int attempt = 1;; attempt++) {
-        int r = publish_once(s, rows, n, copy, crash_point, errstr, errstr_size);
+    int r = 1, attempt = 0;
+    if (s->started) {
+        s->started = 0;
+        attempt = 1;
+        if ((r = deliver_rows(s, errstr, errstr_size)) <= 0)
+            return (sl_err_t)r;
+    }
+    for (attempt++;; attempt++) {
+        r = queue_rows(s, rows, n, copy, crash_point, errstr, errstr_size);
+        if (r == 0)
+            r = deliver_rows(s, errstr, errstr_size);
         if (r <= 0)
             return (sl_err_t)r;
-        if (attempt == 10) {
+        if (attempt >= 10) {
             snprintf(errstr, errstr_size, "publishing a batch failed 10 times in a row");
             return SL_ERR_KAFKA;
         }
     }
+}
+
+sl_err_t sl__sink_publish_start(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
+                                const char *crash_point, char *errstr, size_t errstr_size)
+{
+    s->started = 0;
+    if (!s->transactional || n == 0)
+        return SL_OK;
+    int r = queue_rows(s, rows, n, copy, crash_point, errstr, errstr_size);
+    if (r < 0)
+        return (sl_err_t)r;
+    s->started = r == 0; /* aborted (1): the finish publishes it from the start */
+    return SL_OK;
+}
+
+void sl__sink_publish_abort(sl_sink_t *s)
+{
+    if (!s->started)
+        return;
+    s->started = 0;
+    rd_kafka_error_t *ae = rd_kafka_abort_transaction(s->rk, -1);
+    if (ae) {
+        sl_log(SL_LOG_WARN, "sink", "abort of a transaction of '%s': %s", s->txn_id,
+               rd_kafka_error_string(ae));
+        rd_kafka_error_destroy(ae);
+    }
+    s->fails.n = 0;
 }
 
 sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const sl_rec_t *m, const char *why,

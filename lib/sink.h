@@ -46,6 +46,7 @@ typedef struct sl_sink {
     rd_kafka_topic_t *rkt; /* rk's handle of the output topic, with its metadata known */
     rd_kafka_t *dlq;       /* dead-letter producer; NULL without a dead-letter topic */
     int transactional;     /* rk runs transactions */
+    int started;           /* a transaction is open with a batch's rows queued in it */
     char txn_id[300];
     int64_t *confirmed; /* per output partition: offset after our last confirmed record */
     int64_t *pending;   /* the same for the transaction under way */
@@ -61,14 +62,26 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
                        size_t errstr_size);
 /**
  * Publishes @p n rows to the output topic as one unit (one transaction when
- * transactional), retrying a transaction that must be aborted. SL_ERR_FENCED when the
- * producer cannot go on (fenced by another instance, or a fatal error): the caller resets
- * it with sl__sink_reset() and reconciles. @p copy: librdkafka copies the rows; without,
- * their bytes must stay valid until the producer is reset or closed, even after an error
- * (records of a failed attempt may still be queued).
+ * transactional), retrying a transaction that must be aborted; a transaction that
+ * sl__sink_publish_start() opened with the same rows is committed first. SL_ERR_FENCED
+ * when the producer cannot go on (fenced by another instance, or a fatal error): the
+ * caller resets it with sl__sink_reset() and reconciles. @p copy: librdkafka copies the
+ * rows; without, their bytes must stay valid until the producer is reset or closed, even
+ * after an error (records of a failed attempt may still be queued).
  */
 sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
                           const char *crash_point, char *errstr, size_t errstr_size);
+/**
+ * With transactions, opens the batch's transaction and queues its rows, so that
+ * librdkafka sends them while the state is written; readers see none of them until
+ * sl__sink_publish() commits it after the state write. Without transactions it does
+ * nothing (published records are visible at once, so they wait for the state). An
+ * aborted attempt is left for sl__sink_publish() to make again. Errors as there.
+ */
+sl_err_t sl__sink_publish_start(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
+                                const char *crash_point, char *errstr, size_t errstr_size);
+/** Aborts the transaction sl__sink_publish_start() opened (the state write failed). */
+void sl__sink_publish_abort(sl_sink_t *s);
 /** Replaces the output producer by a new one (init_transactions fences the old one). */
 sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size);
 /**
