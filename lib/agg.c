@@ -174,6 +174,18 @@ sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t
     if (spec->slot >= 0 && v->t == SL_T_NULL)
         return SL_OK; /* aggregates of a field skip nulls, as SQL's do */
     switch (spec->fn) {
+    /* The usual aggregates in place; the others fold an accumulator of one value. */
+    case SL_AGG_COUNT:
+        acc->n++;
+        return SL_OK;
+    case SL_AGG_SUM:
+    case SL_AGG_AVG:
+        if (sl__type_integral(spec->in_type))
+            acc->sum.i = add_wrap(acc->sum.i, v->u.i);
+        else
+            acc->sum.d += sl__val_num(v);
+        acc->n++;
+        return SL_OK;
     case SL_AGG_COUNT_DISTINCT: {
         /* The value as a group key encodes it: type-tagged, so 1 and 1.0 differ as in
          * Spark, and strings are compared by their bytes. */

@@ -19,53 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
+#include "codec_avro.h"
 #include "util/util.h"
-
-#define MAX_DEPTH 64
-
-typedef enum {
-    A_NULL,
-    A_BOOL,
-    A_INT,
-    A_LONG,
-    A_FLOAT,
-    A_DOUBLE,
-    A_BYTES,
-    A_STRING,
-    A_FIXED,
-    A_ENUM,
-    A_RECORD,
-    A_UNION,
-    A_ARRAY,
-    A_MAP,
-    A_LINK,
-} akind_t;
-
-typedef struct aop aop_t;
-struct aop {
-    akind_t k;
-    int slot;          /* row slot for a leaf the query reads, else -1 */
-    char *name;        /* field path, for error messages (owned) */
-    uint32_t n;        /* record fields, union branches, enum symbols */
-    aop_t **kids;      /* record fields, union branches, array items / map values */
-    const char **syms; /* enum symbols (owned by the schema) */
-    int64_t fixed;     /* fixed size */
-    aop_t *target;     /* A_LINK: the record it names */
-};
-
-typedef struct avro_impl {
-    avro_schema_t reader;
-    avro_schema_t writer;
-    json_t *reader_doc; /* for defaults */
-    int confluent;
-    aop_t *prog;
-    aop_t **all; /* every op, for freeing */
-    size_t nall, capall;
-    sl_val_t *defaults; /* per slot: value when the writer lacks the field */
-    uint8_t *has_default;
-    uint8_t *from_writer; /* per slot: the writer fills it */
-} avro_impl_t;
 
 /* ---- reader schema: flatten into fields ---- */
 
@@ -442,229 +397,10 @@ static sl_err_t avro_prepare(sl_codec_t *c, char *errstr, size_t errstr_size)
     impl->prog = compile(&cx, impl->writer ? impl->writer : impl->reader, "", 0);
     if (!impl->prog)
         return SL_ERR_SCHEMA;
-    return set_defaults(c, impl, errstr, errstr_size);
-}
-
-/* ---- decoding ---- */
-
-typedef struct dstate {
-    const uint8_t *start;
-    const uint8_t *p;
-    const uint8_t *end;
-    sl_val_t *row;
-    char *errstr;
-    size_t errstr_size;
-} dstate_t;
-
-static sl_err_t derr(dstate_t *d, const aop_t *op, const char *what, int64_t a, int64_t b)
-{
-    char msg[160];
-    snprintf(msg, sizeof(msg), what, (long long)a, (long long)b);
-    snprintf(d->errstr, d->errstr_size, "at byte %ld, field '%s': %s", (long)(d->p - d->start),
-             *op->name ? op->name : "(record)", msg);
-    return SL_ERR_DECODE;
-}
-
-static sl_err_t read_long(dstate_t *d, const aop_t *op, int64_t *v)
-{
-    if (sl__zz_decode(&d->p, d->end, v) < 0)
-        return derr(d, op, d->p >= d->end ? "the record ends early" : "malformed varint", 0, 0);
-    return SL_OK;
-}
-
-static sl_err_t read_len(dstate_t *d, const aop_t *op, int64_t *len)
-{
-    sl_err_t err = read_long(d, op, len);
-    if (err)
-        return err;
-    if (*len < 0)
-        return derr(d, op, "negative length %lld", *len, 0);
-    if (*len > d->end - d->p)
-        return derr(d, op, "length %lld exceeds the %lld bytes left", *len, d->end - d->p);
-    return SL_OK;
-}
-
-static sl_err_t run(dstate_t *d, const aop_t *op, int depth)
-{
-    sl_err_t err;
-    sl_val_t *out = op->slot >= 0 ? &d->row[op->slot] : NULL;
-    if (depth > MAX_DEPTH)
-        return derr(d, op, "nested more than %lld levels deep", MAX_DEPTH, 0);
-    switch (op->k) {
-    case A_NULL:
-        if (out)
-            out->t = SL_T_NULL;
-        return SL_OK;
-    case A_BOOL:
-        if (d->p >= d->end)
-            return derr(d, op, "the record ends early", 0, 0);
-        if (*d->p > 1)
-            return derr(d, op, "boolean byte is %lld, not 0 or 1", *d->p, 0);
-        if (out) {
-            out->t = SL_T_BOOL;
-            out->u.i = *d->p;
-        }
-        d->p++;
-        return SL_OK;
-    case A_INT:
-    case A_LONG: {
-        int64_t v;
-        if ((err = read_long(d, op, &v)))
-            return err;
-        if (op->k == A_INT && (v < INT32_MIN || v > INT32_MAX))
-            return derr(d, op, "int value %lld out of range", v, 0);
-        if (out) {
-            out->t = SL_T_LONG;
-            out->u.i = v;
-        }
-        return SL_OK;
-    }
-    case A_FLOAT: {
-        if (d->end - d->p < 4)
-            return derr(d, op, "the record ends early", 0, 0);
-        float f;
-        memcpy(&f, d->p, 4); /* Avro is little-endian, as is every target we build for */
-        d->p += 4;
-        if (out) {
-            out->t = SL_T_DOUBLE;
-            out->u.d = f;
-        }
-        return SL_OK;
-    }
-    case A_DOUBLE: {
-        if (d->end - d->p < 8)
-            return derr(d, op, "the record ends early", 0, 0);
-        double f;
-        memcpy(&f, d->p, 8);
-        d->p += 8;
-        if (out) {
-            out->t = SL_T_DOUBLE;
-            out->u.d = f;
-        }
-        return SL_OK;
-    }
-    case A_BYTES:
-    case A_STRING: {
-        int64_t len;
-        if ((err = read_len(d, op, &len)))
-            return err;
-        if (out) {
-            out->t = SL_T_STRING;
-            out->u.s = (const char *)d->p;
-            out->n = (uint32_t)len;
-        }
-        d->p += len;
-        return SL_OK;
-    }
-    case A_FIXED:
-        if (d->end - d->p < op->fixed)
-            return derr(d, op, "fixed of %lld bytes, only %lld left", op->fixed, d->end - d->p);
-        if (out) {
-            out->t = SL_T_STRING;
-            out->u.s = (const char *)d->p;
-            out->n = (uint32_t)op->fixed;
-        }
-        d->p += op->fixed;
-        return SL_OK;
-    case A_ENUM: {
-        int64_t v;
-        if ((err = read_long(d, op, &v)))
-            return err;
-        if (v < 0 || v >= op->n)
-            return derr(d, op, "enum index %lld, the schema has %lld symbols", v, op->n);
-        if (out) {
-            out->t = SL_T_STRING;
-            out->u.s = op->syms[v];
-            out->n = (uint32_t)strlen(op->syms[v]);
-        }
-        return SL_OK;
-    }
-    case A_RECORD:
-        for (uint32_t i = 0; i < op->n; i++) {
-            if ((err = run(d, op->kids[i], depth + 1)))
-                return err;
-        }
-        return SL_OK;
-    case A_LINK:
-        return run(d, op->target, depth + 1);
-    case A_UNION: {
-        int64_t b;
-        if ((err = read_long(d, op, &b)))
-            return err;
-        if (b < 0 || b >= op->n)
-            return derr(d, op, "union branch %lld, the schema has %lld", b, op->n);
-        return run(d, op->kids[b], depth + 1);
-    }
-    case A_ARRAY:
-    case A_MAP:
-        for (;;) {
-            int64_t count;
-            if ((err = read_long(d, op, &count)))
-                return err;
-            if (count == 0)
-                return SL_OK;
-            if (count < 0) {
-                int64_t size; /* a negative count is followed by the block's byte size */
-                if (count == INT64_MIN)
-                    return derr(d, op, "block count out of range", 0, 0);
-                count = -count;
-                if ((err = read_len(d, op, &size)))
-                    return err;
-            }
-            if (count > d->end - d->p)
-                return derr(d, op, "block of %lld items exceeds the %lld bytes left", count,
-                            d->end - d->p);
-            for (int64_t i = 0; i < count; i++) {
-                if (op->k == A_MAP) {
-                    int64_t klen;
-                    if ((err = read_len(d, op, &klen)))
-                        return err;
-                    d->p += klen;
-                }
-                if ((err = run(d, op->kids[0], depth + 1)))
-                    return err;
-            }
-        }
-    }
-    return SL_OK;
-}
-
-static sl_err_t avro_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
-                            size_t errstr_size)
-{
-    avro_impl_t *impl = c->impl;
-    const uint8_t *p = buf;
-    if (impl->confluent) {
-        if (len < 5 || p[0] != 0) {
-            snprintf(errstr, errstr_size, "not in Confluent wire format (%s)",
-                     len < 5 ? "shorter than its 5-byte header" : "magic byte is not 0");
-            return SL_ERR_DECODE;
-        }
-        p += 5;
-        len -= 5;
-    }
-    for (int i = 0; i < c->nfields; i++) {
-        if (impl->has_default[i])
-            row[i] = impl->defaults[i];
-    }
-    dstate_t d = {p, p, p + len, row, errstr, errstr_size};
-    sl_err_t err = run(&d, impl->prog, 0);
-    if (err)
-        return err;
-    if (d.p != d.end) {
-        snprintf(errstr, errstr_size,
-                 "%ld bytes left after the record (is the schema the one it was written with?)",
-                 (long)(d.end - d.p));
-        return SL_ERR_DECODE;
-    }
-    /* A long written into a double field (promotion) is converted here, once. */
-    for (int i = 0; i < c->nfields; i++) {
-        if (c->used[i] && c->fields[i].type == SL_T_DOUBLE && row[i].t == SL_T_LONG) {
-            row[i].t = SL_T_DOUBLE;
-            row[i].u.d = (double)row[i].u.i;
-        }
-    }
-    return SL_OK;
+    sl_err_t e = set_defaults(c, impl, errstr, errstr_size);
+    if (!e && (e = sl__avro_plan(c, impl)))
+        snprintf(errstr, errstr_size, "out of memory");
+    return e;
 }
 
 static void avro_destroy(sl_codec_t *c)
@@ -679,6 +415,9 @@ static void avro_destroy(sl_codec_t *c)
         free(impl->all[i]);
     }
     free(impl->all);
+    free(impl->flat);
+    free(impl->default_slots);
+    free(impl->double_slots);
     free(impl->defaults);
     free(impl->has_default);
     free(impl->from_writer);
@@ -690,7 +429,7 @@ static void avro_destroy(sl_codec_t *c)
     free(impl);
 }
 
-static const codec_ops_t avro_ops = {avro_prepare, avro_decode, avro_destroy};
+static const codec_ops_t avro_ops = {avro_prepare, sl__avro_decode, avro_destroy};
 
 static sl_err_t parse_schema(const char *json, const char *which, avro_schema_t *out, char *errstr,
                              size_t errstr_size)

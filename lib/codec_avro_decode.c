@@ -1,0 +1,334 @@
+/*
+ * codec_avro_decode.c - decoding Avro records with the program codec_avro.c compiled:
+ * straight from the record's bytes into the row, with no allocation (strings point into
+ * the record), every length and block count checked against the bytes left before it is
+ * used. A record whose schema has a flat plan is decoded in one loop over its leaves;
+ * others walk the tree.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_avro.h"
+#include "util/util.h"
+
+typedef struct dstate {
+    const uint8_t *start;
+    const uint8_t *p;
+    const uint8_t *end;
+    sl_val_t *row;
+    char *errstr;
+    size_t errstr_size;
+} dstate_t;
+
+/* Out of line: the decoding loops stay small. */
+__attribute__((cold, noinline)) static sl_err_t derr(dstate_t *d, const aop_t *op,
+                                                      const char *what, int64_t a, int64_t b)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), what, (long long)a, (long long)b);
+    snprintf(d->errstr, d->errstr_size, "at byte %ld, field '%s': %s", (long)(d->p - d->start),
+             *op->name ? op->name : "(record)", msg);
+    return SL_ERR_DECODE;
+}
+
+static inline sl_err_t read_long(dstate_t *d, const aop_t *op, int64_t *v)
+{
+    if (d->p < d->end && !(*d->p & 0x80)) { /* one byte: lengths, small numbers */
+        uint64_t u = *d->p++;
+        *v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+        return SL_OK;
+    }
+    if (sl__zz_decode(&d->p, d->end, v) < 0) {
+        *v = 0;
+        return derr(d, op, d->p >= d->end ? "the record ends early" : "malformed varint", 0, 0);
+    }
+    return SL_OK;
+}
+
+static inline sl_err_t read_len(dstate_t *d, const aop_t *op, int64_t *len)
+{
+    sl_err_t err = read_long(d, op, len);
+    if (err)
+        return err;
+    if (*len < 0)
+        return derr(d, op, "negative length %lld", *len, 0);
+    if (*len > d->end - d->p)
+        return derr(d, op, "length %lld exceeds the %lld bytes left", *len, d->end - d->p);
+    return SL_OK;
+}
+
+/* One primitive value (or null, fixed, enum) into its slot, if the query reads it. */
+static inline sl_err_t leaf(dstate_t *d, const aop_t *op)
+{
+    sl_err_t err;
+    sl_val_t *out = op->slot >= 0 ? &d->row[op->slot] : NULL;
+    switch (op->k) {
+    case A_NULL:
+        if (out)
+            out->t = SL_T_NULL;
+        return SL_OK;
+    case A_BOOL:
+        if (d->p >= d->end)
+            return derr(d, op, "the record ends early", 0, 0);
+        if (*d->p > 1)
+            return derr(d, op, "boolean byte is %lld, not 0 or 1", *d->p, 0);
+        if (out) {
+            out->t = SL_T_BOOL;
+            out->u.i = *d->p;
+        }
+        d->p++;
+        return SL_OK;
+    case A_INT:
+    case A_LONG: {
+        int64_t v;
+        if ((err = read_long(d, op, &v)))
+            return err;
+        if (op->k == A_INT && (v < INT32_MIN || v > INT32_MAX))
+            return derr(d, op, "int value %lld out of range", v, 0);
+        if (out) {
+            out->t = SL_T_LONG;
+            out->u.i = v;
+        }
+        return SL_OK;
+    }
+    case A_FLOAT: {
+        if (d->end - d->p < 4)
+            return derr(d, op, "the record ends early", 0, 0);
+        float f;
+        memcpy(&f, d->p, 4); /* Avro is little-endian, as is every target we build for */
+        d->p += 4;
+        if (out) {
+            out->t = SL_T_DOUBLE;
+            out->u.d = f;
+        }
+        return SL_OK;
+    }
+    case A_DOUBLE: {
+        if (d->end - d->p < 8)
+            return derr(d, op, "the record ends early", 0, 0);
+        double f;
+        memcpy(&f, d->p, 8);
+        d->p += 8;
+        if (out) {
+            out->t = SL_T_DOUBLE;
+            out->u.d = f;
+        }
+        return SL_OK;
+    }
+    case A_BYTES:
+    case A_STRING: {
+        int64_t len;
+        if ((err = read_len(d, op, &len)))
+            return err;
+        if (out) {
+            out->t = SL_T_STRING;
+            out->u.s = (const char *)d->p;
+            out->n = (uint32_t)len;
+        }
+        d->p += len;
+        return SL_OK;
+    }
+    case A_FIXED:
+        if (d->end - d->p < op->fixed)
+            return derr(d, op, "fixed of %lld bytes, only %lld left", op->fixed, d->end - d->p);
+        if (out) {
+            out->t = SL_T_STRING;
+            out->u.s = (const char *)d->p;
+            out->n = (uint32_t)op->fixed;
+        }
+        d->p += op->fixed;
+        return SL_OK;
+    case A_ENUM: {
+        int64_t v;
+        if ((err = read_long(d, op, &v)))
+            return err;
+        if (v < 0 || v >= op->n)
+            return derr(d, op, "enum index %lld, the schema has %lld symbols", v, op->n);
+        if (out) {
+            out->t = SL_T_STRING;
+            out->u.s = op->syms[v];
+            out->n = (uint32_t)strlen(op->syms[v]);
+        }
+        return SL_OK;
+    }
+    default:
+        return SL_OK; /* not a leaf: run() handles it */
+    }
+}
+
+static int is_leaf(akind_t k)
+{
+    return k != A_RECORD && k != A_LINK && k != A_UNION && k != A_ARRAY && k != A_MAP;
+}
+
+static sl_err_t run(dstate_t *d, const aop_t *op, int depth)
+{
+    sl_err_t err;
+    if (depth > MAX_DEPTH)
+        return derr(d, op, "nested more than %lld levels deep", MAX_DEPTH, 0);
+    if (is_leaf(op->k))
+        return leaf(d, op);
+    switch (op->k) {
+    case A_RECORD:
+        for (uint32_t i = 0; i < op->n; i++) {
+            if ((err = run(d, op->kids[i], depth + 1)))
+                return err;
+        }
+        return SL_OK;
+    case A_LINK:
+        return run(d, op->target, depth + 1);
+    case A_UNION: {
+        int64_t b;
+        if ((err = read_long(d, op, &b)))
+            return err;
+        if (b < 0 || b >= op->n)
+            return derr(d, op, "union branch %lld, the schema has %lld", b, op->n);
+        return run(d, op->kids[b], depth + 1);
+    }
+    case A_ARRAY:
+    case A_MAP:
+        for (;;) {
+            int64_t count;
+            if ((err = read_long(d, op, &count)))
+                return err;
+            if (count == 0)
+                return SL_OK;
+            if (count < 0) {
+                int64_t size; /* a negative count is followed by the block's byte size */
+                if (count == INT64_MIN)
+                    return derr(d, op, "block count out of range", 0, 0);
+                count = -count;
+                if ((err = read_len(d, op, &size)))
+                    return err;
+            }
+            if (count > d->end - d->p)
+                return derr(d, op, "block of %lld items exceeds the %lld bytes left", count,
+                            d->end - d->p);
+            for (int64_t i = 0; i < count; i++) {
+                if (op->k == A_MAP) {
+                    int64_t klen;
+                    if ((err = read_len(d, op, &klen)))
+                        return err;
+                    d->p += klen;
+                }
+                if ((err = run(d, op->kids[0], depth + 1)))
+                    return err;
+            }
+        }
+    default:
+        return SL_OK; /* the leaves went to leaf() */
+    }
+}
+
+/* A record of leaves and unions of leaves, in one loop. */
+static sl_err_t run_flat(dstate_t *d, const avro_impl_t *impl)
+{
+    sl_err_t err;
+    for (size_t i = 0; i < impl->nflat; i++) {
+        const aop_t *op = impl->flat[i];
+        if (op->k == A_UNION) {
+            int64_t b;
+            if ((err = read_long(d, op, &b)))
+                return err;
+            if (b < 0 || b >= op->n)
+                return derr(d, op, "union branch %lld, the schema has %lld", b, op->n);
+            op = op->kids[b];
+        }
+        if ((err = leaf(d, op)))
+            return err;
+    }
+    return SL_OK;
+}
+
+/* Appends the leaves under @p op to the plan; -1 when a node needs the tree. */
+static int plan_add(avro_impl_t *impl, const aop_t *op, size_t *cap)
+{
+    if (op->k == A_RECORD) {
+        for (uint32_t i = 0; i < op->n; i++) {
+            if (plan_add(impl, op->kids[i], cap) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (op->k == A_UNION) {
+        for (uint32_t i = 0; i < op->n; i++) {
+            if (!is_leaf(op->kids[i]->k))
+                return -1;
+        }
+    } else if (!is_leaf(op->k)) {
+        return -1;
+    }
+    if (impl->nflat == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        const aop_t **f = realloc(impl->flat, nc * sizeof(*f));
+        if (!f)
+            return -2;
+        impl->flat = f;
+        *cap = nc;
+    }
+    impl->flat[impl->nflat++] = op;
+    return 0;
+}
+
+sl_err_t sl__avro_plan(sl_codec_t *c, avro_impl_t *impl)
+{
+    size_t cap = 0;
+    int r = plan_add(impl, impl->prog, &cap);
+    if (r == -2)
+        return SL_ERR_NOMEM;
+    if (r < 0) { /* the tree it is */
+        free(impl->flat);
+        impl->flat = NULL;
+        impl->nflat = 0;
+    }
+    size_t n = (size_t)(c->nfields ? c->nfields : 1);
+    impl->default_slots = malloc(n * sizeof(int));
+    impl->double_slots = malloc(n * sizeof(int));
+    if (!impl->default_slots || !impl->double_slots)
+        return SL_ERR_NOMEM;
+    for (int i = 0; i < c->nfields; i++) {
+        if (impl->has_default[i])
+            impl->default_slots[impl->ndefault++] = i;
+        if (c->used[i] && c->fields[i].type == SL_T_DOUBLE)
+            impl->double_slots[impl->ndouble++] = i;
+    }
+    return SL_OK;
+}
+
+sl_err_t sl__avro_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *row, char *errstr,
+                         size_t errstr_size)
+{
+    const avro_impl_t *impl = c->impl;
+    const uint8_t *p = buf;
+    if (impl->confluent) {
+        if (len < 5 || p[0] != 0) {
+            snprintf(errstr, errstr_size, "not in Confluent wire format (%s)",
+                     len < 5 ? "shorter than its 5-byte header" : "magic byte is not 0");
+            return SL_ERR_DECODE;
+        }
+        p += 5;
+        len -= 5;
+    }
+    for (int i = 0; i < impl->ndefault; i++)
+        row[impl->default_slots[i]] = impl->defaults[impl->default_slots[i]];
+    dstate_t d = {p, p, p + len, row, errstr, errstr_size};
+    sl_err_t err = impl->flat ? run_flat(&d, impl) : run(&d, impl->prog, 0);
+    if (err)
+        return err;
+    if (d.p != d.end) {
+        snprintf(errstr, errstr_size,
+                 "%ld bytes left after the record (is the schema the one it was written with?)",
+                 (long)(d.end - d.p));
+        return SL_ERR_DECODE;
+    }
+    /* A long written into a double field (promotion) is converted here, once. */
+    for (int i = 0; i < impl->ndouble; i++) {
+        sl_val_t *v = &row[impl->double_slots[i]];
+        if (v->t == SL_T_LONG) {
+            v->t = SL_T_DOUBLE;
+            v->u.d = (double)v->u.i;
+        }
+    }
+    return SL_OK;
+}
