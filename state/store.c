@@ -31,7 +31,8 @@ struct sl_store {
     rocksdb_writeoptions_t *wnosync;
     char *dir;
     int read_only;
-    int broken; /* a write failed: the database is abandoned, not closed */
+    int broken;    /* a write failed: the database is abandoned, not closed */
+    int agg_empty; /* the aggregates' family holds no key (seen at open, until a put) */
 };
 
 struct sl_store_batch {
@@ -134,6 +135,10 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
         return SL_ERR_STATE;
     }
     s->ropts = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[SL_CF_AGG]);
+    rocksdb_iter_seek_to_first(it);
+    s->agg_empty = !rocksdb_iter_valid(it);
+    rocksdb_iter_destroy(it);
     s->wsync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->wsync, 1);
     s->wnosync = rocksdb_writeoptions_create();
@@ -218,6 +223,11 @@ sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, co
     *pins = NULL;
     if (n == 0)
         return SL_OK;
+    if (s->agg_empty) { /* a new job's first batch: nothing to read */
+        memset(vals, 0, n * sizeof(*vals));
+        memset(vlens, 0, n * sizeof(*vlens));
+        return SL_OK;
+    }
     sl_store_vals_t *p = calloc(1, sizeof(*p) + n * sizeof(p->ps[0]));
     char **errs = calloc(n, sizeof(*errs));
     if (!p || !errs) {
@@ -308,6 +318,8 @@ void sl__store_batch_destroy(sl_store_batch_t *b)
 void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k, size_t klen,
                          const void *v, size_t vlen)
 {
+    if (cf == SL_CF_AGG)
+        s->agg_empty = 0; /* from now on reads ask RocksDB, written or not */
     rocksdb_writebatch_put_cf(b->wb, s->cf[cf], k, klen, v, vlen);
 }
 

@@ -48,6 +48,8 @@ typedef struct sl_store_vals sl_store_vals_t;
  * indexes for the whole batch. @p sorted: the keys are in ascending byte order (the store's
  * order), which spares it a sort. vals[i] is NULL for a missing key, else points at the
  * value. *pins (set even on error) keeps the values valid until sl__store_vals_release().
+ * A store whose aggregates are empty (no key at open, nothing put since) answers
+ * without asking RocksDB: a new job's first batch reads nothing.
  */
 sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, const size_t *klens,
                             int sorted, sl_store_vals_t **pins, const char **vals, size_t *vlens,
