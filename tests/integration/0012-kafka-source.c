@@ -32,6 +32,9 @@ static void teardown(void)
 
 TestSuite(source, .init = setup, .fini = teardown, .timeout = 300);
 
+/* Settings added to the next jobs' kafka section (e.g. a consumer section), or "". */
+static const char *kafka_extra = "";
+
 /* A job counting by topic and partition, with JSON records {"n": long}; @p source holds
  * the source members after "format". */
 static char *job_json(const char *name, const char *source, const char *trigger)
@@ -40,14 +43,14 @@ static char *job_json(const char *name, const char *source, const char *trigger)
     snprintf(
         j, 8192,
         "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\","
-        "  \"topic.metadata.refresh.interval.ms\": 1000},"
+        "  \"topic.metadata.refresh.interval.ms\": 1000%s},"
         " \"source\": {\"format\": \"json\", \"fields\": {\"n\": \"long\"}, %s},"
         " \"query\": {\"group_by\": [\"_topic\", {\"expr\": \"_partition\", \"as\": \"p\"}],"
         "             \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"min\", \"field\": \"n\"},"
         "                             {\"fn\": \"max\", \"field\": \"n\"}]},"
         " \"trigger\": {%s}, \"output\": {\"sink\": \"memory\", \"mode\": \"complete\"},"
         " \"state\": {\"dir\": \"%s/%s\"}}",
-        name, tk_bootstrap(), source, trigger, dir, name);
+        name, tk_bootstrap(), kafka_extra, source, trigger, dir, name);
     return j;
 }
 
@@ -462,16 +465,12 @@ Test(source, a_small_prefetch_queue_is_refilled_without_waiting)
     tk_create_topic(bs, t, 1);
     rd_kafka_t *p = tk_producer(bs);
     produce_range(p, t, 0, 0, 200000);
-    char *job = malloc(4096);
-    snprintf(job, 4096,
-             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\", \"consumer\":"
-             "  {\"queued.min.messages\": \"2000\", \"max.partition.fetch.bytes\": \"65536\"}},"
-             " \"source\": {\"topics\": \"%s\", \"format\": \"json\", \"fields\": {\"n\": "
-             "\"long\"}},"
-             " \"query\": {\"group_by\": \"_partition\", \"aggregates\": [{\"fn\": \"count\"}]},"
-             " \"trigger\": {\"interval\": \"1m\", \"available_now\": true},"
-             " \"output\": {\"sink\": \"memory\"}, \"state\": {\"dir\": \"%s/%s\"}}",
-             name, bs, t, dir, name);
+    char src[256];
+    snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
+    kafka_extra = ", \"consumer\": {\"queued.min.messages\": \"2000\","
+                  "  \"max.partition.fetch.bytes\": \"65536\"}";
+    char *job = job_json(name, src, "\"available_now\": true");
+    kafka_extra = "";
     tk_job_result_t r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
     cr_assert_eq(r.st.records_in, 200000);
