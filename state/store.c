@@ -110,6 +110,11 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     /* The aggregates' memtable gets a bloom filter too (about 10 bits a key of a full
      * memtable), so the MultiGet skips its skip list for keys it does not hold; the other
      * families are not read by key while running and do without its memory. */
+    /* No compression: with millions of keys most reads of stored aggregates miss the
+     * block cache, and each decompressed a block (Snappy, RocksDB's default), as flushes
+     * and compactions compressed them, on the same two cores as the job: 10,000,000 pages
+     * ran 7% faster without, for about a third more disk. */
+    rocksdb_options_set_compression(s->opts, rocksdb_no_compression);
     s->agg_opts = rocksdb_options_create_copy(s->opts);
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->agg_opts, 0.02);
     rocksdb_options_set_memtable_whole_key_filtering(s->agg_opts, 1);
