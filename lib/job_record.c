@@ -53,8 +53,9 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
             (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
     row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
     row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
-    row[SL_META_TIMESTAMP] =
-        m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts} : (sl_val_t){.t = SL_T_NULL};
+    if (c->meta_used & (1u << SL_META_TIMESTAMP))
+        row[SL_META_TIMESTAMP] = m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts}
+                                            : (sl_val_t){.t = SL_T_NULL};
     if (c->meta_used & (1u << SL_META_KEY))
         row[SL_META_KEY] = m->key
                                ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen, .u.s = m->key}
@@ -375,14 +376,16 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
     sl_part_t *p = sl__source_part(&job->src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
+    /* The timestamp only when the query reads it: a call into librdkafka a record. */
+    int ts_used = (c->meta_used & (1u << SL_META_TIMESTAMP)) != 0;
     sl_rec_t r = {.payload = m->payload,
                   .len = m->len,
                   .key = m->key,
                   .klen = m->key_len,
-                  .topic = rd_kafka_topic_name(m->rkt),
+                  .topic = job->src.last_name,
                   .partition = m->partition,
                   .offset = m->offset,
-                  .ts = rd_kafka_message_timestamp(m, NULL),
+                  .ts = ts_used ? rd_kafka_message_timestamp(m, NULL) : -1,
                   .km = m};
     p->at_end = 0;
     if (sl__job_process_rec(job, &r, p))

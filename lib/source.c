@@ -91,7 +91,8 @@ static int topic_index(sl_source_t *src, const char *name)
 sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m)
 {
     if (m->rkt != src->last_rkt) {
-        src->last_topic = topic_index(src, rd_kafka_topic_name(m->rkt));
+        src->last_name = rd_kafka_topic_name(m->rkt);
+        src->last_topic = topic_index(src, src->last_name);
         src->last_rkt = m->rkt;
     }
     return src->last_topic < 0 ? NULL : part_of(src, src->last_topic, m->partition);

@@ -66,6 +66,7 @@ typedef struct sl_source {
     int ntopics;
     rd_kafka_topic_t *last_rkt; /* cache for topic lookup per message */
     int last_topic;
+    const char *last_name; /* last_rkt's topic name */
     regex_t re; /* source.pattern, compiled */
     int has_re;
     int fresh;          /* the job has never committed: its starting offsets apply */
@@ -85,7 +86,8 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
 sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now, char *errstr,
                           size_t errstr_size);
 /** The partition record of a message's topic and partition (grown on demand); NULL when
- *  the topic is not a source topic or out of memory. */
+ *  the topic is not a source topic or out of memory. src->last_name is then the topic's
+ *  name. */
 sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m);
 /** With available-now: 1 once every partition's position reached its end offset. */
 int sl__source_caught_up(const sl_source_t *src);

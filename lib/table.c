@@ -49,15 +49,24 @@ size_t sl__key_head(const sl_val_t *v, uint8_t *b)
 
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
 {
+    /* Room for all of it first, then written in place (a record's key, every record). */
+    size_t need = 0;
     for (int i = 0; i < n; i++) {
         const sl_val_t *v = &row[slots[i]];
-        uint8_t b[SL_KEY_HEAD_MAX];
-        size_t len = sl__key_head(v, b);
-        if (sl__buf_append(out, b, len) != SL_OK)
-            return SL_ERR_NOMEM;
-        if (v->t == SL_T_STRING && sl__buf_append(out, v->u.s, v->n) != SL_OK)
-            return SL_ERR_NOMEM;
+        need += SL_KEY_HEAD_MAX + (v->t == SL_T_STRING ? v->n : 0);
     }
+    if (sl__buf_reserve(out, need) != SL_OK)
+        return SL_ERR_NOMEM;
+    uint8_t *p = out->p + out->len;
+    for (int i = 0; i < n; i++) {
+        const sl_val_t *v = &row[slots[i]];
+        p += sl__key_head(v, p);
+        if (v->t == SL_T_STRING) {
+            memcpy(p, v->u.s, v->n);
+            p += v->n;
+        }
+    }
+    out->len = (size_t)(p - out->p);
     return SL_OK;
 }
 
