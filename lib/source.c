@@ -515,6 +515,10 @@ static void refill_start(sl_source_t *src)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->started = !pthread_create(&r->thread, NULL, refill_thread, src);
+    if (!r->started) { /* no wake-ups: reading still works, at librdkafka's pace */
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+    }
 }
 
 static void refill_stop(sl_source_t *src)
