@@ -53,9 +53,8 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
             (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
     row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
     row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
-    if (c->meta_used & (1u << SL_META_TIMESTAMP))
-        row[SL_META_TIMESTAMP] = m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts}
-                                            : (sl_val_t){.t = SL_T_NULL};
+    row[SL_META_TIMESTAMP] =
+        m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts} : (sl_val_t){.t = SL_T_NULL};
     if (c->meta_used & (1u << SL_META_KEY))
         row[SL_META_KEY] = m->key
                                ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen, .u.s = m->key}

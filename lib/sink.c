@@ -325,20 +325,16 @@ static int deliver_rows(sl_sink_t *s, char *errstr, size_t errstr_size)
 sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy,
                           const char *crash_point, char *errstr, size_t errstr_size)
 {
-    int r = 1, attempt = 0;
-    if (s->started) {
-        s->started = 0;
-        attempt = 1;
-        if ((r = deliver_rows(s, errstr, errstr_size)) <= 0)
-            return (sl_err_t)r;
-    }
-    for (attempt++;; attempt++) {
-        r = queue_rows(s, rows, n, copy, crash_point, errstr, errstr_size);
+    int queued = s->started; /* the first attempt's rows, by sl__sink_publish_start() */
+    s->started = 0;
+    for (int attempt = 1;; attempt++) {
+        int r = attempt == 1 && queued ? 0 : queue_rows(s, rows, n, copy, crash_point, errstr,
+                                                        errstr_size);
         if (r == 0)
             r = deliver_rows(s, errstr, errstr_size);
         if (r <= 0)
             return (sl_err_t)r;
-        if (attempt >= 10) {
+        if (attempt == 10) {
             snprintf(errstr, errstr_size, "publishing a batch failed 10 times in a row");
             return SL_ERR_KAFKA;
         }
@@ -363,13 +359,9 @@ void sl__sink_publish_abort(sl_sink_t *s)
     if (!s->started)
         return;
     s->started = 0;
-    rd_kafka_error_t *ae = rd_kafka_abort_transaction(s->rk, -1);
-    if (ae) {
-        sl_log(SL_LOG_WARN, "sink", "abort of a transaction of '%s': %s", s->txn_id,
-               rd_kafka_error_string(ae));
-        rd_kafka_error_destroy(ae);
-    }
-    s->fails.n = 0;
+    char err[512];
+    if (txn_failed(s, NULL, err, sizeof(err)) < 0)
+        sl_log(SL_LOG_WARN, "sink", "%s", err);
 }
 
 sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const sl_rec_t *m, const char *why,

@@ -570,7 +570,6 @@ void sl__source_refill(sl_source_t *src, size_t n, size_t bytes)
     if (r->want) /* the helper has not taken the last one yet: this one replaces it */
         rd_kafka_topic_partition_list_destroy(r->want);
     r->want = l;
-    r->wakeups++;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }

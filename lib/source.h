@@ -49,7 +49,6 @@ typedef struct sl_refill {
     double high_bytes;     /* near the bound in bytes (queued.max.messages.kbytes) */
     double avg_len;        /* running mean of the records' sizes */
     int full;              /* seen near its bound since the last wake-up */
-    uint64_t wakeups;      /* asked for so far */
     pthread_t thread;      /* sends the requests that wake the broker threads */
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -1,9 +1,10 @@
 /*
  * store.c - the RocksDB store behind store.h, through RocksDB's C API.
  *
- * Options: 32 MiB memtables, 64 MiB for all families together, level compaction, and RocksDB's own info log (the LOG file in the state
- * directory) limited to fatal errors: Debian's RocksDB 7.8 C API offers no logging
- * callback to route it into sl_log, and see the note at the log level.
+ * Options: 32 MiB memtables, 64 MiB for all families together, level compaction, no
+ * compression, and RocksDB's own info log (the LOG file in the state directory) limited
+ * to fatal errors: Debian's RocksDB 7.8 C API offers no logging callback to route it
+ * into sl_log, and see the note at the log level.
  */
 #include "store.h"
 
@@ -40,8 +41,8 @@ struct sl_store_batch {
 };
 
 /* RocksDB counts into a thread-local perf context on every key comparison by default;
- * from a shared library each such access is a __tls_get_addr call (a fifth of a
- * batch's instructions with 100,000 keys under callgrind). The level is per thread, and
+ * from a shared library each such access is a __tls_get_addr call (8% of a job's
+ * instructions with 100,000 keys under callgrind). The level is per thread, and
  * setting it is one store: each read and write sets it on its own thread. */
 static void no_perf_counts(void)
 {
@@ -107,14 +108,14 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     rocksdb_block_based_options_set_block_cache(bbo, s->cache);
     rocksdb_options_set_block_based_table_factory(s->opts, bbo);
     rocksdb_block_based_options_destroy(bbo);
-    /* The aggregates' memtable gets a bloom filter too (about 10 bits a key of a full
-     * memtable), so the MultiGet skips its skip list for keys it does not hold; the other
-     * families are not read by key while running and do without its memory. */
     /* No compression: with millions of keys most reads of stored aggregates miss the
      * block cache, and each decompressed a block (Snappy, RocksDB's default), as flushes
      * and compactions compressed them, on the same two cores as the job: 10,000,000 pages
      * ran 7% faster without, for about a third more disk. */
     rocksdb_options_set_compression(s->opts, rocksdb_no_compression);
+    /* The aggregates' memtable gets a bloom filter too (about 10 bits a key of a full
+     * memtable), so the MultiGet skips its skip list for keys it does not hold; the other
+     * families are not read by key while running and do without its memory. */
     s->agg_opts = rocksdb_options_create_copy(s->opts);
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->agg_opts, 0.02);
     rocksdb_options_set_memtable_whole_key_filtering(s->agg_opts, 1);

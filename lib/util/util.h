@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dtoa.h"
 #include "sluice/sluice.h"
 
 #define SL_INTERNAL __attribute__((visibility("hidden")))
@@ -53,8 +54,6 @@ void *sl__arena_dup(sl_arena_t *a, const void *p, size_t n);
 
 /** Writes @p v in decimal to @p buf (at least 21 bytes, not terminated); its length. */
 size_t sl__i64_format(int64_t v, char *buf);
-
-#include "dtoa.h"
 
 /* ---- Avro varints (zigzag) ---- */
 /** Encodes @p v into @p out (at least 10 bytes); returns the bytes written. */
