@@ -353,6 +353,11 @@ int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log)
     return (int)pid;
 }
 
+static int exit_code(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int tk_wait(int pid, int timeout_s)
 {
     int status;
@@ -365,7 +370,22 @@ int tk_wait(int pid, int timeout_s)
         }
         usleep(20000);
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return exit_code(status);
+}
+
+int tk_wait_ms(int pid, int64_t timeout_ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return exit_code(status);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= timeout_ms)
+            return -1;
+        usleep(2000);
+    }
 }
 
 static void *runner_main(void *arg)

@@ -60,6 +60,9 @@ int tk_spawn_cli(const char *const *argv, const char *crash_at, const char *log)
 /** Waits for @p pid up to @p timeout_s; returns its exit status, 128 + signal when killed,
  *  or -1 on time-out (the process is then killed). */
 int tk_wait(int pid, int timeout_s);
+/** Waits up to @p timeout_ms for @p pid to end: its status as tk_wait() gives it, or -1
+ *  when it still runs (it is left running). */
+int tk_wait_ms(int pid, int64_t timeout_ms);
 /** What `sluice inspect` says of a state directory, added up. */
 typedef struct tk_state_totals {
     uint64_t positions; /* next offsets of the partitions of one topic, summed */
