@@ -22,8 +22,8 @@ typedef struct dstate {
 } dstate_t;
 
 /* Out of line: the decoding loops stay small. */
-__attribute__((cold, noinline)) static sl_err_t derr(dstate_t *d, const aop_t *op,
-                                                      const char *what, int64_t a, int64_t b)
+__attribute__((cold, noinline)) static sl_err_t derr(dstate_t *d, const aop_t *op, const char *what,
+                                                     int64_t a, int64_t b)
 {
     char msg[160];
     snprintf(msg, sizeof(msg), what, (long long)a, (long long)b);
@@ -221,12 +221,80 @@ static sl_err_t run(dstate_t *d, const aop_t *op, int depth)
     }
 }
 
+/* A varint that ends within the 8 bytes at @p (which must be readable), its 7-bit groups
+ * gathered in three shifts: its length, or 0 when it is longer (read_long() takes it). */
+static inline int varint8(const uint8_t *p, uint64_t *u)
+{
+    if (!(*p & 0x80)) {
+        *u = *p;
+        return 1;
+    }
+    uint64_t w;
+    memcpy(&w, p, 8); /* little-endian: byte i in bits 8i..8i+7 */
+    uint64_t stop = ~w & 0x8080808080808080ULL;
+    if (!stop)
+        return 0;
+    int bits = __builtin_ctzll(stop) + 1; /* 8 x the length */
+    uint64_t x = (bits == 64 ? w : w & ((1ULL << bits) - 1)) & 0x7f7f7f7f7f7f7f7fULL;
+    x = (x & 0x007f007f007f007fULL) | ((x & 0x7f007f007f007f00ULL) >> 1);
+    x = (x & 0x00003fff00003fffULL) | ((x & 0x3fff00003fff0000ULL) >> 2);
+    x = (x & 0x000000000fffffffULL) | ((x & 0x0fffffff00000000ULL) >> 4);
+    *u = x;
+    return bits >> 3;
+}
+
+/* The ints, longs, strings and bytes of a record with 8 bytes or more left, without a
+ * check per byte: 1 when done, 0 when the checked leaf() must take it (a longer varint,
+ * a bad value: leaf() reports it). */
+static inline int leaf_fast(dstate_t *d, const aop_t *op)
+{
+    uint64_t u;
+    int n;
+    switch (op->k) {
+    case A_INT:
+    case A_LONG: {
+        if (!(n = varint8(d->p, &u)))
+            return 0;
+        int64_t v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+        if (op->k == A_INT && (v < INT32_MIN || v > INT32_MAX))
+            return 0;
+        d->p += n;
+        if (op->slot >= 0) {
+            d->row[op->slot].t = SL_T_LONG;
+            d->row[op->slot].u.i = v;
+        }
+        return 1;
+    }
+    case A_BYTES:
+    case A_STRING: {
+        if (!(n = varint8(d->p, &u)))
+            return 0;
+        int64_t len = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+        if (len < 0 || len > d->end - d->p - n)
+            return 0;
+        d->p += n;
+        if (op->slot >= 0) {
+            sl_val_t *out = &d->row[op->slot];
+            out->t = SL_T_STRING;
+            out->u.s = (const char *)d->p;
+            out->n = (uint32_t)len;
+        }
+        d->p += len;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
 /* A record of leaves and unions of leaves, in one loop. */
 static sl_err_t run_flat(dstate_t *d, const avro_impl_t *impl)
 {
     sl_err_t err;
     for (size_t i = 0; i < impl->nflat; i++) {
         const aop_t *op = impl->flat[i];
+        if (d->end - d->p >= 8 && leaf_fast(d, op))
+            continue;
         if (op->k == A_UNION) {
             int64_t b;
             if ((err = read_long(d, op, &b)))
@@ -234,6 +302,8 @@ static sl_err_t run_flat(dstate_t *d, const avro_impl_t *impl)
             if (b < 0 || b >= op->n)
                 return derr(d, op, "union branch %lld, the schema has %lld", b, op->n);
             op = op->kids[b];
+            if (d->end - d->p >= 8 && leaf_fast(d, op))
+                continue;
         }
         if ((err = leaf(d, op)))
             return err;

@@ -469,6 +469,19 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
     if (!ck.nerrs) {
         sl__conf_build_columns(&ck);
         sl__conf_check_columns(&ck);
+        for (int i = 0; i < c->ncols; i++) {
+            sl_col_t *col = &c->cols[i];
+            sl_buf_t b;
+            sl__buf_init(&b);
+            if (sl__buf_json_string(&b, col->name, strlen(col->name)) ||
+                sl__buf_append(&b, ":", 2)) {
+                sl__buf_fini(&b);
+                sl__conf_problem(&ck, "(job)", "out of memory");
+                break;
+            }
+            col->json = (char *)b.p;
+            col->json_len = b.len - 1;
+        }
     }
     if (!ck.nerrs && c->codec) {
         char err[512] = "";
@@ -538,8 +551,10 @@ void sl__conf_destroy(sl_conf_t *c)
         free(c->aggs[i].as);
     free(c->aggs);
     free(c->select_slots);
-    for (int i = 0; i < c->ncols; i++)
+    for (int i = 0; i < c->ncols; i++) {
         free(c->cols[i].name);
+        free(c->cols[i].json);
+    }
     free(c->cols);
     for (int i = 0; i < c->nderived; i++) {
         free(c->derived[i].name);

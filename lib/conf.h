@@ -57,6 +57,8 @@ typedef struct sl_col {
     int nullable;
     sl_col_kind_t kind;
     int idx;
+    char *json; /* the name as a JSON object key, with its colon: "name": */
+    size_t json_len;
 } sl_col_t;
 
 /* A value computed per record into row slot @c slot from an expression over the fields. */

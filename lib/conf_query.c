@@ -609,22 +609,30 @@ void sl__conf_build_columns(checker_t *ck)
     if (!c->cols)
         return;
     if (c->window) {
+        c->cols[c->ncols++] = (sl_col_t){
+            .name = strdup("window_start"), .type = SL_T_TIMESTAMP, .kind = SL_COL_WSTART};
         c->cols[c->ncols++] =
-            (sl_col_t){strdup("window_start"), SL_T_TIMESTAMP, 0, SL_COL_WSTART, 0};
-        c->cols[c->ncols++] = (sl_col_t){strdup("window_end"), SL_T_TIMESTAMP, 0, SL_COL_WEND, 0};
+            (sl_col_t){.name = strdup("window_end"), .type = SL_T_TIMESTAMP, .kind = SL_COL_WEND};
     }
     for (int i = 0; i < c->ngroup; i++) {
         int nullable;
         sl_type_t t = sl__conf_slot_type(c, c->group_slots[i], &nullable);
-        c->cols[c->ncols++] = (sl_col_t){strdup(c->group_names[i]), t, nullable, SL_COL_KEY, i};
+        c->cols[c->ncols++] = (sl_col_t){.name = strdup(c->group_names[i]),
+                                         .type = t,
+                                         .nullable = nullable,
+                                         .kind = SL_COL_KEY,
+                                         .idx = i};
     }
     c->nkeycols = c->ncols;
     for (int i = 0; i < c->naggs; i++) {
         const sl_agg_spec_t *s = &c->aggs[i];
         int nullable = s->fn != SL_AGG_COUNT && s->fn != SL_AGG_COUNT_DISTINCT &&
                        s->fn != SL_AGG_APPROX_COUNT_DISTINCT;
-        c->cols[c->ncols++] =
-            (sl_col_t){strdup(s->as), sl__agg_result_type(s), nullable, SL_COL_AGG, i};
+        c->cols[c->ncols++] = (sl_col_t){.name = strdup(s->as),
+                                         .type = sl__agg_result_type(s),
+                                         .nullable = nullable,
+                                         .kind = SL_COL_AGG,
+                                         .idx = i};
     }
 }
 

@@ -476,7 +476,11 @@ fail_run:
     free(job->csel);
     job->csel = NULL;
     free(job->fq.vals);
+    free(job->fq.kinds);
+    free(job->fq.nums);
     job->fq.vals = NULL;
+    job->fq.kinds = NULL;
+    job->fq.nums = NULL;
     job->csel_cap = job->cnsel = 0;
     sl__store_batch_destroy(job->wb);
     job->wb = NULL;

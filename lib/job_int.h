@@ -27,9 +27,18 @@
 typedef struct sl_fold {
     uint64_t hash;
     int64_t wend;
+    uint64_t nulls; /* fast folds: the aggregates whose input is null */
     uint32_t klen;
     uint8_t key[FOLD_KEY_MAX];
 } sl_fold_t;
+
+/* How an aggregate folds when every aggregate of the query is a count, or a sum or an
+ * average of a number (the usual query): from one number a record, in place. */
+typedef enum { FK_COUNT_ALL, FK_COUNT, FK_SUM_LONG, FK_SUM_DOUBLE } sl_fold_kind_t;
+typedef union sl_fold_num {
+    int64_t i;
+    double d;
+} sl_fold_num_t;
 
 struct sl_job {
     sl_conf_t *conf;
@@ -62,8 +71,11 @@ struct sl_job {
         int on; /* the aggregates take no strings, so their inputs copy by value */
         unsigned head, n;
         sl_fold_t items[FOLD_AHEAD];
-        sl_val_t *vals; /* per item, per aggregate: input value, event time */
-        int lost;       /* a queued fold failed (out of memory): the batch must not commit */
+        sl_val_t *vals;      /* per item, per aggregate: input value, event time */
+        int fast;            /* every aggregate folds by its sl_fold_kind_t */
+        uint8_t *kinds;      /* fast: per aggregate */
+        sl_fold_num_t *nums; /* fast: per item, per aggregate, its input */
+        int lost;            /* a queued fold failed (out of memory): the batch must not commit */
     } fq;
     /* The batch being committed: its table and selected rows (swapped with table and
      * sel at the hand-over), what the commit needs to know of it, and how it ended. The

@@ -119,18 +119,104 @@ static sl_err_t apply(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t
     return SL_OK;
 }
 
+/* A count, or a sum or an average of a number, folds by its kind; -1 for the others. */
+static int fold_kind(const sl_agg_spec_t *s)
+{
+    switch (s->fn) {
+    case SL_AGG_COUNT:
+        return s->slot < 0 ? FK_COUNT_ALL : FK_COUNT;
+    case SL_AGG_SUM:
+    case SL_AGG_AVG:
+        if (sl__type_integral(s->in_type))
+            return FK_SUM_LONG;
+        return s->in_type == SL_T_DOUBLE ? FK_SUM_DOUBLE : -1;
+    default:
+        return -1;
+    }
+}
+
 sl_err_t sl__job_fold_init(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
     memset(&job->fq, 0, sizeof(job->fq));
     job->fq.on = c->aggregating;
-    for (int i = 0; i < c->naggs; i++)
+    job->fq.fast = c->aggregating && c->naggs <= 64;
+    for (int i = 0; i < c->naggs; i++) {
         job->fq.on &= c->aggs[i].slot < 0 || c->aggs[i].in_type != SL_T_STRING;
+        job->fq.fast &= fold_kind(&c->aggs[i]) >= 0;
+    }
+    if (job->fq.fast) {
+        size_t n = (size_t)(c->naggs ? c->naggs : 1);
+        job->fq.on = 1;
+        job->fq.kinds = malloc(n);
+        job->fq.nums = calloc((size_t)FOLD_AHEAD * n, sizeof(sl_fold_num_t));
+        if (!job->fq.kinds || !job->fq.nums)
+            return SL_ERR_NOMEM;
+        for (int i = 0; i < c->naggs; i++)
+            job->fq.kinds[i] = (uint8_t)fold_kind(&c->aggs[i]);
+        return SL_OK;
+    }
     if (!job->fq.on)
         return SL_OK;
     job->fq.vals =
         calloc((size_t)FOLD_AHEAD * 2 * (size_t)(c->naggs ? c->naggs : 1), sizeof(sl_val_t));
     return job->fq.vals ? SL_OK : SL_ERR_NOMEM;
+}
+
+/* The record's inputs of fast folds into @p nums; the null ones as bits. */
+static uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
+{
+    const sl_conf_t *c = job->conf;
+    uint64_t nulls = 0;
+    for (int a = 0; a < c->naggs; a++) {
+        const sl_val_t *v = &job->row[c->aggs[a].slot < 0 ? 0 : c->aggs[a].slot];
+        switch (job->fq.kinds[a]) {
+        case FK_COUNT_ALL:
+            break;
+        case FK_COUNT:
+            nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
+            break;
+        case FK_SUM_LONG:
+            nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
+            nums[a].i = v->u.i;
+            break;
+        case FK_SUM_DOUBLE:
+            nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
+            nums[a].d = sl__val_num(v);
+            break;
+        }
+    }
+    return nulls;
+}
+
+/* The fast folds into @p e, as sl__acc_update() would do them. */
+static sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t h,
+                           int64_t wend, const sl_fold_num_t *nums, uint64_t nulls)
+{
+    sl_entry_t *e = sl__table_upsert_hashed(&job->table, key, klen, h);
+    if (!e)
+        return SL_ERR_NOMEM;
+    e->wend = wend;
+    int naggs = job->conf->naggs;
+    const uint8_t *kinds = job->fq.kinds;
+    for (int a = 0; a < naggs; a++) {
+        sl_acc_t *acc = &e->acc[a];
+        if (nulls >> a & 1)
+            continue; /* aggregates of a field skip nulls */
+        switch (kinds[a]) {
+        case FK_COUNT_ALL:
+        case FK_COUNT:
+            break;
+        case FK_SUM_LONG:
+            acc->sum.i = (int64_t)((uint64_t)acc->sum.i + (uint64_t)nums[a].i);
+            break;
+        case FK_SUM_DOUBLE:
+            acc->sum.d += nums[a].d;
+            break;
+        }
+        acc->n++;
+    }
+    return SL_OK;
 }
 
 /* The oldest queued fold, applied. */
@@ -141,8 +227,10 @@ static sl_err_t fold_pop(sl_job_t *job)
     const sl_fold_t *f = &job->fq.items[i];
     job->fq.head = (i + 1) % FOLD_AHEAD;
     job->fq.n--;
-    sl_err_t e =
-        apply(job, f->key, f->klen, f->hash, f->wend, &job->fq.vals[(size_t)i * 2 * (size_t)naggs]);
+    sl_err_t e = job->fq.fast ? apply_fast(job, f->key, f->klen, f->hash, f->wend,
+                                           &job->fq.nums[(size_t)i * (size_t)naggs], f->nulls)
+                              : apply(job, f->key, f->klen, f->hash, f->wend,
+                                      &job->fq.vals[(size_t)i * 2 * (size_t)naggs]);
     if (e)
         job->fq.lost = 1;
     return e;
@@ -175,6 +263,11 @@ static sl_err_t fold_into(sl_job_t *job, int64_t wend)
     if (!job->fq.on || klen > FOLD_KEY_MAX) {
         if ((e = sl__job_fold_flush(job)))
             return e;
+        if (job->fq.fast) {
+            sl_fold_num_t nums[64];
+            uint64_t nulls = fast_inputs(job, nums);
+            return apply_fast(job, key, klen, h, wend, nums, nulls);
+        }
         return apply(job, key, klen, h, wend, NULL);
     }
     if (job->fq.n == FOLD_AHEAD && (e = fold_pop(job)))
@@ -185,13 +278,17 @@ static sl_err_t fold_into(sl_job_t *job, int64_t wend)
     f->wend = wend;
     f->klen = klen;
     memcpy(f->key, key, klen);
-    sl_val_t *vals = &job->fq.vals[(size_t)i * 2 * (size_t)c->naggs];
-    for (int a = 0; a < c->naggs; a++) {
-        const sl_agg_spec_t *s = &c->aggs[a];
-        if (s->slot >= 0)
-            vals[2 * a] = job->row[s->slot];
-        if (s->time_slot >= 0)
-            vals[2 * a + 1] = job->row[s->time_slot];
+    if (job->fq.fast) {
+        f->nulls = fast_inputs(job, &job->fq.nums[(size_t)i * (size_t)c->naggs]);
+    } else {
+        sl_val_t *vals = &job->fq.vals[(size_t)i * 2 * (size_t)c->naggs];
+        for (int a = 0; a < c->naggs; a++) {
+            const sl_agg_spec_t *s = &c->aggs[a];
+            if (s->slot >= 0)
+                vals[2 * a] = job->row[s->slot];
+            if (s->time_slot >= 0)
+                vals[2 * a + 1] = job->row[s->time_slot];
+        }
     }
     sl__table_prefetch(&job->table, h);
     if (job->fq.n > FOLD_AHEAD / 2)

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "table.h"
 
@@ -45,50 +46,69 @@ void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols)
         cols[i] = row[c->select_slots[i]];
 }
 
-static sl_err_t json_value(sl_buf_t *b, const sl_val_t *v)
+/* The most bytes json_put() writes for @p v. */
+static size_t json_max(const sl_val_t *v)
+{
+    switch (v->t) {
+    case SL_T_STRING:
+        return 6 * (size_t)v->n + 2;
+    case SL_T_TIMESTAMP:
+        return 6 * 40 + 2;
+    case SL_T_DOUBLE:
+        return SL_DTOA_MAX;
+    default:
+        return 24; /* null, true, false, a long */
+    }
+}
+
+/* Writes @p v as JSON at @p o, which has json_max(v) bytes of room; returns the end. */
+static uint8_t *json_put(uint8_t *o, const sl_val_t *v)
 {
     switch (v->t) {
     case SL_T_NULL:
-        return sl__buf_append(b, "null", 4);
+        memcpy(o, "null", 4);
+        return o + 4;
     case SL_T_BOOL:
-        return v->u.i ? sl__buf_append(b, "true", 4) : sl__buf_append(b, "false", 5);
-    case SL_T_LONG: {
-        char num[24];
-        return sl__buf_append(b, num, sl__i64_format(v->u.i, num));
-    }
+        memcpy(o, v->u.i ? "true" : "false", v->u.i ? 4 : 5);
+        return o + (v->u.i ? 4 : 5);
+    case SL_T_LONG:
+        return o + sl__i64_format(v->u.i, (char *)o);
     case SL_T_DOUBLE:
-        if (!isfinite(v->u.d))
-            return sl__buf_append(b, "null", 4);
-        else {
-            char num[SL_DTOA_MAX];
-            return sl__buf_append(b, num, sl__dtoa(v->u.d, num));
+        if (!isfinite(v->u.d)) {
+            memcpy(o, "null", 4);
+            return o + 4;
         }
+        return o + sl__dtoa(v->u.d, (char *)o);
     case SL_T_STRING:
-        return sl__buf_json_string(b, v->u.s, v->n);
+        return sl__json_string_put(o, v->u.s, v->n);
     case SL_T_TIMESTAMP: {
         char ts[40];
         int n = sl__ts_format(v->u.i, 1, ts, sizeof(ts));
-        return sl__buf_json_string(b, ts, (size_t)n);
+        return sl__json_string_put(o, ts, (size_t)n);
     }
     }
-    return SL_OK;
+    return o;
 }
 
+/* A row as one JSON object, in one reservation (a row a result, every batch). */
 static sl_err_t json_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
 {
-    sl_err_t err = sl__buf_append(b, "{", 1);
-    for (int i = 0; i < n && !err; i++) {
-        const char *name = c->cols[i].name;
+    size_t need = 2;
+    for (int i = 0; i < n; i++)
+        need += c->cols[i].json_len + 1 + json_max(&cols[i]);
+    if (sl__buf_reserve(b, need) != SL_OK)
+        return SL_ERR_NOMEM;
+    uint8_t *o = b->p + b->len;
+    *o++ = '{';
+    for (int i = 0; i < n; i++) {
         if (i)
-            err = sl__buf_append(b, ",", 1);
-        if (!err)
-            err = sl__buf_json_string(b, name, strlen(name));
-        if (!err)
-            err = sl__buf_append(b, ":", 1);
-        if (!err)
-            err = json_value(b, &cols[i]);
+            *o++ = ',';
+        memcpy(o, c->cols[i].json, c->cols[i].json_len);
+        o = json_put(o + c->cols[i].json_len, &cols[i]);
     }
-    return err ? err : sl__buf_append(b, "}", 1);
+    *o++ = '}';
+    b->len = (size_t)(o - b->p);
+    return SL_OK;
 }
 
 static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)

@@ -49,6 +49,17 @@ size_t sl__key_head(const sl_val_t *v, uint8_t *b)
 
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
 {
+    /* One short string (the usual group key), when it fits: its tag, its length in one
+     * zigzag byte, its bytes. */
+    const sl_val_t *v0 = n == 1 ? &row[slots[0]] : NULL;
+    if (v0 && v0->t == SL_T_STRING && v0->n < 64 && out->cap - out->len >= 2 + 64) {
+        uint8_t *p = out->p + out->len;
+        p[0] = TAG_STRING;
+        p[1] = (uint8_t)(v0->n << 1);
+        memcpy(p + 2, v0->u.s, v0->n);
+        out->len += 2 + v0->n;
+        return SL_OK;
+    }
     /* Room for all of it first, then written in place (a record's key, every record). */
     size_t need = 0;
     for (int i = 0; i < n; i++) {

@@ -65,11 +65,16 @@ sl_err_t sl__buf_printf(sl_buf_t *b, const char *fmt, ...)
 
 sl_err_t sl__buf_json_string(sl_buf_t *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     /* Worst case every byte becomes \u00XX. */
     if (sl__buf_reserve(b, n * 6 + 2) != SL_OK)
         return SL_ERR_NOMEM;
-    uint8_t *o = b->p + b->len;
+    b->len = (size_t)(sl__json_string_put(b->p + b->len, s, n) - b->p);
+    return SL_OK;
+}
+
+uint8_t *sl__json_string_put(uint8_t *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
@@ -88,8 +93,7 @@ sl_err_t sl__buf_json_string(sl_buf_t *b, const char *s, size_t n)
         }
     }
     *o++ = '"';
-    b->len = (size_t)(o - b->p);
-    return SL_OK;
+    return o;
 }
 
 struct sl_arena_block {

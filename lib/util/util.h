@@ -32,6 +32,9 @@ sl_err_t sl__buf_append(sl_buf_t *b, const void *p, size_t n);
 sl_err_t sl__buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Appends @p n bytes as a JSON string literal, quotes included. */
 sl_err_t sl__buf_json_string(sl_buf_t *b, const char *s, size_t n);
+/** Writes s[0, n) as a quoted, escaped JSON string at @p o, which has room for 6n + 2
+ *  bytes; returns the end. */
+uint8_t *sl__json_string_put(uint8_t *o, const char *s, size_t n);
 static inline void sl__buf_reset(sl_buf_t *b)
 {
     b->len = 0;
