@@ -65,6 +65,7 @@ typedef struct result {
     uint64_t records;
     long rss_kb;
     int checked; /* 1 output checked and right, 0 not applicable, -1 wrong */
+    uint64_t rows, key_bytes, val_bytes; /* the output read back */
 } result_t;
 
 static void die(const char *what, const char *why)
@@ -203,12 +204,71 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
             rd_kafka_message_destroy(msgs[i]);
         }
     }
-    result_t r = {"raw librdkafka consume", now_s() - t0, cpu_s() - c0, got, peak_kb(), 0};
+    result_t r = {.name = "raw librdkafka consume",
+                  .secs = now_s() - t0,
+                  .cpu = cpu_s() - c0,
+                  .records = got,
+                  .rss_kb = peak_kb()};
     rd_kafka_queue_destroy(q);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     (void)bytes;
     return r;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    if (m->err)
+        *(int *)opaque = 1;
+}
+
+/* Seconds to produce @p n messages (keys of @p klen bytes, values of @p vlen) to
+ * @p topic in one Kafka transaction, from the first send to the commit: the least time
+ * any system takes to publish n result rows exactly once through librdkafka. */
+static double raw_produce(const char *bs, const char *topic, uint64_t n, size_t klen, size_t vlen)
+{
+    char err[512], tid[128];
+    snprintf(tid, sizeof(tid), "bench-raw-produce-%d", (int)getpid());
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    int failed = 0;
+    rd_kafka_conf_set(c, "bootstrap.servers", bs, NULL, 0);
+    rd_kafka_conf_set(c, "transactional.id", tid, NULL, 0);
+    rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000", NULL, 0);
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_conf_set_opaque(c, &failed);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    if (!p)
+        die("raw producer", err);
+    rd_kafka_error_t *e = rd_kafka_init_transactions(p, 30000);
+    if (!e)
+        e = rd_kafka_begin_transaction(p);
+    if (e)
+        die("raw producer", rd_kafka_error_string(e));
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
+    const rd_kafka_metadata_t *md;
+    rd_kafka_metadata(p, 0, rkt, &md, 10000); /* the topic's leader known before the clock */
+    rd_kafka_metadata_destroy(md);
+    char *key = malloc(klen), *val = malloc(vlen);
+    memset(key, 'k', klen);
+    memset(val, 'v', vlen);
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n;) {
+        if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, val, vlen, key, klen, NULL) == 0)
+            i++;
+        else
+            rd_kafka_poll(p, 10); /* the queue is full: let deliveries drain it */
+    }
+    if ((e = rd_kafka_commit_transaction(p, 60000)))
+        die("raw producer", rd_kafka_error_string(e));
+    double secs = now_s() - t0;
+    if (failed)
+        die("raw producer", "a message was not delivered");
+    free(key);
+    free(val);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(p);
+    return secs;
 }
 
 /* A read_committed consumer of @p topic[0] from @p from, with partition-end events and
@@ -233,7 +293,8 @@ static rd_kafka_t *reader(const char *bs, const char *topic, int64_t from)
     return rk;
 }
 
-static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *spec, uint64_t n)
+static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *spec, uint64_t n,
+                        result_t *r)
 {
     /* Expected totals per page, then the latest row per page in the topic. */
     int64_t *count = calloc(spec->pages, sizeof(int64_t)),
@@ -257,6 +318,9 @@ static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *
             break;
         }
         if (!m->err) {
+            r->rows++;
+            r->key_bytes += m->key_len;
+            r->val_bytes += m->len;
             json_t *v = json_loadb(m->payload, m->len, 0, NULL);
             const char *page = json_string_value(json_object_get(v, "page"));
             if (page) {
@@ -303,19 +367,17 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
     double t0 = now_s(), c0 = cpu_s();
     if (sl_job_run(job, err, sizeof(err)))
         die("sluice", err);
-    result_t r = {"sluice (count+sum+avg by page, exactly-once)",
-                  now_s() - t0,
-                  cpu_s() - c0,
-                  0,
-                  peak_kb(),
-                  0};
+    result_t r = {.name = "sluice (count+sum+avg by page, exactly-once)",
+                  .secs = now_s() - t0,
+                  .cpu = cpu_s() - c0,
+                  .rss_kb = peak_kb()};
     sl_job_stats_t st;
     sl_job_stats(job, &st);
     r.records = st.records_in;
     /* From the first record read to the last batch published, as for the raw consumer. */
     r.secs = (double)(st.last_commit_ms - st.first_record_ms) / 1000.0;
     sl_job_destroy(job);
-    r.checked = check_output(bs, out, spec, n);
+    r.checked = check_output(bs, out, spec, n, &r);
     remove_dir(dir);
     return r;
 }
@@ -427,7 +489,7 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
              !strcmp(peer, "kstreams") ? "Kafka Streams 3.9"
              : !strcmp(peer, "spark")  ? "Spark Structured Streaming 4.2"
                                        : "Quix Streams 3");
-    result_t r = {name, 0, 0, 0, 0, -1};
+    result_t r = {.name = name, .checked = -1};
     char nbuf[32], app[96];
     snprintf(nbuf, sizeof(nbuf), "%" PRIu64, n);
     snprintf(app, sizeof(app), "bench-%s-%d", peer, (int)getpid());
@@ -467,7 +529,7 @@ static result_t run_peer(const char *peer, const char *bs, const char *in, const
     for (int i = 0; i < u.n; i++)
         r.cpu += u.cpu[i];
     r.rss_kb = u.peak_kb;
-    r.checked = check_output(bs, out, spec, n);
+    r.checked = check_output(bs, out, spec, n, &r);
     delete_internal_topics(bs, app);
     return r;
 }
@@ -666,9 +728,10 @@ static int key_variants(const char *bs, const char *list, uint64_t n, uint32_t b
            "peak RSS of this process during the run):\n\n",
            n);
     printf("| pages (keys) | distinct keys | records/s | ratio to raw | ratio to %u pages | "
-           "peak RSS MiB | output |\n",
-           base_pages);
-    printf("|---:|---:|---:|---:|---:|---:|---|\n");
+           "peak RSS MiB | output | rows published | bound records/s | bound's ratio to %u "
+           "pages |\n",
+           base_pages, base_pages);
+    printf("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
     char *copy = strdup(list);
     for (char *save = NULL, *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         sl_gen_spec_t spec = {
@@ -689,9 +752,23 @@ static int key_variants(const char *bs, const char *list, uint64_t n, uint32_t b
         free(seen);
         result_t r = run_sluice(bs, in, out, &spec, n);
         double rate = (double)r.records / r.secs;
-        printf("| %u | %" PRIu64 " | %.0f | %.2f | %.2f | %.1f | %s |\n", spec.pages, distinct,
-               rate, rate / raw_rate, rate / base_rate, (double)r.rss_kb / 1024.0,
-               r.checked == 1 ? "exact" : "WRONG");
+        /* The bound: reading the records as raw consume does, then publishing one row a
+         * distinct key (the least an update-mode query must publish) of sluice's sizes
+         * in one transaction, with no work between. */
+        double bound = 0;
+        if (r.rows) {
+            char fin[64], fout[64];
+            run_topics(bs, "bench-bound", fin, fout, 1);
+            double pub = raw_produce(bs, fout, distinct, (size_t)(r.key_bytes / r.rows),
+                                     (size_t)(r.val_bytes / r.rows));
+            run_topics(bs, "bench-bound", fin, fout, 0);
+            bound = (double)n / ((double)n / raw_rate + pub);
+        }
+        printf("| %u | %" PRIu64 " | %.0f | %.2f | %.2f | %.1f | %s | %" PRIu64
+               " | %.0f | %.2f |\n",
+               spec.pages, distinct, rate, rate / raw_rate, rate / base_rate,
+               (double)r.rss_kb / 1024.0, r.checked == 1 ? "exact" : "WRONG", r.rows, bound,
+               bound / base_rate);
         fflush(stdout);
         ok &= r.checked == 1 && r.records == n;
         run_topics(bs, "bench-keys", in, out, 0);
