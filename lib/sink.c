@@ -207,18 +207,25 @@ sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
     return open_output(s, errstr, errstr_size);
 }
 
-/* Produces one record; @p copy: librdkafka copies the value, else it must stay valid
- * until the record is delivered (keys are always copied). */
-static sl_err_t produce(rd_kafka_t *rk, const char *topic, const void *key, size_t klen,
-                        const void *val, size_t vlen, int copy, rd_kafka_headers_t *hdrs,
-                        char *errstr, size_t errstr_size)
+/* Produces one record to @p rkt, or when it is NULL to the topic named @p topic (looked
+ * up by name under librdkafka's handle lock: a side topic's rare record); @p copy:
+ * librdkafka copies the value, else it must stay valid until the record is delivered
+ * (keys are always copied). */
+static sl_err_t produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic, const void *key,
+                        size_t klen, const void *val, size_t vlen, int copy,
+                        rd_kafka_headers_t *hdrs, char *errstr, size_t errstr_size)
 {
+    int flags = copy ? RD_KAFKA_MSG_F_COPY : 0;
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(klen ? key : NULL, klen),
-            RD_KAFKA_V_VALUE((void *)val, vlen),
-            RD_KAFKA_V_MSGFLAGS(copy ? RD_KAFKA_MSG_F_COPY : 0), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rkt ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_KEY(klen ? key : NULL, klen),
+                                    RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(flags),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END)
+                : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_KEY(klen ? key : NULL, klen),
+                                    RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(flags),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!err)
             return SL_OK;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -295,7 +302,7 @@ static int queue_rows(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy
         rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
         rd_kafka_header_add(h, "sluice-seq", -1, sbuf, sn);
         rd_kafka_header_add(h, "sluice-idx", -1, ibuf, in);
-        if ((e = produce(s->rk, s->conf->out_topic, rows[i].key, rows[i].klen, rows[i].val,
+        if ((e = produce(s->rk, s->rkt, s->conf->out_topic, rows[i].key, rows[i].klen, rows[i].val,
                          rows[i].vlen, copy, h, errstr, errstr_size)))
             break;
     }
@@ -328,8 +335,9 @@ sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int 
     int queued = s->started; /* the first attempt's rows, by sl__sink_publish_start() */
     s->started = 0;
     for (int attempt = 1;; attempt++) {
-        int r = attempt == 1 && queued ? 0 : queue_rows(s, rows, n, copy, crash_point, errstr,
-                                                        errstr_size);
+        int r = attempt == 1 && queued
+                    ? 0
+                    : queue_rows(s, rows, n, copy, crash_point, errstr, errstr_size);
         if (r == 0)
             r = deliver_rows(s, errstr, errstr_size);
         if (r <= 0)
@@ -376,7 +384,8 @@ sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const sl_rec_t *m, const
     rd_kafka_header_add(h, "sluice-source-topic", -1, m->topic, -1);
     rd_kafka_header_add(h, "sluice-source-partition", -1, part, pn);
     rd_kafka_header_add(h, "sluice-source-offset", -1, off, on);
-    return produce(s->dlq, topic, m->key, m->klen, m->payload, m->len, 1, h, errstr, errstr_size);
+    return produce(s->dlq, NULL, topic, m->key, m->klen, m->payload, m->len, 1, h, errstr,
+                   errstr_size);
 }
 
 sl_err_t sl__sink_flush_side(sl_sink_t *s, char *errstr, size_t errstr_size)

@@ -259,6 +259,15 @@ void sl__table_prefetch(const sl_table_t *t, uint64_t h)
     __builtin_prefetch(&t->slots[h & (t->cap - 1)]);
 }
 
+void sl__entry_prefetch(const sl_table_t *t, const sl_entry_t *e)
+{
+    /* The key's length is not read here (that would wait for the miss): its first 64
+     * bytes are taken. */
+    size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t) + 64;
+    for (size_t off = 0; off < size && off < 256; off += 64)
+        __builtin_prefetch((const char *)e + off, 1);
+}
+
 void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h)
 {
     size_t m = t->cap - 1;

@@ -77,5 +77,8 @@ void sl__table_prefetch(const sl_table_t *t, uint64_t h);
 /** Asks the CPU for the entry of hash @p h when its slot is near its home (it reads the
  *  slots: best after sl__table_prefetch() had time to bring them). */
 void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h);
+/** Starts fetching @p e (its accumulators and key too, up to 256 bytes) into the cache:
+ *  for passes over entries in key order, which is random in memory. */
+void sl__entry_prefetch(const sl_table_t *t, const sl_entry_t *e);
 
 #endif
