@@ -2,9 +2,9 @@
  * 0014-fold.c - the batch fold. A query whose aggregates are all counts, sums and
  * averages of numbers folds each record from plain numbers (job_record.c's fast folds);
  * any other aggregate takes the general sl__acc_update() path for all of them. Both must
- * give the totals computed here, null inputs skipped, a long in a double field promoted,
- * over batches and keys enough to fill the fold queue and grow the batch table. Files
- * source, no broker.
+ * give the totals computed here, null inputs skipped, an integer in a double field taken
+ * as a double, over batches and keys enough to fill the fold queue and grow the batch
+ * table, with some keys too long for the queue. Files source, no broker.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -57,7 +57,9 @@ static void write_input(const char *sub, totals_t *t)
         int k = (int)(s % NKEYS);
         totals_t *kt = &t[k];
         kt->n++;
-        fprintf(f, "{\"k\": \"key-%d\"", k);
+        /* Every 50th key is longer than the fold queue holds (it folds at once). */
+        fprintf(f, "{\"k\": \"key-%d%s\"", k,
+                k % 50 ? "" : "-a-name-longer-than-sixty-four-bytes-0123456789012345678901234567");
         if (i % 5 == 1) {
             fputs(", \"x\": null", f);
         } else if (i % 11 != 3) { /* else missing */
