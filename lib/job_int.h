@@ -21,8 +21,9 @@
 #define MAX_WINDOWS 1000 /* per record; conf_query.c refuses a window/slide ratio above */
 
 /* Folds into the batch table wait in a short queue while the CPU fetches their table
- * slot and entry (a table of many keys misses the cache on both): see fold_into(). */
-#define FOLD_AHEAD 16
+ * slot and entry (a table of many keys misses the cache on both): see fold_into(). 32
+ * used 2% less CPU than 16 over 100,000 keys in alternating runs; 64 no better. */
+#define FOLD_AHEAD 32
 #define FOLD_KEY_MAX 64
 typedef struct sl_fold {
     uint64_t hash;
