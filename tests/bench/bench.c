@@ -719,17 +719,35 @@ static void latency(const char *bs, int rate, int secs)
 
 /* ---- the same run with other numbers of keys ---- */
 
-/* The round whose ratio is the median of @p n. */
-static int median_round(const double *ratios, int n)
+/* Raw consume of @p in and sluice on it (count, sum, avg by page into @p out; from the
+ * second round on into an output topic of its own), @p rounds times alternately, so that
+ * a slow spell of this shared machine touches both; their ratios into @p ratios. The round
+ * of the median ratio; *ok is cleared when a run's output was wrong or short. */
+static int alternate(const char *bs, const char *in, const char *out, const sl_gen_spec_t *spec,
+                     uint64_t n, int rounds, result_t *raws, result_t *mines, double *ratios,
+                     int *ok)
 {
+    for (int r = 0; r < rounds; r++) {
+        char rout[96];
+        snprintf(rout, sizeof(rout), "%s-r%d", out, r);
+        if (r)
+            admin(bs, rout, 1, 1);
+        raws[r] = raw_consume(bs, in, n);
+        mines[r] = run_sluice(bs, in, r ? rout : out, spec, n);
+        if (r)
+            admin(bs, rout, 0, 0);
+        ratios[r] =
+            ((double)mines[r].records / mines[r].secs) / ((double)raws[r].records / raws[r].secs);
+        *ok &= mines[r].checked == 1 && mines[r].records == n;
+    }
     int med = 0;
-    for (int r = 0; r < n; r++) {
+    for (int r = 0; r < rounds; r++) {
         int below = 0, above = 0;
-        for (int q = 0; q < n; q++) {
+        for (int q = 0; q < rounds; q++) {
             below += ratios[q] < ratios[r];
             above += ratios[q] > ratios[r];
         }
-        if (below <= n / 2 && above <= n / 2)
+        if (below <= rounds / 2 && above <= rounds / 2)
             med = r;
     }
     return med;
@@ -774,20 +792,7 @@ static int key_variants(const char *bs, const char *list, uint64_t n, uint32_t b
         free(seen);
         result_t raws[9], mines[9];
         double ratios[9];
-        for (int r = 0; r < rounds; r++) {
-            char rout[96];
-            snprintf(rout, sizeof(rout), "%s-r%d", out, r);
-            if (r)
-                admin(bs, rout, 1, 1);
-            raws[r] = raw_consume(bs, in, n);
-            mines[r] = run_sluice(bs, in, r ? rout : out, &spec, n);
-            if (r)
-                admin(bs, rout, 0, 0);
-            ratios[r] = ((double)mines[r].records / mines[r].secs) /
-                        ((double)raws[r].records / raws[r].secs);
-            ok &= mines[r].checked == 1 && mines[r].records == n;
-        }
-        int med = median_round(ratios, rounds);
+        int med = alternate(bs, in, out, &spec, n, rounds, raws, mines, ratios, &ok);
         const result_t *r = &mines[med];
         double rate = (double)r->records / r->secs;
         double raw_rate = (double)raws[med].records / raws[med].secs;
@@ -1038,20 +1043,7 @@ int main(int argc, char **argv)
     result_t raws[9], mines[9];
     double ratios[9];
     int ok = 1;
-    for (int r = 0; r < rounds; r++) {
-        char rout[96];
-        snprintf(rout, sizeof(rout), "%s-r%d", out, r);
-        if (r)
-            admin(bs, rout, 1, 1);
-        raws[r] = raw_consume(bs, in, n);
-        mines[r] = run_sluice(bs, in, r ? rout : out, &spec, n);
-        if (r)
-            admin(bs, rout, 0, 0);
-        ratios[r] =
-            ((double)mines[r].records / mines[r].secs) / ((double)raws[r].records / raws[r].secs);
-        ok &= mines[r].checked >= 0 && mines[r].records == n;
-    }
-    int med = median_round(ratios, rounds);
+    int med = alternate(bs, in, out, &spec, n, rounds, raws, mines, ratios, &ok);
     result_t res[5];
     int nres = 0;
     res[nres++] = raws[med];
