@@ -94,6 +94,23 @@ static void produce_range(rd_kafka_t *p, const char *topic, int partition, int f
     cr_assert(!rd_kafka_flush(p, 30000));
 }
 
+/* A new one-partition topic holding records 0 to @p n - 1 and a job name, both unique
+ * for @p what (t and name of 128 bytes), the job's source reading it (src of 256), and the
+ * producer that wrote them: the caller destroys it. */
+static rd_kafka_t *one_topic(const char *bs, const char *what, int n, char *t, char *name,
+                             char *src)
+{
+    char job_what[64];
+    snprintf(job_what, sizeof(job_what), "%s-job", what);
+    tk_unique(t, 128, what);
+    tk_unique(name, 128, job_what);
+    tk_create_topic(bs, t, 1);
+    rd_kafka_t *p = tk_producer(bs);
+    produce_range(p, t, 0, 0, n);
+    snprintf(src, 256, "\"topics\": \"%s\"", t);
+    return p;
+}
+
 Test(source, starting_offsets_apply_only_without_a_position)
 {
     const char *bs = tk_bootstrap();
@@ -371,14 +388,8 @@ static void delete_records(const char *bs, const char *topic, int64_t before)
 Test(source, data_lost_to_retention_is_never_silent)
 {
     const char *bs = tk_bootstrap();
-    char t[128], name[128];
-    tk_unique(t, sizeof(t), "loss");
-    tk_unique(name, sizeof(name), "loss-job");
-    tk_create_topic(bs, t, 1);
-    rd_kafka_t *p = tk_producer(bs);
-    produce_range(p, t, 0, 0, 100);
-    char src[256];
-    snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
+    char t[128], name[128], src[256];
+    rd_kafka_t *p = one_topic(bs, "loss", 100, t, name, src);
     char *job = job_json(name, src, "\"available_now\": true");
     tk_job_result_t r = run(job);
     cr_assert_eq(r.rc, SL_OK, "%s", r.err);
@@ -415,14 +426,8 @@ Test(source, data_lost_to_retention_is_never_silent)
 Test(source, min_records_wait_up_to_the_max_trigger_delay)
 {
     const char *bs = tk_bootstrap();
-    char t[128], name[128];
-    tk_unique(t, sizeof(t), "minrec");
-    tk_unique(name, sizeof(name), "minrec-job");
-    tk_create_topic(bs, t, 1);
-    rd_kafka_t *p = tk_producer(bs);
-    produce_range(p, t, 0, 0, 50);
-    char src[256];
-    snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
+    char t[128], name[128], src[256];
+    rd_kafka_t *p = one_topic(bs, "minrec", 50, t, name, src);
     /* A 100 ms trigger that waits for 1,000 records, but at most 2 s more. */
     char *job = job_json(name, src,
                          "\"interval\": \"100ms\", \"min_records\": 1000, "
@@ -459,14 +464,8 @@ Test(source, min_records_wait_up_to_the_max_trigger_delay)
 Test(source, a_small_prefetch_queue_is_refilled_without_waiting)
 {
     const char *bs = tk_bootstrap();
-    char t[128], name[128];
-    tk_unique(t, sizeof(t), "refill");
-    tk_unique(name, sizeof(name), "refill-job");
-    tk_create_topic(bs, t, 1);
-    rd_kafka_t *p = tk_producer(bs);
-    produce_range(p, t, 0, 0, 200000);
-    char src[256];
-    snprintf(src, sizeof(src), "\"topics\": \"%s\"", t);
+    char t[128], name[128], src[256];
+    rd_kafka_t *p = one_topic(bs, "refill", 200000, t, name, src);
     kafka_extra = ", \"consumer\": {\"queued.min.messages\": \"2000\","
                   "  \"max.partition.fetch.bytes\": \"65536\"}";
     char *job = job_json(name, src, "\"available_now\": true");
