@@ -207,8 +207,6 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
     return lo;
 }
 
-static void refill_start(sl_source_t *src);
-
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -430,6 +428,8 @@ static sl_err_t record_ends(sl_source_t *src, char *errstr, size_t errstr_size)
     free(nparts);
     return e;
 }
+
+static void refill_start(sl_source_t *src);
 
 sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now, char *errstr,
                           size_t errstr_size)

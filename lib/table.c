@@ -273,10 +273,7 @@ void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h)
     size_t m = t->cap - 1;
     for (size_t j = h & m, k = 0; t->slots[j].e && k < 4; j = (j + 1) & m, k++) {
         if (t->slots[j].hash == h) {
-            const char *e = (const char *)t->slots[j].e;
-            size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t);
-            for (size_t off = 0; off < size && off < 256; off += 64)
-                __builtin_prefetch(e + off, 1);
+            sl__entry_prefetch(t, t->slots[j].e);
             return;
         }
     }
