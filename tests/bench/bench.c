@@ -217,6 +217,17 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
     return r;
 }
 
+/* A handle of @p topic for producer @p p, with the topic's metadata fetched now: librdkafka
+ * fetches it lazily, and the first records sent would wait for it in the queue. */
+static rd_kafka_topic_t *known_topic(rd_kafka_t *p, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
+    const struct rd_kafka_metadata *md;
+    if (rkt && rd_kafka_metadata(p, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    return rkt;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -246,10 +257,7 @@ static double raw_produce(const char *bs, const char *topic, uint64_t n, size_t 
         e = rd_kafka_begin_transaction(p);
     if (e)
         die("raw producer", rd_kafka_error_string(e));
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
-    const rd_kafka_metadata_t *md;
-    rd_kafka_metadata(p, 0, rkt, &md, 10000); /* the topic's leader known before the clock */
-    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_t *rkt = known_topic(p, topic); /* its leader known before the clock */
     char *key = malloc(klen), *val = malloc(vlen);
     memset(key, 'k', klen);
     memset(val, 'v', vlen);
@@ -664,11 +672,7 @@ static void latency(const char *bs, int rate, int secs)
     /* Learn the topic's partitions before the clock starts: librdkafka fetches a new
      * producer's topic metadata lazily, and the first second of records would wait for
      * it in the producer's queue, their times already taken. */
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, in, NULL);
-    const struct rd_kafka_metadata *md;
-    if (rd_kafka_metadata(p, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_destroy(known_topic(p, in));
     sl_gen_spec_t spec = {.seed = 7, .pages = 1000, .users = 1000};
     uint64_t i = 0, total = (uint64_t)rate * (uint64_t)secs;
     double t0 = now_s();
