@@ -119,6 +119,57 @@ static int64_t event_time(const sl_job_t *job, int64_t *all)
     return active ? min_active : *all;
 }
 
+typedef struct state_write {
+    sl_store_t *store;
+    sl_store_batch_t *wb;
+    sl_err_t err;
+    int64_t t0, ms; /* when it started, and how long it took */
+    char errstr[512];
+} state_write_t;
+
+static void *state_write_thread(void *opaque)
+{
+    state_write_t *w = opaque;
+    w->err = sl__store_write(w->store, w->wb, 1, w->errstr, sizeof(w->errstr));
+    w->ms = sl__now_ms() - w->t0;
+    return NULL;
+}
+
+/*
+ * A batch's state written (synced) on a thread of its own while this one queues its rows
+ * in a transaction: the two take about as long as each other with many keys, and the
+ * transaction is committed only after both (readers see none of the rows before; a crash
+ * leaves the transaction open, and the next start aborts it and publishes what the
+ * outbox holds, this batch's rows too once its state is written). The rows (job->out)
+ * are kept until the next batch, after the producer has them or was reset, and freed
+ * after the sink is closed: no copies. A producer fenced while queuing is replaced once
+ * the state is written, and its reconciliation publishes the batch (*republished).
+ */
+static sl_err_t write_while_queuing(sl_job_t *job, const sl_out_row_t *orows, size_t n,
+                                    int *republished, char *errstr, size_t errstr_size)
+{
+    state_write_t w = {.store = job->store, .wb = job->wb, .t0 = sl__now_ms()};
+    pthread_t th;
+    int threaded = !pthread_create(&th, NULL, state_write_thread, &w);
+    sl_err_t e =
+        sl__sink_publish_start(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
+    job->cm.queue_ms = sl__now_ms() - w.t0;
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        state_write_thread(&w);
+    job->cm.write_ms = w.ms;
+    if (w.err) {
+        if (!e)
+            sl__sink_publish_abort(&job->sink);
+        snprintf(errstr, errstr_size, "%s", w.errstr);
+        return w.err;
+    }
+    if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))
+        *republished = 1;
+    return e;
+}
+
 /*
  * The commit of one batch, on the commit thread (or, for a files or socket source, on
  * the consuming thread): merge the batch table into the state, add the result rows'
@@ -131,18 +182,21 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     const sl_conf_t *c = job->conf;
     sl_table_t *t = &job->ctable;
     int64_t seq = job->cm.seq, wm = job->cm.wm;
-    int64_t t0 = sl__now_ms(), t_commit = 0;
+    int64_t t0 = sl__now_ms(), t_merge = t0, t_rows, t_commit = 0;
     sl_err_t e = SL_OK;
     const sl_val_t *rows;
     size_t n;
     size_t *spans = NULL; /* row i's outbox entry: spans[2i] bytes at out[spans[2i]] */
     sl_out_row_t *orows = NULL;
+    int republished = 0; /* a new producer published the batch from the outbox */
     sl_buf_t k, v;
     sl__buf_init(&k);
     sl__buf_init(&v);
+    job->cm.queue_ms = job->cm.write_ms = 0;
     if (c->aggregating) {
         if ((e = sl__merge_batch(&job->merge, job->store, job->wb, t, wm, errstr, errstr_size)))
             goto done;
+        t_merge = sl__now_ms();
         rows = job->merge.rows;
         n = job->merge.nrows;
     } else {
@@ -185,22 +239,14 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         sl__store_batch_put(job->wb, job->store, SL_CF_META, "query", 5, c->query_desc,
                             strlen(c->query_desc));
     }
-    if (c->sink == SL_SINK_KAFKA) {
+    if (c->sink == SL_SINK_KAFKA)
         sl__outbox_put_published(job->store, job->wb, &job->sink);
-        /* With transactions the rows go out while the state is written, in a transaction
-         * committed only after it (readers see none of them before; a crash leaves it
-         * open, and the next start aborts it and publishes from the outbox). The rows
-         * (job->out) are kept until the next batch, after the producer has them or was
-         * reset, and freed after the sink is closed: no copies. */
-        e = sl__sink_publish_start(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
-        if (e == SL_ERR_FENCED)
-            e = sl__job_recover_producer(job, errstr, errstr_size);
-        if (e)
-            goto done;
-    }
+    t_rows = sl__now_ms();
     sl__crash_point("before-commit");
-    if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
-        sl__sink_publish_abort(&job->sink);
+    if (c->sink == SL_SINK_KAFKA && job->sink.transactional && n) {
+        if ((e = write_while_queuing(job, orows, n, &republished, errstr, errstr_size)))
+            goto done;
+    } else if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
         goto done;
     }
     sl__crash_point("after-commit");
@@ -219,7 +265,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
             sl__sink_console(&job->sink, seq, rows, n);
         break;
     case SL_SINK_KAFKA:
-        if (!n)
+        if (!n || republished)
             break;
         e = sl__sink_publish(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))
@@ -240,8 +286,11 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         goto done;
     sl_log(SL_LOG_DEBUG, "job",
            "batch %" PRId64 ": %" PRIu64 " records, %zu rows; merge and commit %" PRId64
-           " ms, publish %" PRId64 " ms",
-           seq, job->cm.records, n, t_commit - t0, sl__now_ms() - t_commit);
+           " ms (merge %" PRId64 ", rows %" PRId64 ", state write %" PRId64
+           " while queuing rows %" PRId64 "), publish %" PRId64 " ms",
+           seq, job->cm.records, n, t_commit - t0, t_merge - t0, t_rows - t_merge,
+           job->cm.write_ms ? job->cm.write_ms : t_commit - t_rows, job->cm.queue_ms,
+           sl__now_ms() - t_commit);
     STAT_ADD(job, rows_out, n);
     atomic_store(&job->stats.last_commit_ms, sl__now_ms());
 done:
