@@ -88,15 +88,24 @@ static int byte_order(const void *a, const void *b)
     return r ? r : (int)x->klen - (int)y->klen;
 }
 
+static void sort_keys(int total);
+
 Test(table, entries_sort_in_byte_order)
 {
     /* Keys that differ only past their first 16 bytes, keys that are prefixes of others
-     * (one of them ends in a zero byte, which the 16-byte prefixes pad with), and random
-     * ones of every length up to 40. */
+     * (one of them ends in a zero byte, which the 16-byte prefixes pad with), random ones
+     * of every length up to 40 over few letters (long common prefixes) and over all byte
+     * values; the whole set (the radix sort) and its first 100 (a comparison sort). */
+    sort_keys(4000);
+    sort_keys(100);
+}
+
+static void sort_keys(int total)
+{
     sl_table_t t;
     cr_assert_eq(sl__table_init(&t, 1), SL_OK);
     uint32_t seed = 7;
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < total; i++) {
         uint8_t k[40];
         uint32_t len;
         if (i < 1000) {
@@ -112,7 +121,9 @@ Test(table, entries_sort_in_byte_order)
             len = seed % 41;
             for (uint32_t j = 0; j < len; j++) {
                 seed = seed * 1103515245u + 12345u;
-                k[j] = (uint8_t)(seed >> 24) % 4; /* few letters: long common prefixes */
+                k[j] = (uint8_t)(seed >> 24);
+                if (i < 3000)
+                    k[j] %= 4;
             }
         }
         cr_assert(sl__table_upsert(&t, k, len));
