@@ -21,10 +21,11 @@ static struct {
         long at;
         long passes;
         long stall_ms; /* SLUICE_STALL_AT: sleep this long instead of dying */
+        int fence;     /* SLUICE_FENCE_AT: tell the caller instead of dying */
     } p[MAX_POINTS];
 } g_crash;
 
-static void load_var(const char *var, int stall)
+static void load_var(const char *var, int stall, int fence)
 {
     const char *env = getenv(var);
     if (!env)
@@ -50,6 +51,7 @@ static void load_var(const char *var, int stall)
         snprintf(g_crash.p[g_crash.n].name, sizeof(g_crash.p[0].name), "%s", tok);
         g_crash.p[g_crash.n].at = at > 0 ? at : 1;
         g_crash.p[g_crash.n].stall_ms = ms;
+        g_crash.p[g_crash.n].fence = fence;
         g_crash.n++;
     }
 }
@@ -57,12 +59,14 @@ static void load_var(const char *var, int stall)
 static void load(void)
 {
     g_crash.loaded = 1;
-    load_var("SLUICE_CRASH_AT", 0);
-    load_var("SLUICE_STALL_AT", 1);
+    load_var("SLUICE_CRASH_AT", 0, 0);
+    load_var("SLUICE_STALL_AT", 1, 0);
+    load_var("SLUICE_FENCE_AT", 0, 1);
 }
 
-void sl__crash_point(const char *name)
+int sl__crash_point(const char *name)
 {
+    int fence = 0;
     if (!g_crash.loaded)
         load();
     for (int i = 0; i < g_crash.n; i++) {
@@ -70,7 +74,11 @@ void sl__crash_point(const char *name)
             continue;
         if (++g_crash.p[i].passes != g_crash.p[i].at)
             continue;
-        if (g_crash.p[i].stall_ms) {
+        if (g_crash.p[i].fence) {
+            sl_log(SL_LOG_WARN, "crash", "SLUICE_FENCE_AT: fencing the producer at %s, pass %ld",
+                   name, g_crash.p[i].at);
+            fence = 1;
+        } else if (g_crash.p[i].stall_ms) {
             sl_log(SL_LOG_WARN, "crash", "SLUICE_STALL_AT: stalling %ld ms at %s, pass %ld",
                    g_crash.p[i].stall_ms, name, g_crash.p[i].at);
             struct timespec ts = {g_crash.p[i].stall_ms / 1000,
@@ -82,4 +90,5 @@ void sl__crash_point(const char *name)
             raise(SIGKILL);
         }
     }
+    return fence;
 }

@@ -142,11 +142,10 @@ static void *state_write_thread(void *opaque)
  * leaves the transaction open, and the next start aborts it and publishes what the
  * outbox holds, this batch's rows too once its state is written). The rows (job->out)
  * are kept until the next batch, after the producer has them or was reset, and freed
- * after the sink is closed: no copies. A producer fenced while queuing is replaced once
- * the state is written, and its reconciliation publishes the batch (*republished).
+ * after the sink is closed: no copies.
  */
 static sl_err_t write_while_queuing(sl_job_t *job, const sl_out_row_t *orows, size_t n,
-                                    int *republished, char *errstr, size_t errstr_size)
+                                    char *errstr, size_t errstr_size)
 {
     state_write_t w = {.store = job->store, .wb = job->wb, .t0 = sl__now_ms()};
     pthread_t th;
@@ -165,9 +164,10 @@ static sl_err_t write_while_queuing(sl_job_t *job, const sl_out_row_t *orows, si
         snprintf(errstr, errstr_size, "%s", w.errstr);
         return w.err;
     }
-    if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))
-        *republished = 1;
-    return e;
+    /* A producer fenced while queuing: the publish that follows meets the fence again and
+     * replaces the producer, and the new one's reconciliation publishes the batch from the
+     * outbox, which holds it now. */
+    return e == SL_ERR_FENCED ? SL_OK : e;
 }
 
 /*
@@ -188,7 +188,6 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     size_t n;
     size_t *spans = NULL; /* row i's outbox entry: spans[2i] bytes at out[spans[2i]] */
     sl_out_row_t *orows = NULL;
-    int republished = 0; /* a new producer published the batch from the outbox */
     sl_buf_t k, v;
     sl__buf_init(&k);
     sl__buf_init(&v);
@@ -244,7 +243,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     t_rows = sl__now_ms();
     sl__crash_point("before-commit");
     if (c->sink == SL_SINK_KAFKA && job->sink.transactional && n) {
-        if ((e = write_while_queuing(job, orows, n, &republished, errstr, errstr_size)))
+        if ((e = write_while_queuing(job, orows, n, errstr, errstr_size)))
             goto done;
     } else if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
         goto done;
@@ -265,7 +264,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
             sl__sink_console(&job->sink, seq, rows, n);
         break;
     case SL_SINK_KAFKA:
-        if (!n || republished)
+        if (!n)
             break;
         e = sl__sink_publish(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))

@@ -293,8 +293,8 @@ static int queue_rows(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy
     if (s->transactional && (te = rd_kafka_begin_transaction(s->rk)))
         return txn_failed(s, te, errstr, errstr_size);
     for (size_t i = 0; i < n; i++) {
-        if (crash_point && i == n / 2)
-            sl__crash_point(crash_point);
+        if (crash_point && i == n / 2 && sl__crash_point(crash_point))
+            rd_kafka_test_fatal_error(s->rk, RD_KAFKA_RESP_ERR_PRODUCER_FENCED, "SLUICE_FENCE_AT");
         char sbuf[24], ibuf[24];
         ssize_t sn = (ssize_t)sl__i64_format(rows[i].seq, sbuf);
         ssize_t in = (ssize_t)sl__i64_format(rows[i].idx, ibuf);

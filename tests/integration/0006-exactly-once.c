@@ -292,6 +292,43 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     tk_delete_topic(bs, g_in);
 }
 
+/* Lines of the job's log that hold @p text. */
+static int log_count(const env_t *e, const char *text)
+{
+    char cmd[900];
+    snprintf(cmd, sizeof(cmd), "grep -c '%s' '%s'", text, e->log);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    cr_assert(p && fscanf(p, "%d", &n) == 1);
+    pclose(p);
+    return n;
+}
+
+Test(exactly_once, a_producer_fenced_while_queuing_is_replaced)
+{
+    /* The third batch's producer is fenced (a fatal error, as a broker's fencing makes it)
+     * half way through queuing its rows, while the batch's state is being written: the
+     * job replaces the producer, and the new one's reconciliation publishes the batch
+     * from the outbox, once. */
+    setenv("SLUICE_FENCE_AT", "mid-publish:3", 1);
+    const char *none[] = {NULL, NULL};
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    produce_input();
+    env_t e;
+    make_env(&e, g_in, "fence-queuing", 1);
+    int kills = run_to_end(&e, none);
+    unsetenv("SLUICE_FENCE_AT");
+    cr_assert_eq(kills, 0, "the job died instead of recovering (log: %s)", e.log);
+    cr_assert_eq(log_count(&e, "SLUICE_FENCE_AT: fencing"), 1, "log: %s", e.log);
+    cr_assert(log_count(&e, "starting a new producer and reconciling") >= 1,
+              "the fenced producer was not replaced (log: %s)", e.log);
+    cr_assert(log_count(&e, "published now") >= 1, "the reconciliation published nothing (log: %s)",
+              e.log);
+    verify(e.bs, e.out, RECORDS, "a producer fenced while queuing a batch");
+    drop_env(&e);
+    tk_delete_topic(e.bs, g_in);
+}
+
 Test(exactly_once, a_timed_out_transaction_is_recovered)
 {
     /* The job stalls inside its third transaction for longer than transaction.timeout.ms;
@@ -307,12 +344,7 @@ Test(exactly_once, a_timed_out_transaction_is_recovered)
     int kills = run_to_end(&e, none);
     unsetenv("SLUICE_STALL_AT");
     cr_assert_eq(kills, 0, "the job died instead of recovering (log: %s)", e.log);
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "grep -c 'starting a new producer and reconciling' '%s'", e.log);
-    FILE *p = popen(cmd, "r");
-    int recoveries = 0;
-    cr_assert(fscanf(p, "%d", &recoveries) == 1);
-    pclose(p);
+    int recoveries = log_count(&e, "starting a new producer and reconciling");
     cr_assert(recoveries >= 1, "the stalled transaction was not timed out (log: %s)", e.log);
     char what[128];
     snprintf(what, sizeof(what), "a transaction timed out by the broker (%d recovery)", recoveries);
