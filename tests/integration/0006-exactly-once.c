@@ -304,21 +304,28 @@ static int log_count(const env_t *e, const char *text)
     return n;
 }
 
+/* The whole input through the job, available-now, with @p var set to @p value for it: it
+ * must recover in the same run, not die. */
+static void run_recovering(env_t *e, const char *var, const char *value, const char *tag)
+{
+    setenv(var, value, 1);
+    const char *none[] = {NULL, NULL};
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    produce_input();
+    make_env(e, g_in, tag, 1);
+    int kills = run_to_end(e, none);
+    unsetenv(var);
+    cr_assert_eq(kills, 0, "the job died instead of recovering (log: %s)", e->log);
+}
+
 Test(exactly_once, a_producer_fenced_while_queuing_is_replaced)
 {
     /* The third batch's producer is fenced (a fatal error, as a broker's fencing makes it)
      * half way through queuing its rows, while the batch's state is being written: the
      * job replaces the producer, and the new one's reconciliation publishes the batch
      * from the outbox, once. */
-    setenv("SLUICE_FENCE_AT", "mid-publish:3", 1);
-    const char *none[] = {NULL, NULL};
-    sl_log_configure(SL_LOG_WARN, 0, NULL);
-    produce_input();
     env_t e;
-    make_env(&e, g_in, "fence-queuing", 1);
-    int kills = run_to_end(&e, none);
-    unsetenv("SLUICE_FENCE_AT");
-    cr_assert_eq(kills, 0, "the job died instead of recovering (log: %s)", e.log);
+    run_recovering(&e, "SLUICE_FENCE_AT", "mid-publish:3", "fence-queuing");
     cr_assert_eq(log_count(&e, "SLUICE_FENCE_AT: fencing"), 1, "log: %s", e.log);
     cr_assert(log_count(&e, "starting a new producer and reconciling") >= 1,
               "the fenced producer was not replaced (log: %s)", e.log);
@@ -335,15 +342,8 @@ Test(exactly_once, a_timed_out_transaction_is_recovered)
      * the broker aborts the transaction and fences the producer. The job replaces its
      * producer, reconciles and goes on. */
     g_kafka_extra = ", \"producer\": {\"transaction.timeout.ms\": 2000}";
-    setenv("SLUICE_STALL_AT", "mid-publish:3:6000", 1);
-    const char *none[] = {NULL, NULL};
-    sl_log_configure(SL_LOG_WARN, 0, NULL);
-    produce_input();
     env_t e;
-    make_env(&e, g_in, "txn-timeout", 1);
-    int kills = run_to_end(&e, none);
-    unsetenv("SLUICE_STALL_AT");
-    cr_assert_eq(kills, 0, "the job died instead of recovering (log: %s)", e.log);
+    run_recovering(&e, "SLUICE_STALL_AT", "mid-publish:3:6000", "txn-timeout");
     int recoveries = log_count(&e, "starting a new producer and reconciling");
     cr_assert(recoveries >= 1, "the stalled transaction was not timed out (log: %s)", e.log);
     char what[128];
