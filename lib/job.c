@@ -477,9 +477,11 @@ fail_run:
     job->csel = NULL;
     free(job->fq.vals);
     free(job->fq.kinds);
+    free(job->fq.slots);
     free(job->fq.nums);
     job->fq.vals = NULL;
     job->fq.kinds = NULL;
+    job->fq.slots = NULL;
     job->fq.nums = NULL;
     job->csel_cap = job->cnsel = 0;
     sl__store_batch_destroy(job->wb);

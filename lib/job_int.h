@@ -72,9 +72,11 @@ struct sl_job {
         int on; /* the aggregates take no strings, so their inputs copy by value */
         unsigned head, n;
         sl_fold_t items[FOLD_AHEAD];
-        sl_val_t *vals;      /* per item, per aggregate: input value, event time */
-        int fast;            /* every aggregate folds by its sl_fold_kind_t */
-        uint8_t *kinds;      /* fast: per aggregate */
+        sl_val_t *vals; /* per item, per aggregate: input value, event time */
+        int fast;       /* every aggregate folds by its sl_fold_kind_t */
+        uint8_t *kinds; /* fast: per aggregate */
+        int *slots;     /* fast: per aggregate, its input's row slot (0 for count(*)) */
+        int naggs;
         sl_fold_num_t *nums; /* fast: per item, per aggregate, its input */
         int lost;            /* a queued fold failed (out of memory): the batch must not commit */
     } fq;

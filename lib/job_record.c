@@ -148,12 +148,16 @@ sl_err_t sl__job_fold_init(sl_job_t *job)
     if (job->fq.fast) {
         size_t n = (size_t)(c->naggs ? c->naggs : 1);
         job->fq.on = 1;
+        job->fq.naggs = c->naggs;
         job->fq.kinds = malloc(n);
+        job->fq.slots = malloc(n * sizeof(int));
         job->fq.nums = calloc((size_t)FOLD_AHEAD * n, sizeof(sl_fold_num_t));
-        if (!job->fq.kinds || !job->fq.nums)
+        if (!job->fq.kinds || !job->fq.slots || !job->fq.nums)
             return SL_ERR_NOMEM;
-        for (int i = 0; i < c->naggs; i++)
+        for (int i = 0; i < c->naggs; i++) {
             job->fq.kinds[i] = (uint8_t)fold_kind(&c->aggs[i]);
+            job->fq.slots[i] = c->aggs[i].slot < 0 ? 0 : c->aggs[i].slot;
+        }
         return SL_OK;
     }
     if (!job->fq.on)
@@ -166,25 +170,20 @@ sl_err_t sl__job_fold_init(sl_job_t *job)
 /* The record's inputs of fast folds into @p nums; the null ones as bits. */
 static uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
 {
-    const sl_conf_t *c = job->conf;
+    const sl_val_t *row = job->row;
+    const int *slots = job->fq.slots;
+    const uint8_t *kinds = job->fq.kinds;
     uint64_t nulls = 0;
-    for (int a = 0; a < c->naggs; a++) {
-        const sl_val_t *v = &job->row[c->aggs[a].slot < 0 ? 0 : c->aggs[a].slot];
-        switch (job->fq.kinds[a]) {
-        case FK_COUNT_ALL:
-            break;
-        case FK_COUNT:
-            nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
-            break;
-        case FK_SUM_LONG:
-            nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
+    for (int a = 0, n = job->fq.naggs; a < n; a++) {
+        const sl_val_t *v = &row[slots[a]];
+        int k = kinds[a];
+        if (k == FK_COUNT_ALL)
+            continue;
+        nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
+        if (k == FK_SUM_LONG)
             nums[a].i = v->u.i;
-            break;
-        case FK_SUM_DOUBLE:
-            nulls |= (uint64_t)(v->t == SL_T_NULL) << a;
+        else if (k == FK_SUM_DOUBLE)
             nums[a].d = sl__val_num(v);
-            break;
-        }
     }
     return nulls;
 }
@@ -197,7 +196,7 @@ static sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t klen, uin
     if (!e)
         return SL_ERR_NOMEM;
     e->wend = wend;
-    int naggs = job->conf->naggs;
+    int naggs = job->fq.naggs;
     const uint8_t *kinds = job->fq.kinds;
     for (int a = 0; a < naggs; a++) {
         sl_acc_t *acc = &e->acc[a];
