@@ -46,6 +46,14 @@ struct aop {
     aop_t *target;     /* A_LINK: the record it names */
 };
 
+/* A leaf of the flat plan, with its kind and slot beside the op: the loop reads one
+ * array, not the op tree. */
+typedef struct fstep {
+    akind_t k;
+    int slot;
+    const aop_t *op;
+} fstep_t;
+
 typedef struct avro_impl {
     avro_schema_t reader;
     avro_schema_t writer;
@@ -59,7 +67,7 @@ typedef struct avro_impl {
     uint8_t *from_writer; /* per slot: the writer fills it */
     /* The flat plan (NULL when the schema needs the tree: arrays, maps, recursion, a
      * union with a record branch), and the slots decoding must fix up after it. */
-    const aop_t **flat;
+    fstep_t *flat;
     size_t nflat;
     int *default_slots, *double_slots;
     int ndefault, ndouble;

@@ -243,43 +243,60 @@ static inline int varint8(const uint8_t *p, uint64_t *u)
     return bits >> 3;
 }
 
-/* The ints, longs, strings and bytes of a record with 8 bytes or more left, without a
- * check per byte: 1 when done, 0 when the checked leaf() must take it (a longer varint,
- * a bad value: leaf() reports it). */
-static inline int leaf_fast(dstate_t *d, const aop_t *op)
+/* An int, long, string or bytes of kind @p k at *pp into row[slot] (slot < 0: skipped),
+ * without a check per byte when 8 bytes or more are left and a byte at a time in the
+ * record's last bytes (its last fields are often small numbers): 1 when done, 0 when the
+ * checked leaf() must take it (a longer varint, a bad value, another kind; leaf()
+ * reports what is wrong). */
+static inline int leaf_fast(const uint8_t **pp, const uint8_t *end, akind_t k, int slot,
+                            sl_val_t *row)
 {
+    const uint8_t *p = *pp;
     uint64_t u;
     int n;
-    switch (op->k) {
+    switch (k) {
     case A_INT:
     case A_LONG: {
-        if (!(n = varint8(d->p, &u)))
-            return 0;
-        int64_t v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
-        if (op->k == A_INT && (v < INT32_MIN || v > INT32_MAX))
-            return 0;
-        d->p += n;
-        if (op->slot >= 0) {
-            d->row[op->slot].t = SL_T_LONG;
-            d->row[op->slot].u.i = v;
+        if (end - p >= 8) {
+            if (!(n = varint8(p, &u)))
+                return 0;
+        } else { /* at most 7 bytes: no overflow */
+            u = 0;
+            n = 0;
+            for (int shift = 0;; shift += 7) {
+                if (p + n == end)
+                    return 0; /* it runs past the end */
+                uint8_t c = p[n++];
+                u |= (uint64_t)(c & 0x7f) << shift;
+                if (!(c & 0x80))
+                    break;
+            }
         }
+        int64_t v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+        if (k == A_INT && (v < INT32_MIN || v > INT32_MAX))
+            return 0;
+        if (slot >= 0) {
+            row[slot].t = SL_T_LONG;
+            row[slot].u.i = v;
+        }
+        *pp = p + n;
         return 1;
     }
     case A_BYTES:
     case A_STRING: {
-        if (!(n = varint8(d->p, &u)))
+        if (end - p < 8 || !(n = varint8(p, &u)))
             return 0;
         int64_t len = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
-        if (len < 0 || len > d->end - d->p - n)
+        if (len < 0 || len > end - p - n)
             return 0;
-        d->p += n;
-        if (op->slot >= 0) {
-            sl_val_t *out = &d->row[op->slot];
+        p += n;
+        if (slot >= 0) {
+            sl_val_t *out = &row[slot];
             out->t = SL_T_STRING;
-            out->u.s = (const char *)d->p;
+            out->u.s = (const char *)p;
             out->n = (uint32_t)len;
         }
-        d->p += len;
+        *pp = p + len;
         return 1;
     }
     default:
@@ -290,11 +307,14 @@ static inline int leaf_fast(dstate_t *d, const aop_t *op)
 /* A record of leaves and unions of leaves, in one loop. */
 static sl_err_t run_flat(dstate_t *d, const avro_impl_t *impl)
 {
-    sl_err_t err;
-    for (size_t i = 0; i < impl->nflat; i++) {
-        const aop_t *op = impl->flat[i];
-        if (d->end - d->p >= 8 && leaf_fast(d, op))
+    const uint8_t *p = d->p, *const end = d->end;
+    sl_val_t *const row = d->row;
+    for (const fstep_t *st = impl->flat, *last = st + impl->nflat; st < last; st++) {
+        if (leaf_fast(&p, end, st->k, st->slot, row))
             continue;
+        d->p = p;
+        const aop_t *op = st->op;
+        sl_err_t err;
         if (op->k == A_UNION) {
             int64_t b;
             if ((err = read_long(d, op, &b)))
@@ -302,12 +322,16 @@ static sl_err_t run_flat(dstate_t *d, const avro_impl_t *impl)
             if (b < 0 || b >= op->n)
                 return derr(d, op, "union branch %lld, the schema has %lld", b, op->n);
             op = op->kids[b];
-            if (d->end - d->p >= 8 && leaf_fast(d, op))
+            p = d->p;
+            if (leaf_fast(&p, end, op->k, op->slot, row))
                 continue;
+            d->p = p;
         }
         if ((err = leaf(d, op)))
             return err;
+        p = d->p;
     }
+    d->p = p;
     return SL_OK;
 }
 
@@ -331,13 +355,13 @@ static int plan_add(avro_impl_t *impl, const aop_t *op, size_t *cap)
     }
     if (impl->nflat == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
-        const aop_t **f = realloc(impl->flat, nc * sizeof(*f));
+        fstep_t *f = realloc(impl->flat, nc * sizeof(*f));
         if (!f)
             return -2;
         impl->flat = f;
         *cap = nc;
     }
-    impl->flat[impl->nflat++] = op;
+    impl->flat[impl->nflat++] = (fstep_t){op->k, op->slot, op};
     return 0;
 }
 
