@@ -217,9 +217,12 @@ sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, 
     return SL_OK;
 }
 
+/* The values of a MultiGet, copied out of RocksDB chunk by chunk: holding every found
+ * value pinned until the batch's merge was done kept a data block in the block cache for
+ * each (4 KiB for a value of 40 bytes) beyond the cache's capacity, with millions of keys
+ * the largest part of a batch's memory. */
 struct sl_store_vals {
-    size_t n;
-    rocksdb_pinnableslice_t *ps[];
+    char *buf;
 };
 
 /* Keys a MultiGet call asks for: RocksDB looks keys up 32 at a time whatever the call's
@@ -236,44 +239,55 @@ sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, co
     *pins = NULL;
     if (n == 0)
         return SL_OK;
-    if (s->agg_empty) { /* a new job's first batch: nothing to read */
-        memset(vals, 0, n * sizeof(*vals));
-        memset(vlens, 0, n * sizeof(*vlens));
+    memset(vals, 0, n * sizeof(*vals));
+    memset(vlens, 0, n * sizeof(*vlens));
+    if (s->agg_empty) /* a new job's first batch: nothing to read */
         return SL_OK;
-    }
-    sl_store_vals_t *p = calloc(1, sizeof(*p) + n * sizeof(p->ps[0]));
     size_t chunk = n < MULTIGET_CHUNK ? n : MULTIGET_CHUNK;
+    sl_store_vals_t *p = calloc(1, sizeof(*p));
+    rocksdb_pinnableslice_t **ps = calloc(chunk, sizeof(*ps));
     char **errs = calloc(chunk, sizeof(*errs));
-    if (!p || !errs) {
-        free(p);
-        free(errs);
-        snprintf(errstr, errstr_size, "out of memory");
-        return SL_ERR_NOMEM;
-    }
-    p->n = n;
+    sl_buf_t buf;
+    sl__buf_init(&buf);
     *pins = p;
+    /* Room from the start: an empty value still gets a place (vals NULL means missing). */
+    sl_err_t err = p && ps && errs && !sl__buf_reserve(&buf, 4096) ? SL_OK : SL_ERR_NOMEM;
     no_perf_counts();
-    sl_err_t err = SL_OK;
-    for (size_t at = 0; at < n; at += chunk) {
+    /* The copies' offsets go in vals until the buffer stops moving. */
+    for (size_t at = 0; at < n && err != SL_ERR_NOMEM; at += chunk) {
         size_t m = n - at < chunk ? n - at : chunk;
         rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf[SL_CF_AGG], m, keys + at, klens + at,
-                                     p->ps + at, errs, sorted != 0);
+                                     ps, errs, sorted != 0);
         for (size_t j = 0; j < m; j++) {
-            size_t i = at + j;
-            vals[i] = NULL;
-            vlens[i] = 0;
             if (errs[j]) {
                 if (err == SL_OK)
                     set_err(errstr, errstr_size, "read failed", s->dir, errs[j]);
                 else
                     rocksdb_free(errs[j]);
+                errs[j] = NULL;
                 err = SL_ERR_STATE;
-            } else if (p->ps[i]) {
-                vals[i] = rocksdb_pinnableslice_value(p->ps[i], &vlens[i]);
+            } else if (ps[j]) {
+                size_t vl;
+                const char *v = rocksdb_pinnableslice_value(ps[j], &vl);
+                vals[at + j] = (const char *)(uintptr_t)(buf.len + 1); /* offset + 1 */
+                vlens[at + j] = vl;
+                if (sl__buf_append(&buf, v, vl) != SL_OK && err == SL_OK)
+                    err = SL_ERR_NOMEM;
+                rocksdb_pinnableslice_destroy(ps[j]);
+                ps[j] = NULL;
             }
         }
     }
+    if (err == SL_ERR_NOMEM)
+        snprintf(errstr, errstr_size, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        vals[i] = err || !vals[i] ? NULL : (const char *)buf.p + ((uintptr_t)vals[i] - 1);
+    free(ps);
     free(errs);
+    if (p)
+        p->buf = (char *)buf.p;
+    else
+        sl__buf_fini(&buf);
     return err;
 }
 
@@ -281,10 +295,7 @@ void sl__store_vals_release(sl_store_vals_t *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++) {
-        if (p->ps[i])
-            rocksdb_pinnableslice_destroy(p->ps[i]);
-    }
+    free(p->buf);
     free(p);
 }
 

@@ -39,8 +39,8 @@ void sl__store_close(sl_store_t *s);
 sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, char **val,
                        size_t *vlen, char *errstr, size_t errstr_size);
 
-/* The values of one sl__store_multiget(), held in place (RocksDB's block cache or memtable)
- * until released. */
+/* The values of one sl__store_multiget(), copied out of RocksDB (a pinned value would hold
+ * its whole data block in the block cache), until released. */
 typedef struct sl_store_vals sl_store_vals_t;
 
 /**

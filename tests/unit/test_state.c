@@ -115,6 +115,51 @@ Test(state, batch_is_atomic_and_durable)
     sl__store_close(s);
 }
 
+Test(state, multiget_over_several_chunks)
+{
+    /* 3,000 keys asked at once (RocksDB is asked in chunks): every third one missing, the
+     * values of different lengths, half of them in files (written, then the store closed
+     * and opened again) and half in the memtable. */
+    enum { N = 3000 };
+    sl_store_t *s = open_store("mg", 1, 0);
+    sl_store_batch_t *b = sl__store_batch_new();
+    char err[512], key[N][16], val[64];
+    for (int round = 0; round < 2; round++) {
+        for (int i = round; i < N; i += 2) {
+            snprintf(key[i], sizeof(key[i]), "key%06d", i);
+            int vl = snprintf(val, sizeof(val), "%0*d", 1 + i % 50, i);
+            if (i % 3)
+                sl__store_batch_put(b, s, SL_CF_AGG, key[i], strlen(key[i]), val, (size_t)vl);
+        }
+        cr_assert_eq(sl__store_write(s, b, 1, err, sizeof(err)), SL_OK, "%s", err);
+        if (round == 0) {
+            sl__store_close(s);
+            s = open_store("mg", 0, 0);
+        }
+    }
+    const char *keys[N], *vals[N];
+    size_t klens[N], vlens[N];
+    for (int i = 0; i < N; i++) {
+        keys[i] = key[i];
+        klens[i] = strlen(key[i]);
+    }
+    sl_store_vals_t *pins;
+    cr_assert_eq(sl__store_multiget(s, N, keys, klens, 1, &pins, vals, vlens, err, sizeof(err)),
+                 SL_OK, "%s", err);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0) {
+            cr_assert_null(vals[i], "key %d was never written", i);
+            continue;
+        }
+        int vl = snprintf(val, sizeof(val), "%0*d", 1 + i % 50, i);
+        cr_assert(vals[i] && vlens[i] == (size_t)vl && !memcmp(vals[i], val, (size_t)vl),
+                  "key %d: %.*s", i, vals[i] ? (int)vlens[i] : 0, vals[i] ? vals[i] : "");
+    }
+    sl__store_vals_release(pins);
+    sl__store_batch_destroy(b);
+    sl__store_close(s);
+}
+
 Test(state, missing_and_unwritable_directories)
 {
     char path[512], err[512] = "";
