@@ -191,7 +191,8 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     sl_buf_t k, v;
     sl__buf_init(&k);
     sl__buf_init(&v);
-    job->cm.queue_ms = job->cm.write_ms = 0;
+    job->cm.queue_ms = 0;
+    job->cm.write_ms = -1; /* written here, not beside the queuing */
     if (c->aggregating) {
         if ((e = sl__merge_batch(&job->merge, job->store, job->wb, t, wm, errstr, errstr_size)))
             goto done;
@@ -288,7 +289,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
            " ms (merge %" PRId64 ", rows %" PRId64 ", state write %" PRId64
            " while queuing rows %" PRId64 "), publish %" PRId64 " ms",
            seq, job->cm.records, n, t_commit - t0, t_merge - t0, t_rows - t_merge,
-           job->cm.write_ms ? job->cm.write_ms : t_commit - t_rows, job->cm.queue_ms,
+           job->cm.write_ms >= 0 ? job->cm.write_ms : t_commit - t_rows, job->cm.queue_ms,
            sl__now_ms() - t_commit);
     STAT_ADD(job, rows_out, n);
     atomic_store(&job->stats.last_commit_ms, sl__now_ms());

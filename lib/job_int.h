@@ -90,7 +90,7 @@ struct sl_job {
     struct {
         int64_t seq, wm;
         uint64_t records;
-        int64_t queue_ms, write_ms; /* queuing the rows, and the state write beside it */
+        int64_t queue_ms, write_ms; /* queuing the rows, and the state write beside it (-1: none) */
         sl_err_t err;
         char errstr[1024];
     } cm;
