@@ -36,7 +36,7 @@ static inline sl_err_t read_long(dstate_t *d, const aop_t *op, int64_t *v)
 {
     if (d->p < d->end && !(*d->p & 0x80)) { /* one byte: lengths, small numbers */
         uint64_t u = *d->p++;
-        *v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+        *v = sl__zz_value(u);
         return SL_OK;
     }
     if (sl__zz_decode(&d->p, d->end, v) < 0) {
@@ -257,22 +257,17 @@ static inline int leaf_fast(const uint8_t **pp, const uint8_t *end, akind_t k, i
     switch (k) {
     case A_INT:
     case A_LONG: {
+        int64_t v;
         if (end - p >= 8) {
             if (!(n = varint8(p, &u)))
                 return 0;
-        } else { /* at most 7 bytes: no overflow */
-            u = 0;
-            n = 0;
-            for (int shift = 0;; shift += 7) {
-                if (p + n == end)
-                    return 0; /* it runs past the end */
-                uint8_t c = p[n++];
-                u |= (uint64_t)(c & 0x7f) << shift;
-                if (!(c & 0x80))
-                    break;
-            }
+            v = sl__zz_value(u);
+        } else {
+            const uint8_t *q = p;
+            if (sl__zz_decode(&q, end, &v) < 0)
+                return 0; /* it runs past the end */
+            n = (int)(q - p);
         }
-        int64_t v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
         if (k == A_INT && (v < INT32_MIN || v > INT32_MAX))
             return 0;
         if (slot >= 0) {
@@ -286,7 +281,7 @@ static inline int leaf_fast(const uint8_t **pp, const uint8_t *end, akind_t k, i
     case A_STRING: {
         if (end - p < 8 || !(n = varint8(p, &u)))
             return 0;
-        int64_t len = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+        int64_t len = sl__zz_value(u);
         if (len < 0 || len > end - p - n)
             return 0;
         p += n;

@@ -73,6 +73,12 @@ static inline size_t sl__zz_encode(int64_t v, uint8_t *out)
 }
 
 /** Decodes a zigzag varint at *pp (not past @p end); advances *pp. -1 when malformed. */
+/** The value a zigzag varint's 64 bits stand for. */
+static inline int64_t sl__zz_value(uint64_t u)
+{
+    return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+}
+
 static inline int sl__zz_decode(const uint8_t **pp, const uint8_t *end, int64_t *out)
 {
     const uint8_t *p = *pp;
@@ -86,7 +92,7 @@ static inline int sl__zz_decode(const uint8_t **pp, const uint8_t *end, int64_t 
         u |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
             *pp = p;
-            *out = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+            *out = sl__zz_value(u);
             return 0;
         }
     }
