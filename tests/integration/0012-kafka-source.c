@@ -86,10 +86,7 @@ static void produce_range(rd_kafka_t *p, const char *topic, int partition, int f
     for (int n = from; n < to; n++) {
         char rec[64];
         snprintf(rec, sizeof(rec), "{\"n\": %d}", n);
-        cr_assert(!rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                                     RD_KAFKA_V_VALUE(rec, strlen(rec)),
-                                     RD_KAFKA_V_TIMESTAMP(TS0 + n * 1000LL),
-                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END));
+        tk_produce_at(p, topic, partition, NULL, rec, TS0 + n * 1000LL);
     }
     cr_assert(!rd_kafka_flush(p, 30000));
 }

@@ -168,12 +168,18 @@ rd_kafka_t *tk_producer(const char *bootstrap)
 
 void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key, const char *value)
 {
+    tk_produce_at(p, topic, partition, key, value, 0);
+}
+
+void tk_produce_at(rd_kafka_t *p, const char *topic, int partition, const char *key,
+                   const char *value, int64_t ts_ms)
+{
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             p, RD_KAFKA_V_TOPIC(topic),
             RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
             RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-            RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+            RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_TIMESTAMP(ts_ms),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             cr_assert(!e, "produce to %s: %s", topic, rd_kafka_err2str(e));

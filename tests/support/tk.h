@@ -32,6 +32,10 @@ rd_kafka_t *tk_producer(const char *bootstrap);
 /** Produces the text @p value to @p partition (-1: by key, or any) of @p topic. */
 void tk_produce(rd_kafka_t *p, const char *topic, int partition, const char *key,
                 const char *value);
+/** The same with the record's timestamp @p ts_ms (0: now); both wait while the producer's
+ *  queue is full. */
+void tk_produce_at(rd_kafka_t *p, const char *topic, int partition, const char *key,
+                   const char *value, int64_t ts_ms);
 /** A consumer reading read_committed, with partition-end events, committing nothing, to
  *  be assigned partitions by the caller; destroy it with rd_kafka_destroy(). */
 rd_kafka_t *tk_reader(const char *bootstrap);
