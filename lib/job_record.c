@@ -51,10 +51,13 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
     if (c->meta_used & (1u << SL_META_TOPIC))
         row[SL_META_TOPIC] =
             (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
-    row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
-    row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
-    row[SL_META_TIMESTAMP] =
-        m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts} : (sl_val_t){.t = SL_T_NULL};
+    if (c->meta_used & (1u << SL_META_PARTITION))
+        row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
+    if (c->meta_used & (1u << SL_META_OFFSET))
+        row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
+    if (c->meta_used & (1u << SL_META_TIMESTAMP))
+        row[SL_META_TIMESTAMP] =
+            m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts} : (sl_val_t){.t = SL_T_NULL};
     if (c->meta_used & (1u << SL_META_KEY))
         row[SL_META_KEY] = m->key
                                ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen, .u.s = m->key}
@@ -246,37 +249,31 @@ sl_err_t sl__job_fold_flush(sl_job_t *job)
 }
 
 /*
- * Folds the row into its group (job->key) in the batch table. With many keys the table's
- * slot and entry are both cache misses, so the fold waits in a queue of FOLD_AHEAD: its
- * slot is fetched when it joins, its entry half-way, and it is applied (in arrival order)
- * when it leaves. Aggregates over strings (which point into the record or a scratch arena
+ * Folds the row into its group in the batch table. With many keys the table's slot and
+ * entry are both cache misses, so the fold waits in a queue of FOLD_AHEAD: its slot is
+ * fetched when it joins, its entry half-way, and it is applied (in arrival order) when
+ * it leaves. Aggregates over strings (which point into the record or a scratch arena
  * that the next record reuses) and long keys fold at once.
+ *
+ * fold_next() gives the queue's next free item (the oldest applied first when it is
+ * full), or NULL after an error; fold_queue() queues it once its key is written.
  */
-static sl_err_t fold_into(sl_job_t *job, int64_t wend)
+static sl_fold_t *fold_next(sl_job_t *job, sl_err_t *e)
+{
+    if (job->fq.n == FOLD_AHEAD && (*e = fold_pop(job)))
+        return NULL;
+    return &job->fq.items[(job->fq.head + job->fq.n) % FOLD_AHEAD];
+}
+
+static void fold_queue(sl_job_t *job, sl_fold_t *f, uint32_t klen, int64_t wend)
 {
     const sl_conf_t *c = job->conf;
-    const uint8_t *key = job->key.p;
-    uint32_t klen = (uint32_t)job->key.len;
-    uint64_t h = sl__hash(key, klen);
-    sl_err_t e;
-    if (!job->fq.on || klen > FOLD_KEY_MAX) {
-        if ((e = sl__job_fold_flush(job)))
-            return e;
-        if (job->fq.fast) {
-            sl_fold_num_t nums[64];
-            uint64_t nulls = fast_inputs(job, nums);
-            return apply_fast(job, key, klen, h, wend, nums, nulls);
-        }
-        return apply(job, key, klen, h, wend, NULL);
-    }
-    if (job->fq.n == FOLD_AHEAD && (e = fold_pop(job)))
-        return e;
-    unsigned i = (job->fq.head + job->fq.n++) % FOLD_AHEAD;
-    sl_fold_t *f = &job->fq.items[i];
+    unsigned i = (unsigned)(f - job->fq.items);
+    uint64_t h = sl__hash(f->key, klen);
     f->hash = h;
     f->wend = wend;
     f->klen = klen;
-    memcpy(f->key, key, klen);
+    job->fq.n++;
     if (job->fq.fast) {
         f->nulls = fast_inputs(job, &job->fq.nums[(size_t)i * (size_t)c->naggs]);
     } else {
@@ -294,7 +291,53 @@ static sl_err_t fold_into(sl_job_t *job, int64_t wend)
         sl__table_prefetch_entry(
             &job->table,
             job->fq.items[(job->fq.head + job->fq.n - 1 - FOLD_AHEAD / 2) % FOLD_AHEAD].hash);
+}
+
+/* The fold of the key in job->key. */
+static sl_err_t fold_into(sl_job_t *job, int64_t wend)
+{
+    const uint8_t *key = job->key.p;
+    uint32_t klen = (uint32_t)job->key.len;
+    sl_err_t e = SL_OK;
+    if (!job->fq.on || klen > FOLD_KEY_MAX) {
+        uint64_t h = sl__hash(key, klen);
+        if ((e = sl__job_fold_flush(job)))
+            return e;
+        if (job->fq.fast) {
+            sl_fold_num_t nums[64];
+            uint64_t nulls = fast_inputs(job, nums);
+            return apply_fast(job, key, klen, h, wend, nums, nulls);
+        }
+        return apply(job, key, klen, h, wend, NULL);
+    }
+    sl_fold_t *f = fold_next(job, &e);
+    if (!f)
+        return e;
+    memcpy(f->key, key, klen);
+    fold_queue(job, f, klen, wend);
     return SL_OK;
+}
+
+/* The fold of the row's group, outside windows: its key written straight into the
+ * queue when it fits. */
+static sl_err_t fold_group(sl_job_t *job)
+{
+    const sl_conf_t *c = job->conf;
+    if (job->fq.on) {
+        sl_err_t e = SL_OK;
+        sl_fold_t *f = fold_next(job, &e);
+        if (!f)
+            return e;
+        size_t klen = sl__key_put(job->row, c->group_slots, c->ngroup, f->key, FOLD_KEY_MAX);
+        if (klen) {
+            fold_queue(job, f, (uint32_t)klen, 0);
+            return SL_OK;
+        }
+    }
+    sl__buf_reset(&job->key);
+    if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
+        return SL_ERR_NOMEM;
+    return fold_into(job, 0);
 }
 
 /* A record behind the watermark for a closed window: counted, and copied to the late
@@ -320,8 +363,10 @@ static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
 static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part)
 {
     const sl_conf_t *c = job->conf;
-    fill_meta(job, m);
-    sl__arena_reset(&job->scratch);
+    if (c->meta_used || c->nheaders)
+        fill_meta(job, m);
+    if (c->nderived || c->where)
+        sl__arena_reset(&job->scratch); /* the expressions' strings */
     for (int i = 0; i < c->nderived; i++) {
         if (sl__expr_eval(c->derived[i].expr, job->row, &job->scratch,
                           &job->row[c->derived[i].slot]))
@@ -340,11 +385,11 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part)
     }
     if (!c->aggregating)
         return keep_selected(job);
+    if (c->window == SL_WIN_NONE)
+        return fold_group(job);
     sl__buf_reset(&job->key);
     if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
         return SL_ERR_NOMEM;
-    if (c->window == SL_WIN_NONE)
-        return fold_into(job, 0);
 
     const sl_val_t *tv = &job->row[c->time_slot];
     if (tv->t == SL_T_NULL) {

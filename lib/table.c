@@ -47,38 +47,67 @@ size_t sl__key_head(const sl_val_t *v, uint8_t *b)
     return len;
 }
 
-sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
+/* One short string, the usual group key: its tag, its length in one zigzag byte, its
+ * bytes; 0 when the key is not that or @p cap bytes cannot hold it. */
+static inline size_t short_key(const sl_val_t *row, const int *slots, int n, uint8_t *p, size_t cap)
 {
-    /* One short string (the usual group key), when it fits: its tag, its length in one
-     * zigzag byte, its bytes. */
-    const sl_val_t *v0 = n == 1 ? &row[slots[0]] : NULL;
-    if (v0 && v0->t == SL_T_STRING && v0->n < 64 && out->cap - out->len >= 2 + 64) {
-        uint8_t *p = out->p + out->len;
-        p[0] = TAG_STRING;
-        p[1] = (uint8_t)(v0->n << 1);
-        memcpy(p + 2, v0->u.s, v0->n);
-        out->len += 2 + v0->n;
-        return SL_OK;
-    }
-    /* Room for all of it first, then written in place (a record's key, every record). */
+    const sl_val_t *v = n == 1 ? &row[slots[0]] : NULL;
+    if (!v || v->t != SL_T_STRING || v->n >= 64 || 2 + (size_t)v->n > cap)
+        return 0;
+    p[0] = TAG_STRING;
+    p[1] = (uint8_t)(v->n << 1);
+    memcpy(p + 2, v->u.s, v->n);
+    return 2 + v->n;
+}
+
+/* The most bytes the key of @p row's values at @p slots takes. */
+static size_t key_bound(const sl_val_t *row, const int *slots, int n)
+{
     size_t need = 0;
     for (int i = 0; i < n; i++) {
         const sl_val_t *v = &row[slots[i]];
         need += SL_KEY_HEAD_MAX + (v->t == SL_T_STRING ? v->n : 0);
     }
-    if (sl__buf_reserve(out, need) != SL_OK)
-        return SL_ERR_NOMEM;
-    uint8_t *p = out->p + out->len;
+    return need;
+}
+
+/* Writes the key at @p p, which has room for key_bound() bytes: its length. */
+static size_t key_write(const sl_val_t *row, const int *slots, int n, uint8_t *p)
+{
+    uint8_t *q = p;
     for (int i = 0; i < n; i++) {
         const sl_val_t *v = &row[slots[i]];
-        p += sl__key_head(v, p);
+        q += sl__key_head(v, q);
         if (v->t == SL_T_STRING) {
-            memcpy(p, v->u.s, v->n);
-            p += v->n;
+            memcpy(q, v->u.s, v->n);
+            q += v->n;
         }
     }
-    out->len = (size_t)(p - out->p);
+    return (size_t)(q - p);
+}
+
+sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
+{
+    size_t len;
+    if ((len = short_key(row, slots, n, out->p + out->len, out->cap - out->len))) {
+        out->len += len;
+        return SL_OK;
+    }
+    /* Room for all of it first, then written in place (a record's key, every record). */
+    if (sl__buf_reserve(out, key_bound(row, slots, n)) != SL_OK)
+        return SL_ERR_NOMEM;
+    out->len += key_write(row, slots, n, out->p + out->len);
     return SL_OK;
+}
+
+size_t sl__key_put(const sl_val_t *row, const int *slots, int n, uint8_t *buf, size_t cap)
+{
+    size_t len;
+    if ((len = short_key(row, slots, n, buf, cap)))
+        return len;
+    if (n < 1 || key_bound(row, slots, n) > cap)
+        return 0;
+    return key_write(row, slots, n, buf);
 }
 
 sl_err_t sl__key_decode(const uint8_t *p, size_t len, int n, sl_val_t *vals)

@@ -17,6 +17,11 @@
 
 /** Appends the key of @p row's values at @p slots to @p out. */
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out);
+/**
+ * Writes that key into @p buf when it surely fits in @p cap bytes: its length, or 0
+ * (then sl__key_encode() takes it).
+ */
+size_t sl__key_put(const sl_val_t *row, const int *slots, int n, uint8_t *buf, size_t cap);
 
 /* The most bytes sl__key_head() writes. */
 #define SL_KEY_HEAD_MAX 16

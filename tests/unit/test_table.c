@@ -31,6 +31,48 @@ Test(table, key_round_trip_all_types)
     sl__buf_fini(&b);
 }
 
+/* A key written into a fixed buffer (the fold queue's) is the key sl__key_encode() appends,
+ * or 0 when the buffer may not hold it. */
+Test(table, key_put_writes_the_encoded_key_when_it_fits)
+{
+    char s63[64], s200[201];
+    memset(s63, 'x', sizeof(s63));
+    memset(s200, 'y', sizeof(s200));
+    sl_val_t row[4] = {{.t = SL_T_STRING, .n = 5, .u.s = "page7"},
+                       {.t = SL_T_LONG, .u.i = -3},
+                       {.t = SL_T_STRING, .n = 63, .u.s = s63},
+                       {.t = SL_T_STRING, .n = 200, .u.s = s200}};
+    struct {
+        int slots[2], n;
+        size_t cap, want; /* want: 0 = does not fit */
+    } cases[] = {
+        {{0}, 1, 64, 7},     /* the short string: tag, length, bytes */
+        {{0}, 1, 7, 7},      /* exactly its room */
+        {{0}, 1, 6, 0},      /* a byte short */
+        {{2}, 1, 65, 65},    /* 63 bytes: still one length byte */
+        {{2}, 1, 64, 0},     /* ... which a 64-byte buffer cannot hold */
+        {{3}, 1, 64, 0},     /* a long string */
+        {{0, 1}, 2, 64, 16}, /* two values: string head + bytes, long head */
+        {{1, 0}, 2, 64, 16}, /* in the other order */
+        {{0}, 0, 64, 0},     /* no group: the encoder takes it */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t buf[256];
+        memset(buf, 0xee, sizeof(buf));
+        size_t len = sl__key_put(row, cases[i].slots, cases[i].n, buf, cases[i].cap);
+        cr_assert_eq(len, cases[i].want, "case %zu: %zu bytes", i, len);
+        cr_assert_eq(buf[cases[i].cap], 0xee, "case %zu wrote past its room", i);
+        if (!len)
+            continue;
+        sl_buf_t b;
+        sl__buf_init(&b);
+        cr_assert_eq(sl__key_encode(row, cases[i].slots, cases[i].n, &b), SL_OK);
+        cr_assert_eq(b.len, len, "case %zu", i);
+        cr_assert_eq(memcmp(b.p, buf, len), 0, "case %zu", i);
+        sl__buf_fini(&b);
+    }
+}
+
 Test(table, long_keys_sort_numerically)
 {
     int64_t vals[] = {-1000, -1, 0, 1, 255, 256, 1000000};
