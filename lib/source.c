@@ -88,7 +88,7 @@ static int topic_index(sl_source_t *src, const char *name)
     return src->ntopics++;
 }
 
-sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m)
+sl_part_t *sl__source_part_lookup(sl_source_t *src, const rd_kafka_message_t *m)
 {
     if (m->rkt != src->last_rkt) {
         src->last_name = rd_kafka_topic_name(m->rkt);

@@ -45,11 +45,11 @@ typedef struct sl_source_topic {
 
 /* Wakes librdkafka's fetcher after the prefetch queue drained (see source.c). */
 typedef struct sl_refill {
-    size_t high, low;      /* queue lengths: near its bound, drained */
-    double high_bytes;     /* near the bound in bytes (queued.max.messages.kbytes) */
-    double avg_len;        /* running mean of the records' sizes */
-    int full;              /* seen near its bound since the last wake-up */
-    pthread_t thread;      /* sends the requests that wake the broker threads */
+    size_t high, low;  /* queue lengths: near its bound, drained */
+    double high_bytes; /* near the bound in bytes (queued.max.messages.kbytes) */
+    double avg_len;    /* running mean of the records' sizes */
+    int full;          /* seen near its bound since the last wake-up */
+    pthread_t thread;  /* sends the requests that wake the broker threads */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     rd_kafka_topic_partition_list_t *want; /* the partitions to wake for, handed over */
@@ -66,7 +66,7 @@ typedef struct sl_source {
     rd_kafka_topic_t *last_rkt; /* cache for topic lookup per message */
     int last_topic;
     const char *last_name; /* last_rkt's topic name */
-    regex_t re; /* source.pattern, compiled */
+    regex_t re;            /* source.pattern, compiled */
     int has_re;
     int fresh;          /* the job has never committed: its starting offsets apply */
     uint64_t lost;      /* records skipped by on_data_loss "skip" */
@@ -87,7 +87,15 @@ sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now
 /** The partition record of a message's topic and partition (grown on demand); NULL when
  *  the topic is not a source topic or out of memory. src->last_name is then the topic's
  *  name. */
-sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m);
+sl_part_t *sl__source_part_lookup(sl_source_t *src, const rd_kafka_message_t *m);
+static inline sl_part_t *sl__source_part(sl_source_t *src, const rd_kafka_message_t *m)
+{
+    /* Records come in runs of one topic's known partitions: those take no call. */
+    if (m->rkt == src->last_rkt && src->last_topic >= 0 && m->partition >= 0 &&
+        m->partition < src->topics[src->last_topic].nparts)
+        return &src->topics[src->last_topic].parts[m->partition];
+    return sl__source_part_lookup(src, m);
+}
 /** With available-now: 1 once every partition's position reached its end offset. */
 int sl__source_caught_up(const sl_source_t *src);
 /**
