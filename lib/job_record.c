@@ -171,7 +171,7 @@ sl_err_t sl__job_fold_init(sl_job_t *job)
 }
 
 /* The record's inputs of fast folds into @p nums; the null ones as bits. */
-static uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
+static inline uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
 {
     const sl_val_t *row = job->row;
     const int *slots = job->fq.slots;
@@ -192,8 +192,8 @@ static uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
 }
 
 /* The fast folds into @p e, as sl__acc_update() would do them. */
-static sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t h,
-                           int64_t wend, const sl_fold_num_t *nums, uint64_t nulls)
+static inline sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t h,
+                                  int64_t wend, const sl_fold_num_t *nums, uint64_t nulls)
 {
     sl_entry_t *e = sl__table_upsert_hashed(&job->table, key, klen, h);
     if (!e)
@@ -222,7 +222,7 @@ static sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t klen, uin
 }
 
 /* The oldest queued fold, applied. */
-static sl_err_t fold_pop(sl_job_t *job)
+static inline sl_err_t fold_pop(sl_job_t *job)
 {
     int naggs = job->conf->naggs;
     unsigned i = job->fq.head;
@@ -265,7 +265,7 @@ static sl_fold_t *fold_next(sl_job_t *job, sl_err_t *e)
     return &job->fq.items[(job->fq.head + job->fq.n) % FOLD_AHEAD];
 }
 
-static void fold_queue(sl_job_t *job, sl_fold_t *f, uint32_t klen, int64_t wend)
+static inline void fold_queue(sl_job_t *job, sl_fold_t *f, uint32_t klen, int64_t wend)
 {
     const sl_conf_t *c = job->conf;
     unsigned i = (unsigned)(f - job->fq.items);
