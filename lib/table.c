@@ -337,31 +337,6 @@ void sl__entries_sort(sl_entry_t **v, size_t n)
     free(items);
 }
 
-void sl__table_prefetch(const sl_table_t *t, uint64_t h)
-{
-    __builtin_prefetch(&t->slots[h & (t->cap - 1)]);
-}
-
-void sl__entry_prefetch(const sl_table_t *t, const sl_entry_t *e)
-{
-    /* The key's length is not read here (that would wait for the miss): its first 64
-     * bytes are taken. */
-    size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t) + 64;
-    for (size_t off = 0; off < size && off < 256; off += 64)
-        __builtin_prefetch((const char *)e + off, 1);
-}
-
-void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h)
-{
-    size_t m = t->cap - 1;
-    for (size_t j = h & m, k = 0; t->slots[j].e && k < 4; j = (j + 1) & m, k++) {
-        if (t->slots[j].hash == h) {
-            sl__entry_prefetch(t, t->slots[j].e);
-            return;
-        }
-    }
-}
-
 sl_entry_t *sl__table_upsert(sl_table_t *t, const uint8_t *key, uint32_t klen)
 {
     return sl__table_upsert_hashed(t, key, klen, sl__hash(key, klen));

@@ -77,13 +77,37 @@ sl_entry_t *sl__table_upsert_hashed(sl_table_t *t, const uint8_t *key, uint32_t 
  * with many keys are each a cache miss (200,000 keys: 58 to 15 ms).
  */
 void sl__entries_sort(sl_entry_t **v, size_t n);
+/* The prefetches are inline (the fold asks for two a record), through sl__prefetch(),
+ * which the compiler cannot drop. */
+
 /** Asks the CPU for the slot where the key of hash @p h starts its probe. */
-void sl__table_prefetch(const sl_table_t *t, uint64_t h);
-/** Asks the CPU for the entry of hash @p h when its slot is near its home (it reads the
- *  slots: best after sl__table_prefetch() had time to bring them). */
-void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h);
+static inline void sl__table_prefetch(const sl_table_t *t, uint64_t h)
+{
+    sl__prefetch(&t->slots[h & (t->cap - 1)]);
+}
+
 /** Starts fetching @p e (its accumulators and key too, up to 256 bytes) into the cache:
  *  for passes over entries in key order, which is random in memory. */
-void sl__entry_prefetch(const sl_table_t *t, const sl_entry_t *e);
+static inline void sl__entry_prefetch(const sl_table_t *t, const sl_entry_t *e)
+{
+    /* The key's length is not read here (that would wait for the miss): its first 64
+     * bytes are taken. */
+    size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t) + 64;
+    for (size_t off = 0; off < size && off < 256; off += 64)
+        sl__prefetch((const char *)e + off);
+}
+
+/** Asks the CPU for the entry of hash @p h when its slot is near its home (it reads the
+ *  slots: best after sl__table_prefetch() had time to bring them). */
+static inline void sl__table_prefetch_entry(const sl_table_t *t, uint64_t h)
+{
+    size_t m = t->cap - 1;
+    for (size_t j = h & m, k = 0; t->slots[j].e && k < 4; j = (j + 1) & m, k++) {
+        if (t->slots[j].hash == h) {
+            sl__entry_prefetch(t, t->slots[j].e);
+            return;
+        }
+    }
+}
 
 #endif

@@ -99,6 +99,22 @@ static inline int sl__zz_decode(const uint8_t **pp, const uint8_t *end, int64_t 
     return -1;
 }
 
+/* ---- prefetching ---- */
+
+/* Asks the CPU for the cache line at @p p, in a way the compiler keeps: GCC 12 treats
+ * __builtin_prefetch as free of effects and deleted a loop of them once it was inlined
+ * into its caller (the fold's entry prefetch: 40% more CPU on the consuming thread). */
+static inline void sl__prefetch(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#elif defined(__aarch64__)
+    __asm__ volatile("prfm pldl1keep, %0" : : "Q"(*(const char *)p));
+#else
+    __builtin_prefetch(p);
+#endif
+}
+
 /* ---- big-endian integers ---- */
 static inline void sl__be64_put(uint8_t *p, uint64_t v)
 {
