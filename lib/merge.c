@@ -159,9 +159,9 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
     for (size_t i = 0; i < n && !e; i++) {
         change_t *ch = &chs[i];
         if (i + PREFETCH_AHEAD < n) {
-            __builtin_prefetch(chs[i + PREFETCH_AHEAD].accs);
-            __builtin_prefetch((const char *)chs[i + PREFETCH_AHEAD].accs + 64);
-            __builtin_prefetch(chs[i + PREFETCH_AHEAD].key);
+            sl__prefetch(chs[i + PREFETCH_AHEAD].accs);
+            sl__prefetch((const char *)chs[i + PREFETCH_AHEAD].accs + 64);
+            sl__prefetch(chs[i + PREFETCH_AHEAD].key);
         }
         int closed = closing(c) && sl__window_closed(ch->wend, m->wm);
         if (closed) {
