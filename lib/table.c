@@ -89,7 +89,8 @@ static size_t key_write(const sl_val_t *row, const int *slots, int n, uint8_t *p
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out)
 {
     size_t len;
-    if ((len = short_key(row, slots, n, out->p + out->len, out->cap - out->len))) {
+    if (out->cap > out->len &&
+        (len = short_key(row, slots, n, out->p + out->len, out->cap - out->len))) {
         out->len += len;
         return SL_OK;
     }

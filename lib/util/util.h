@@ -72,13 +72,13 @@ static inline size_t sl__zz_encode(int64_t v, uint8_t *out)
     return n;
 }
 
-/** Decodes a zigzag varint at *pp (not past @p end); advances *pp. -1 when malformed. */
 /** The value a zigzag varint's 64 bits stand for. */
 static inline int64_t sl__zz_value(uint64_t u)
 {
     return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
 }
 
+/** Decodes a zigzag varint at *pp (not past @p end); advances *pp. -1 when malformed. */
 static inline int sl__zz_decode(const uint8_t **pp, const uint8_t *end, int64_t *out)
 {
     const uint8_t *p = *pp;
