@@ -17,6 +17,7 @@
 
 #include "conf_int.h"
 #include "util/util.h"
+#include "window.h"
 
 void sl__conf_problem(checker_t *ck, const char *path, const char *fmt, ...)
 {
@@ -134,7 +135,7 @@ int sl__conf_duration(json_t *v, int64_t *out)
 {
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
-        return *out >= 0 ? 0 : -1;
+        return *out >= 0 && *out <= SL_DURATION_MAX ? 0 : -1;
     }
     if (!json_is_string(v))
         return -1;
@@ -156,6 +157,8 @@ int sl__conf_duration(json_t *v, int64_t *out)
     else if (!strcmp(end, "h") || !strcmp(end, "hours"))
         mul = 3600000;
     else
+        return -1;
+    if (!(d * mul <= (double)SL_DURATION_MAX)) /* also NaN */
         return -1;
     *out = (int64_t)(d * mul);
     return 0;

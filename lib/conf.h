@@ -183,6 +183,9 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
 void sl__conf_destroy(sl_conf_t *conf);
 
 const char *sl__mode_name(sl_mode_t m);
+/** The name of a row slot: an input field's, a metadata field's or a derived field's
+ *  ("?" for -1, a value whose problem was reported). */
+const char *sl__conf_slot_name(const sl_conf_t *c, int slot);
 /** The field name of Kafka header @p header: "_header_" and the name, other characters
  *  than letters and digits made '_'. */
 void sl__conf_header_field(const char *header, char *out, size_t size);

@@ -35,9 +35,8 @@ int sl__conf_duration(json_t *v, int64_t *out);
 /** 1 when @p s is an Avro name ([A-Za-z_][A-Za-z0-9_]*). */
 int sl__conf_valid_name(const char *s);
 
-/** The type (and nullability) and the name of a row slot (conf.h). */
+/** The type (and nullability) of a row slot. */
 sl_type_t sl__conf_slot_type(const sl_conf_t *c, int slot, int *nullable);
-const char *sl__conf_slot_name(const sl_conf_t *c, int slot);
 
 void sl__conf_parse_source(checker_t *ck, json_t *root);
 void sl__conf_parse_query(checker_t *ck, json_t *root);

@@ -75,6 +75,8 @@ sl_type_t sl__conf_slot_type(const sl_conf_t *c, int slot, int *nullable)
     int n;
     const sl_field_t *f = sl__codec_fields(c->codec, &n);
     *nullable = 1;
+    if (slot < 0)
+        return SL_T_NULL; /* a value whose problem was reported */
     if (slot < c->nfields) {
         *nullable = f[slot].nullable;
         return f[slot].type;
@@ -96,6 +98,8 @@ sl_type_t sl__conf_slot_type(const sl_conf_t *c, int slot, int *nullable)
 const char *sl__conf_slot_name(const sl_conf_t *c, int slot)
 {
     int n;
+    if (slot < 0)
+        return "?"; /* a value whose problem was reported */
     if (slot < c->nfields)
         return sl__codec_fields(c->codec, &n)[slot].name;
     if (slot < c->meta_base + SL_META_COUNT)
@@ -574,7 +578,10 @@ void sl__conf_check_mode(checker_t *ck)
                          "complete mode outputs the whole result table, so it needs "
                          "an aggregation (group_by and aggregates); use append or "
                          "update for records passed through");
-    if (c->mode == SL_MODE_APPEND && c->aggregating) {
+    /* A window or watermark whose time was refused has its problem reported already:
+     * comparing it with the other would only add a confusing second one. */
+    int times_known = c->window == SL_WIN_NONE || c->time_slot >= 0;
+    if (c->mode == SL_MODE_APPEND && c->aggregating && times_known) {
         if (c->wm_slot < 0 || c->window == SL_WIN_NONE)
             sl__conf_problem(ck, "output.mode",
                              "append mode emits a row once, when it can no longer "
@@ -586,7 +593,7 @@ void sl__conf_check_mode(checker_t *ck)
                              "window's event time ('%s')",
                              sl__conf_slot_name(c, c->time_slot));
     }
-    if (c->window != SL_WIN_NONE && c->wm_slot >= 0 && c->wm_slot != c->time_slot &&
+    if (c->window != SL_WIN_NONE && c->wm_slot >= 0 && times_known && c->wm_slot != c->time_slot &&
         c->mode != SL_MODE_APPEND)
         sl__conf_problem(ck, "query.watermark.field",
                          "the watermark must be on the window's event "

@@ -2,7 +2,6 @@
  * conf_source.c - the source section of a job file: Kafka (topics or a pattern, starting
  * offsets, data loss, headers), files and sockets, and the input format.
  */
-#include <errno.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +15,12 @@ static char *load_schema_file(checker_t *ck, const char *rel, const char *path)
     char *text = NULL;
     if (!full)
         return NULL;
-    sl_err_t err = sl__read_file(full, &text, NULL);
+    char why[256];
+    sl_err_t err = sl__read_file(full, SL_FILE_MAX, &text, NULL, why, sizeof(why));
     if (err == SL_ERR_NOTFOUND)
         sl__conf_problem(ck, path, "schema file '%s' does not exist", full);
     else if (err)
-        sl__conf_problem(ck, path, "cannot read schema file '%s': %s", full, strerror(errno));
+        sl__conf_problem(ck, path, "cannot read schema file '%s': %s", full, why);
     free(full);
     return text;
 }

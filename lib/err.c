@@ -28,6 +28,8 @@ SL_API const char *sl_err2str(sl_err_t err)
         return "not found";
     case SL_ERR_FENCED:
         return "producer fenced";
+    case SL_ERR_OVERFLOW:
+        return "arithmetic overflow";
     }
     return "unknown error";
 }

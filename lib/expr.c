@@ -13,8 +13,9 @@
  *
  * Types are checked when the expression is parsed, so a filter that compares a string
  * field with a number is refused by `sluice validate`, not discovered per record.
- * Arithmetic follows Spark SQL's default (non-ANSI) rules: '/' always yields a double,
- * integers wrap on overflow, and division by zero yields null.
+ * Arithmetic follows Spark SQL: '/' always yields a double, division by zero yields
+ * null (Spark's non-ANSI rule, its try_divide), and integer overflow is an error (its ANSI
+ * rule) rather than a wrapped number.
  */
 #include "expr.h"
 
@@ -60,6 +61,7 @@ typedef struct parser {
     char *errstr;
     size_t errstr_size;
     int failed;
+    int nest; /* parse functions entered and not yet left that may recurse */
 } parser_t;
 
 static void perr_at(parser_t *ps, int pos, const char *fmt, const char *arg)
@@ -161,10 +163,44 @@ static sl_expr_t *node(parser_t *ps, ekind_t kind)
     if (e) {
         e->kind = kind;
         e->pos = (int)(ps->ts - ps->src);
+        e->depth = 1;
     } else {
         perr(ps, "%s", "out of memory");
     }
     return e;
+}
+
+/* Sets the depth of @p e from its children; -1 (with the error) past the limit. */
+static int deepen(parser_t *ps, sl_expr_t *e)
+{
+    int d = 0;
+    if (e->a && e->a->depth > d)
+        d = e->a->depth;
+    if (e->b && e->b->depth > d)
+        d = e->b->depth;
+    for (size_t i = 0; i < e->nlist; i++) {
+        if (e->list[i]->depth > d)
+            d = e->list[i]->depth;
+    }
+    e->depth = d + 1;
+    if (e->depth <= SL_EXPR_MAX_DEPTH)
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "the expression nests more than %d levels deep", SL_EXPR_MAX_DEPTH);
+    perr_at(ps, e->pos, "%s", msg);
+    return -1;
+}
+
+/* Entering a parse function that may recurse: -1 (with the error) past the limit. The
+ * caller leaves with ps->nest-- whatever the outcome. */
+static int enter(parser_t *ps)
+{
+    if (++ps->nest <= SL_EXPR_MAX_DEPTH)
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "the expression nests more than %d levels deep", SL_EXPR_MAX_DEPTH);
+    perr(ps, "%s", msg);
+    return -1;
 }
 
 void sl__expr_destroy(sl_expr_t *e)
@@ -324,6 +360,8 @@ static sl_expr_t *parse_call(parser_t *ps, size_t fi)
         perr(ps, "expected ',' or ')' in the arguments, found %s", tok_text(ps));
         goto fail;
     }
+    if (deepen(ps, e) < 0)
+        goto fail;
     next(ps);
     const char *name = functions[fi].name;
     if ((int)e->nlist < functions[fi].min ||
@@ -465,9 +503,10 @@ static sl_expr_t *parse_unary(parser_t *ps)
     if (!e)
         return NULL;
     next(ps);
-    e->a = parse_unary(ps);
-    if (!e->a) {
-        free(e);
+    e->a = enter(ps) < 0 ? NULL : parse_unary(ps);
+    ps->nest--;
+    if (!e->a || deepen(ps, e) < 0) {
+        sl__expr_destroy(e);
         return NULL;
     }
     if (!numeric(e->a->type) && e->a->type != SL_T_NULL) {
@@ -494,7 +533,7 @@ static sl_expr_t *parse_arith(parser_t *ps, const char *ops, sl_expr_t *(*sub)(p
         next(ps);
         e->a = l;
         e->b = sub(ps);
-        if (!e->b) {
+        if (!e->b || deepen(ps, e) < 0) {
             sl__expr_destroy(e);
             return NULL;
         }
@@ -555,7 +594,7 @@ static sl_expr_t *parse_pred(parser_t *ps)
         next(ps);
         e->a = l;
         e->b = parse_sum(ps);
-        if (!e->b) {
+        if (!e->b || deepen(ps, e) < 0) {
             sl__expr_destroy(e);
             return NULL;
         }
@@ -583,7 +622,7 @@ static sl_expr_t *parse_pred(parser_t *ps)
             e->negate = 1;
             next(ps);
         }
-        if (!is_kw(ps, "null")) {
+        if (!is_kw(ps, "null") || deepen(ps, e) < 0) {
             perr(ps, "expected 'null' after 'is', found %s", tok_text(ps));
             sl__expr_destroy(e);
             return NULL;
@@ -637,7 +676,7 @@ static sl_expr_t *parse_pred(parser_t *ps)
                 return NULL;
             }
         } while (ps->tk == T_COMMA);
-        if (ps->tk != T_RP) {
+        if (ps->tk != T_RP || deepen(ps, e) < 0) {
             perr(ps, "expected ')' to close 'in', found %s", tok_text(ps));
             sl__expr_destroy(e);
             return NULL;
@@ -668,8 +707,9 @@ static sl_expr_t *parse_not(parser_t *ps)
             return NULL;
         next(ps);
         e->type = SL_T_BOOL;
-        e->a = parse_not(ps);
-        if (!e->a || need_condition(ps, e->a) < 0) {
+        e->a = enter(ps) < 0 ? NULL : parse_not(ps);
+        ps->nest--;
+        if (!e->a || need_condition(ps, e->a) < 0 || deepen(ps, e) < 0) {
             sl__expr_destroy(e);
             return NULL;
         }
@@ -696,7 +736,7 @@ static sl_expr_t *parse_logic(parser_t *ps, const char *kw, ekind_t kind,
         e->a = l;
         e->type = SL_T_BOOL;
         e->b = sub(ps);
-        if (!e->b || need_condition(ps, e->b) < 0) {
+        if (!e->b || need_condition(ps, e->b) < 0 || deepen(ps, e) < 0) {
             sl__expr_destroy(e);
             return NULL;
         }
@@ -710,9 +750,12 @@ static sl_expr_t *parse_and(parser_t *ps)
     return parse_logic(ps, "and", E_AND, parse_not);
 }
 
+/* The top of the grammar, entered again for each parenthesis and function argument. */
 static sl_expr_t *parse_or(parser_t *ps)
 {
-    return parse_logic(ps, "or", E_OR, parse_and);
+    sl_expr_t *e = enter(ps) < 0 ? NULL : parse_logic(ps, "or", E_OR, parse_and);
+    ps->nest--;
+    return e;
 }
 
 static sl_err_t parse(const char *text, int condition, sl_field_lookup_fn lookup, void *opaque,

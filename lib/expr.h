@@ -39,10 +39,13 @@ int sl__expr_field_slot(const sl_expr_t *e);
 /**
  * Evaluates @p e on @p row into @p out. Strings made by functions are allocated in
  * @p scratch (which the caller resets when the value is no longer needed); others point
- * into the row or the expression. SL_ERR_NOMEM when @p scratch cannot grow.
+ * into the row or the expression. SL_ERR_NOMEM when @p scratch cannot grow;
+ * SL_ERR_OVERFLOW when integer arithmetic on the row's values leaves the range of a long
+ * (as Spark's ANSI mode, the value is an error, never a wrapped number).
  */
 sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch, sl_val_t *out);
-/** 1 when the row passes, 0 when it is filtered out (false or unknown), -1 out of memory. */
+/** 1 when the row passes, 0 when it is filtered out (false or unknown), or the error of
+ *  sl__expr_eval() (negative). */
 int sl__expr_match(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch);
 void sl__expr_destroy(sl_expr_t *e);
 

@@ -123,8 +123,10 @@ static sl_err_t call(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratc
         *out = args[0];
         if (out->t == SL_T_DOUBLE)
             out->u.d = fabs(out->u.d);
+        else if (out->u.i == INT64_MIN)
+            return SL_ERR_OVERFLOW;
         else if (out->u.i < 0)
-            out->u.i = (int64_t)(0 - (uint64_t)out->u.i);
+            out->u.i = -out->u.i;
         break;
     case F_TIMESTAMP_MILLIS:
         *out = (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = args[0].u.i};
@@ -138,31 +140,33 @@ static sl_err_t call(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratc
     return SL_OK;
 }
 
-static void arith(char op, const sl_val_t *a, const sl_val_t *b, sl_type_t type, sl_val_t *out)
+static sl_err_t arith(char op, const sl_val_t *a, const sl_val_t *b, sl_type_t type,
+                      sl_val_t *out)
 {
     if (type == SL_T_LONG) {
-        uint64_t x = (uint64_t)a->u.i, y = (uint64_t)b->u.i;
+        int64_t x = a->u.i, y = b->u.i;
+        int over = 0;
         *out = (sl_val_t){.t = SL_T_LONG};
         switch (op) {
         case '+':
-            out->u.i = (int64_t)(x + y);
+            over = __builtin_add_overflow(x, y, &out->u.i);
             break;
         case '-':
-            out->u.i = (int64_t)(x - y);
+            over = __builtin_sub_overflow(x, y, &out->u.i);
             break;
         case '*':
-            out->u.i = (int64_t)(x * y);
+            over = __builtin_mul_overflow(x, y, &out->u.i);
             break;
         case '%':
-            if (b->u.i == 0)
+            if (y == 0)
                 *out = NULLV;
-            else if (b->u.i == -1)
-                out->u.i = 0;
+            else if (y == -1)
+                out->u.i = 0; /* INT64_MIN % -1 would trap */
             else
-                out->u.i = a->u.i % b->u.i;
+                out->u.i = x % y;
             break;
         }
-        return;
+        return over ? SL_ERR_OVERFLOW : SL_OK;
     }
     double x = sl__val_num(a), y = sl__val_num(b), r = 0;
     switch (op) {
@@ -179,12 +183,13 @@ static void arith(char op, const sl_val_t *a, const sl_val_t *b, sl_type_t type,
     case '%':
         if (y == 0) {
             *out = NULLV;
-            return;
+            return SL_OK;
         }
         r = op == '/' ? x / y : fmod(x, y);
         break;
     }
     *out = (sl_val_t){.t = SL_T_DOUBLE, .u.d = r};
+    return SL_OK;
 }
 
 static int truth(const sl_val_t *v)
@@ -276,20 +281,22 @@ sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scra
         if ((err = sl__expr_eval(e->a, row, scratch, &a)) ||
             (err = sl__expr_eval(e->b, row, scratch, &b)))
             return err;
-        if (a.t == SL_T_NULL || b.t == SL_T_NULL)
+        if (a.t == SL_T_NULL || b.t == SL_T_NULL) {
             *out = NULLV;
-        else
-            arith(e->aop, &a, &b, e->type, out);
-        return SL_OK;
+            return SL_OK;
+        }
+        return arith(e->aop, &a, &b, e->type, out);
     case E_NEG:
         if ((err = sl__expr_eval(e->a, row, scratch, &a)))
             return err;
         *out = a;
-        if (a.t == SL_T_DOUBLE)
+        if (a.t == SL_T_DOUBLE) {
             out->u.d = -a.u.d;
-        else if (a.t != SL_T_NULL) {
+        } else if (a.t != SL_T_NULL) {
+            if (a.u.i == INT64_MIN)
+                return SL_ERR_OVERFLOW;
             out->t = SL_T_LONG;
-            out->u.i = (int64_t)(0 - (uint64_t)a.u.i);
+            out->u.i = -a.u.i;
         }
         return SL_OK;
     case E_CALL:
@@ -302,7 +309,8 @@ sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scra
 int sl__expr_match(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scratch)
 {
     sl_val_t v;
-    if (sl__expr_eval(e, row, scratch, &v) != SL_OK)
-        return -1;
+    sl_err_t err = sl__expr_eval(e, row, scratch, &v);
+    if (err)
+        return err;
     return v.t == SL_T_BOOL && v.u.i;
 }

@@ -47,6 +47,12 @@ struct sl_expr {
     sl_expr_t *a, *b;
     sl_expr_t **list; /* E_IN literals, E_CALL arguments */
     size_t nlist;
+    int depth; /* levels of nodes from this one down, itself included */
 };
+
+/* Expressions nest at most this deep (parentheses, operators, function calls): parsing,
+ * evaluating and freeing them recurse once a level, so the limit bounds the stack they
+ * take (a 100,000-term chain of '+' would be a tree that deep). */
+#define SL_EXPR_MAX_DEPTH 256
 
 #endif

@@ -77,10 +77,10 @@ SL_API sl_err_t sl_job_new_from_file(const char *path, sl_job_t **jobp, char *er
 {
     *jobp = NULL;
     char *text = NULL;
-    sl_err_t err = sl__read_file(path, &text, NULL);
+    char why[256];
+    sl_err_t err = sl__read_file(path, SL_FILE_MAX, &text, NULL, why, sizeof(why));
     if (err) {
-        snprintf(errstr, errstr_size, "%s: cannot read the job file: %s", path,
-                 err == SL_ERR_NOTFOUND ? "no such file" : sl_err2str(err));
+        snprintf(errstr, errstr_size, "%s: cannot read the job file: %s", path, why);
         return err;
     }
     char *dir = strdup(path);

@@ -359,8 +359,18 @@ static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
     return SL_OK;
 }
 
-/* Derived fields, the filter, then the record's windows and group. */
-static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part)
+/* An event time the windows and the watermark can compute with: Spark's timestamp
+ * range, years 1 to 9999 (durations are at most SL_DURATION_MAX, so nothing overflows). */
+static int time_in_range(const sl_val_t *t)
+{
+    return t->t == SL_T_NULL || (t->u.i >= SL_TIME_MIN && t->u.i <= SL_TIME_MAX);
+}
+
+/* Derived fields, the filter, then the record's windows and group. SL_ERR_OVERFLOW or
+ * SL_ERR_DECODE with @p why: the record's values cannot be computed with (an expression
+ * overflows, an event time is out of range); it goes by the decode-error policy. */
+static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *why,
+                     size_t why_size)
 {
     const sl_conf_t *c = job->conf;
     if (c->meta_used || c->nheaders)
@@ -368,14 +378,28 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part)
     if (c->nderived || c->where)
         sl__arena_reset(&job->scratch); /* the expressions' strings */
     for (int i = 0; i < c->nderived; i++) {
-        if (sl__expr_eval(c->derived[i].expr, job->row, &job->scratch,
-                          &job->row[c->derived[i].slot]))
-            return SL_ERR_NOMEM;
+        const sl_derived_t *d = &c->derived[i];
+        sl_err_t e = sl__expr_eval(d->expr, job->row, &job->scratch, &job->row[d->slot]);
+        if (e == SL_ERR_OVERFLOW)
+            snprintf(why, why_size, "'%s' (field '%s') overflows a long", d->text, d->name);
+        if (e)
+            return e;
     }
     if (c->where) {
         int r = sl__expr_match(c->where, job->row, &job->scratch);
+        if (r == SL_ERR_OVERFLOW)
+            snprintf(why, why_size, "query.where '%s' overflows a long", c->where_text);
         if (r <= 0)
-            return r < 0 ? SL_ERR_NOMEM : SL_OK;
+            return (sl_err_t)r;
+    }
+    int tslots[2] = {c->time_slot, c->wm_slot};
+    for (int i = 0; i < 2; i++) {
+        if (tslots[i] >= 0 && !time_in_range(&job->row[tslots[i]])) {
+            snprintf(why, why_size,
+                     "the event time %" PRId64 " ('%s') is outside years 1 to 9999",
+                     job->row[tslots[i]].u.i, sl__conf_slot_name(c, tslots[i]));
+            return SL_ERR_DECODE;
+        }
     }
     job->n_kept++;
     if (c->wm_slot >= 0) {
@@ -440,7 +464,9 @@ int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
         return bad_record(job, r, "the record has no value (a tombstone)");
     if (sl__codec_decode(c->codec, r->payload, r->len, job->row, why, sizeof(why)) != SL_OK)
         return bad_record(job, r, why);
-    sl_err_t e = fold(job, r, p);
+    sl_err_t e = fold(job, r, p, why, sizeof(why));
+    if (e == SL_ERR_OVERFLOW || e == SL_ERR_DECODE)
+        return bad_record(job, r, why);
     if (e == SL_ERR_NOMEM) {
         sl__job_fatal(job, SL_ERR_NOMEM, "out of memory while aggregating");
         return 0;

@@ -17,6 +17,13 @@
 /* No watermark yet: nothing is late and nothing closes. */
 #define SL_WM_NONE INT64_MIN
 
+/* Event times are within Spark's timestamp range, 0001-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59.999Z, and durations (window sizes, slides, gaps, watermark delays)
+ * at most SL_DURATION_MAX, so window and watermark arithmetic never overflows. */
+#define SL_TIME_MIN (-62135596800000LL)
+#define SL_TIME_MAX 253402300799999LL
+#define SL_DURATION_MAX (100LL * 366 * 24 * 3600 * 1000)
+
 /**
  * Fills @p starts with the starts of the sliding windows that hold time @p t, in
  * increasing order, and returns their number (at most ceil(size / slide), and never

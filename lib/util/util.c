@@ -6,9 +6,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 void sl__buf_init(sl_buf_t *b)
@@ -197,26 +200,59 @@ size_t sl__strlcpy(char *dst, const char *src, size_t size)
     return n;
 }
 
-sl_err_t sl__read_file(const char *path, char **out, size_t *len)
+sl_err_t sl__read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+                       size_t why_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? SL_ERR_NOTFOUND : SL_ERR_IO;
+    *out = NULL;
+    /* Not blocking on open: a FIFO named by mistake is refused below instead of waiting
+     * for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int en = errno;
+        snprintf(why, why_size, "%s", en == ENOENT ? "no such file" : strerror(en));
+        return en == ENOENT ? SL_ERR_NOTFOUND : SL_ERR_IO;
+    }
+    struct stat st;
+    sl_err_t err = SL_OK;
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, why_size, "%s", strerror(errno));
+        err = SL_ERR_IO;
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(why, why_size, "not a regular file");
+        err = SL_ERR_INVAL;
+    } else if ((uint64_t)st.st_size > max) {
+        snprintf(why, why_size, "%lld bytes, more than the %zu allowed",
+                 (long long)st.st_size, max);
+        err = SL_ERR_INVAL;
+    }
     sl_buf_t b;
     sl__buf_init(&b);
-    char chunk[8192];
-    size_t n;
-    sl_err_t err = SL_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if ((err = sl__buf_append(&b, chunk, n)) != SL_OK)
+    /* The size is checked again while reading: a file may grow after fstat(). */
+    while (!err) {
+        if ((err = sl__buf_reserve(&b, 8192)) != SL_OK) {
+            snprintf(why, why_size, "out of memory");
             break;
+        }
+        ssize_t n = read(fd, b.p + b.len, b.cap - b.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(why, why_size, "%s", strerror(errno));
+            err = SL_ERR_IO;
+            break;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+        if (b.len > max) {
+            snprintf(why, why_size, "more than the %zu bytes allowed", max);
+            err = SL_ERR_INVAL;
+        }
     }
-    if (err == SL_OK && ferror(f))
-        err = SL_ERR_IO;
-    fclose(f);
-    if (err == SL_OK)
-        err = sl__buf_append(&b, "", 1);
-    if (err != SL_OK) {
+    close(fd);
+    if (!err && (err = sl__buf_append(&b, "", 1)) != SL_OK)
+        snprintf(why, why_size, "out of memory");
+    if (err) {
         sl__buf_fini(&b);
         return err;
     }

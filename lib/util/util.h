@@ -152,8 +152,16 @@ void sl__strlcatf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** Copies with truncation and a terminating NUL (like BSD strlcpy). */
 size_t sl__strlcpy(char *dst, const char *src, size_t size);
-/** Reads a whole file into a NUL-terminated heap string; the caller frees it. */
-sl_err_t sl__read_file(const char *path, char **out, size_t *len);
+/** Job files and schemas are read whole, up to this size. */
+#define SL_FILE_MAX (16u << 20)
+/**
+ * Reads a whole regular file of at most @p max bytes into a NUL-terminated heap string
+ * that the caller frees. SL_ERR_NOTFOUND, SL_ERR_IO, or SL_ERR_INVAL for a file that is
+ * not a regular one (a device, a FIFO, a directory) or is larger than @p max; @p why
+ * says which.
+ */
+sl_err_t sl__read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+                       size_t why_size);
 /** 64-bit hash of @p n bytes (xxHash3). */
 uint64_t sl__hash(const void *p, size_t n);
 

@@ -5,6 +5,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "tk.h"
@@ -324,4 +326,72 @@ Test(conf, derived_fields_and_group_by_expressions)
     parse_bad("\"group_by\": \"length(line)\", \"aggregates\": [{\"fn\": \"count\"}]",
               "\"sink\": \"kafka\", \"topic\": \"o\", \"format\": \"avro\"",
               "'length(line)' is not a valid Avro field name");
+}
+
+Test(conf, schema_paths_that_are_not_files_are_refused)
+{
+    /* /dev/zero made validate read forever; a FIFO would block it; a huge file would be
+     * read whole. Each is refused, naming the file and why. */
+    const char *fmt = "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+                      " \"source\": {\"topics\": \"pv\", \"schema\": \"%s\"},"
+                      " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
+                      " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
+    char job[1024], fifo[512], big[512];
+    snprintf(job, sizeof(job), fmt, "/dev/zero");
+    const char *const w1[] = {"source.schema: cannot read schema file '/dev/zero': not a regular "
+                              "file",
+                              NULL};
+    expect_problems(job, w1, 1);
+
+    snprintf(fifo, sizeof(fifo), "%s/fifo.avsc", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    snprintf(job, sizeof(job), fmt, "fifo.avsc");
+    const char *const w2[] = {"fifo.avsc': not a regular file", NULL};
+    expect_problems(job, w2, 1);
+
+    snprintf(big, sizeof(big), "%s/big.avsc", dir);
+    FILE *f = fopen(big, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(ftruncate(fileno(f), (off_t)SL_FILE_MAX + 1), 0);
+    fclose(f);
+    snprintf(job, sizeof(job), fmt, "big.avsc");
+    const char *const w3[] = {"big.avsc': 16777217 bytes, more than the 16777216 allowed", NULL};
+    expect_problems(job, w3, 1);
+
+    sl_job_t *jp;
+    char err[512];
+    cr_assert_eq(sl_job_new_from_file("/dev/zero", &jp, err, sizeof(err)), SL_ERR_INVAL);
+    cr_assert(strstr(err, "/dev/zero: cannot read the job file: not a regular file"), "%s", err);
+}
+
+Test(conf, an_unknown_window_time_with_a_watermark_is_one_problem)
+{
+    /* The window's time names no field; the watermark is on another one. The mode checks
+     * compared the two and read the name of slot -1 (fields[-1]). */
+    parse_bad("\"window\": {\"time\": \"tss\", \"size\": \"1m\"}, \"watermark\": {\"field\": "
+              "\"ts\", \"delay\": \"1m\"}, \"group_by\": \"page\", \"aggregates\": "
+              "[{\"fn\": \"count\"}]",
+              "\"sink\": \"console\", \"mode\": \"append\"",
+              "query.window.time: unknown field 'tss'");
+    parse_bad("\"window\": {\"time\": \"tss\", \"size\": \"1m\"}, \"watermark\": {\"field\": "
+              "\"ts\", \"delay\": \"1m\"}, \"group_by\": \"page\", \"aggregates\": "
+              "[{\"fn\": \"first\", \"field\": \"n\"}]",
+              "\"sink\": \"console\", \"mode\": \"update\"",
+              "query.window.time: unknown field 'tss'");
+}
+
+Test(conf, durations_are_bounded)
+{
+    /* A window or delay of more than 100 years would overflow window arithmetic. */
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": 9223372036854775807}, \"group_by\": "
+              "\"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.window.size: must be a duration");
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1e300 hours\"}, \"group_by\": "
+              "\"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+              "\"sink\": \"console\"", "query.window.size: must be a duration");
+    sl_conf_t *c = parse_ok("\"window\": {\"time\": \"ts\", \"size\": \"876000h\"}, \"group_by\": "
+                            "\"page\", \"aggregates\": [{\"fn\": \"count\"}]",
+                            "\"sink\": \"console\"");
+    cr_assert_eq(c->win_size_ms, 876000LL * 3600000);
+    sl__conf_destroy(c);
 }

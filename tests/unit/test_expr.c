@@ -3,6 +3,7 @@
  * positions), arithmetic and functions as Spark SQL computes them.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expr.h"
@@ -171,8 +172,98 @@ Test(expr, arithmetic_as_spark)
     cr_assert(is_null("a / 0"), "division by zero is null");
     cr_assert(is_null("a % 0"));
     cr_assert(is_null("a + null"));
-    cr_assert_eq(lval("9223372036854775807 + 1"), INT64_MIN, "integers wrap");
     cr_assert(match("a * 2 > 10 and a / 2 < 4"));
+    cr_assert_eq(lval("9223372036854775807 + 0"), INT64_MAX);
+    cr_assert_eq(lval("-9223372036854775807 - 1"), INT64_MIN, "the range's ends are reached");
+}
+
+/* The error of evaluating @p text on the row. */
+static sl_err_t eval_err(const char *text)
+{
+    sl_expr_t *e;
+    char err[256];
+    cr_assert_eq(sl__expr_parse_value(text, lookup, NULL, &e, err, sizeof(err)), SL_OK, "%s: %s",
+                 text, err);
+    sl_arena_t scratch;
+    sl__arena_init(&scratch);
+    sl_val_t v;
+    sl_err_t r = sl__expr_eval(e, row, &scratch, &v);
+    sl__arena_fini(&scratch);
+    sl__expr_destroy(e);
+    return r;
+}
+
+Test(expr, integer_overflow_is_an_error_not_a_wrapped_value)
+{
+    /* Spark's ANSI mode fails the query with ARITHMETIC_OVERFLOW; a wrapped number would
+     * be a wrong result published as a right one. */
+    set_row(INT64_MAX, 1.0, "x", 1);
+    const char *over[] = {"a + 1", "a * 2", "-a - 2", "0 - a - 2", "abs(-a - 1)", "-(-a - 1)",
+                          "a * -2 - a", NULL};
+    for (const char **t = over; *t; t++)
+        cr_assert_eq(eval_err(*t), SL_ERR_OVERFLOW, "%s on a = INT64_MAX", *t);
+    cr_assert_eq(eval_err("a - 1"), SL_OK);
+    cr_assert_eq(eval_err("a % -1"), SL_OK, "INT64_MIN %% -1 does not trap");
+    cr_assert_eq(eval_err("a * 2.0"), SL_OK, "doubles do not overflow: they reach infinity");
+    set_row(INT64_MIN, 1.0, "x", 1);
+    cr_assert_eq(eval_err("a % -1"), SL_OK);
+    cr_assert_eq(eval_err("abs(a)"), SL_ERR_OVERFLOW);
+    sl_expr_t *e;
+    char err[256];
+    cr_assert_eq(sl__expr_parse("a + a > 0", lookup, NULL, &e, err, sizeof(err)), SL_OK);
+    sl_arena_t scratch;
+    sl__arena_init(&scratch);
+    cr_assert_eq(sl__expr_match(e, row, &scratch), SL_ERR_OVERFLOW, "a filter reports it too");
+    sl__arena_fini(&scratch);
+    sl__expr_destroy(e);
+}
+
+/* @p n copies of @p unit, then @p tail. */
+static char *repeat(const char *head, const char *unit, int n, const char *tail)
+{
+    size_t ul = strlen(unit);
+    char *s = malloc(strlen(head) + ul * (size_t)n + strlen(tail) + 1);
+    cr_assert_not_null(s);
+    strcpy(s, head);
+    char *p = s + strlen(head);
+    for (int i = 0; i < n; i++, p += ul)
+        memcpy(p, unit, ul);
+    strcpy(p, tail);
+    return s;
+}
+
+Test(expr, deep_expressions_are_refused_not_a_crash)
+{
+    set_row(1, 1.0, "x", 1);
+    /* Each of these took the stack with it: 500 parentheses in the parser, a 50,000-long
+     * not chain in the parser, 100,000-term chains in evaluation. */
+    struct {
+        const char *head, *unit;
+        int n;
+        const char *tail;
+    } deep[] = {
+        {"", "(", 500, "a = 1"}, {"", "not ", 50000, "f"}, {"a", " + a", 100000, " > 0"},
+        {"f", " and f", 100000, ""}, {"", "-", 1000, "a = 1"}, {"", "length(lower(", 300, "s"},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(deep); i++) {
+        char *text = repeat(deep[i].head, deep[i].unit, deep[i].n, deep[i].tail);
+        if (deep[i].unit[0] == '(') { /* close them */
+            char *closed = repeat(text, ")", deep[i].n, "");
+            free(text);
+            text = closed;
+        }
+        expect_error(text, "nests more than 256 levels deep");
+        free(text);
+    }
+    /* Depth within the limit parses and evaluates. */
+    char *text = repeat("", "(", 100, "a = 1");
+    char *closed = repeat(text, ")", 100, "");
+    cr_assert(match(closed));
+    free(text);
+    free(closed);
+    text = repeat("a", " + a", 200, " = 201");
+    cr_assert(match(text));
+    free(text);
 }
 
 Test(expr, string_functions)
