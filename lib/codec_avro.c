@@ -220,6 +220,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         }
         if (alloc_kids(op, avro_schema_record_size(s)) < 0)
             goto nomem;
+        op->empty = 1;
         for (uint32_t i = 0; i < op->n; i++) {
             const char *fname = avro_schema_record_field_name(s, (int)i);
             char sub[512];
@@ -231,6 +232,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
                 compile(cx, avro_schema_record_field_get_by_index(s, (int)i), sub, depth + 1);
             if (!op->kids[i])
                 return NULL;
+            op->empty &= op->kids[i]->empty;
         }
         return op;
     }
@@ -295,6 +297,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         if (!op)
             goto nomem;
         op->fixed = avro_schema_fixed_size(s);
+        op->empty = op->fixed == 0;
         break;
     default: {
         static const struct {
@@ -310,6 +313,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         }
         if (!op)
             goto nomem;
+        op->empty = op->k == A_NULL;
     }
     }
     return bind_leaf(cx, op, path) < 0 ? NULL : op;
@@ -431,6 +435,96 @@ static void avro_destroy(sl_codec_t *c)
 
 static const codec_ops_t avro_ops = {avro_prepare, sl__avro_decode, avro_destroy};
 
+/* What Avro C 1.11 accepts and the Avro specification does not: a fixed of negative (or
+ * absurd) size, which made the decoder read backwards; two fields or enum symbols of one
+ * name; a union with two branches of one type or a union directly in a union. Named
+ * types are checked where they are defined (a reference is not followed again). */
+static int check_schema(avro_schema_t s, const char *path, int depth, char *errstr,
+                        size_t errstr_size)
+{
+    const char *where = *path ? path : "(record)";
+    if (depth > MAX_DEPTH) {
+        snprintf(errstr, errstr_size, "'%s' is nested more than %d levels deep", where,
+                 MAX_DEPTH);
+        return -1;
+    }
+    switch (avro_typeof(s)) {
+    case AVRO_FIXED: {
+        int64_t size = avro_schema_fixed_size(s);
+        if (size < 0 || size > INT32_MAX) {
+            snprintf(errstr, errstr_size, "'%s': a fixed of size %lld (0 to %d)", where,
+                     (long long)size, INT32_MAX);
+            return -1;
+        }
+        return 0;
+    }
+    case AVRO_ENUM: {
+        int n = (int)avro_schema_enum_number_of_symbols(s);
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < i; j++) {
+                if (!strcmp(avro_schema_enum_get(s, i), avro_schema_enum_get(s, j))) {
+                    snprintf(errstr, errstr_size, "'%s': enum symbol '%s' appears twice", where,
+                             avro_schema_enum_get(s, i));
+                    return -1;
+                }
+            }
+        }
+        return 0;
+    }
+    case AVRO_RECORD: {
+        int n = (int)avro_schema_record_size(s);
+        for (int i = 0; i < n; i++) {
+            const char *fname = avro_schema_record_field_name(s, i);
+            for (int j = 0; j < i; j++) {
+                if (!strcmp(fname, avro_schema_record_field_name(s, j))) {
+                    snprintf(errstr, errstr_size, "'%s': field '%s' appears twice", where, fname);
+                    return -1;
+                }
+            }
+            char sub[512];
+            snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", fname);
+            if (check_schema(avro_schema_record_field_get_by_index(s, i), sub, depth + 1, errstr,
+                             errstr_size) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case AVRO_UNION: {
+        int n = (int)avro_schema_union_size(s);
+        for (int i = 0; i < n; i++) {
+            avro_schema_t b = avro_schema_union_branch(s, i);
+            if (is_avro_union(b)) {
+                snprintf(errstr, errstr_size, "'%s': a union directly inside a union", where);
+                return -1;
+            }
+            for (int j = 0; j < i; j++) {
+                avro_schema_t o = avro_schema_union_branch(s, j);
+                const char *bn = is_avro_named_type(b) ? avro_schema_name(b) : NULL;
+                const char *on = is_avro_named_type(o) ? avro_schema_name(o) : NULL;
+                if (avro_typeof(b) == avro_typeof(o) && (!bn || !on || !strcmp(bn, on))) {
+                    snprintf(errstr, errstr_size, "'%s': the union has two branches of type %s",
+                             where, bn ? bn : avro_schema_type_name(b));
+                    return -1;
+                }
+            }
+            if (check_schema(b, path, depth + 1, errstr, errstr_size) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case AVRO_ARRAY:
+    case AVRO_MAP: {
+        char sub[512];
+        snprintf(sub, sizeof(sub), "%s[]", path);
+        return check_schema(is_avro_array(s) ? avro_schema_array_items(s)
+                                             : avro_schema_map_values(s),
+                            sub, depth + 1, errstr, errstr_size);
+    }
+    default:
+        return 0;
+    }
+}
+
 static sl_err_t parse_schema(const char *json, const char *which, avro_schema_t *out, char *errstr,
                              size_t errstr_size)
 {
@@ -445,6 +539,11 @@ static sl_err_t parse_schema(const char *json, const char *which, avro_schema_t 
     if (!is_avro_record(*out)) {
         snprintf(errstr, errstr_size, "%s schema: must be a record, not a %s", which,
                  avro_schema_type_name(*out));
+        return SL_ERR_SCHEMA;
+    }
+    char why[400];
+    if (check_schema(*out, "", 0, why, sizeof(why)) < 0) {
+        snprintf(errstr, errstr_size, "%s schema: not a valid Avro schema: %s", which, why);
         return SL_ERR_SCHEMA;
     }
     return SL_OK;

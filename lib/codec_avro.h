@@ -44,6 +44,7 @@ struct aop {
     const char **syms; /* enum symbols (owned by the schema) */
     int64_t fixed;     /* fixed size */
     aop_t *target;     /* A_LINK: the record it names */
+    int empty;         /* its values take no bytes: null, fixed(0), records of those */
 };
 
 /* A leaf of the flat plan, with its kind and slot beside the op: the loop reads one

@@ -202,6 +202,11 @@ static sl_err_t run(dstate_t *d, const aop_t *op, int depth)
                 if ((err = read_len(d, op, &size)))
                     return err;
             }
+            /* Items that take no bytes (nulls, fixed(0), empty records) are never bound: a
+             * block of them is skipped at once, whatever count it claims. Any other item
+             * takes a byte at least, so the work is bounded by the record's size. */
+            if (op->k == A_ARRAY && op->kids[0]->empty)
+                continue;
             if (count > d->end - d->p)
                 return derr(d, op, "block of %lld items exceeds the %lld bytes left", count,
                             d->end - d->p);
