@@ -1,8 +1,9 @@
 /*
- * agg.c - the aggregate functions. Sums of integer fields stay integers, so a sum and an
- * average are exact and the same whatever the batch boundaries were; min and max keep
- * the value itself. The state encoding starts with a version byte, and every read is
- * bounds-checked: state on disk is input too.
+ * agg.c - the aggregate functions. Sums of integer fields stay integers, 128 bits wide, so
+ * a sum and an average are exact and the same whatever the batch boundaries were, and a
+ * sum that leaves a long's range is reported, never wrapped; min and max keep the value
+ * itself, in Spark's order of doubles. The state encoding starts with a version byte, and
+ * every read is bounds-checked: state on disk is input too.
  */
 #include "agg.h"
 
@@ -55,6 +56,8 @@ int sl__hll_p_for_rsd(double rsd)
 static sl_err_t keep_value(sl_acc_t *acc, const sl_val_t *v, sl_arena_t *arena)
 {
     acc->v = *v;
+    if (v->t == SL_T_DOUBLE && isnan(v->u.d))
+        acc->v.u.d = NAN; /* one NaN, whichever bits the input had */
     if (v->t == SL_T_STRING) {
         acc->v.u.s = sl__arena_dup(arena, v->u.s, v->n);
         if (!acc->v.u.s)
@@ -63,9 +66,39 @@ static sl_err_t keep_value(sl_acc_t *acc, const sl_val_t *v, sl_arena_t *arena)
     return SL_OK;
 }
 
-static int64_t add_wrap(int64_t a, int64_t b)
+__extension__ typedef __int128 i128_t;
+__extension__ typedef unsigned __int128 u128_t;
+
+static i128_t sum128(const sl_acc_t *a)
 {
-    return (int64_t)((uint64_t)a + (uint64_t)b);
+    return (i128_t)(((u128_t)(uint64_t)a->hi << 64) | (uint64_t)a->sum.i);
+}
+
+/* Adds the 128-bit sum of @p from to that of @p into (wrapping past 2^127, which takes
+ * 2^64 values of a long's largest magnitude). */
+static void add_sums(sl_acc_t *into, const sl_acc_t *from)
+{
+    uint64_t lo = (uint64_t)into->sum.i, nlo = lo + (uint64_t)from->sum.i;
+    into->hi = (int64_t)((uint64_t)into->hi + (uint64_t)from->hi + (nlo < lo));
+    into->sum.i = (int64_t)nlo;
+}
+
+size_t sl__acc_sum_format(const sl_acc_t *a, char *buf)
+{
+    i128_t v = sum128(a);
+    u128_t u = v < 0 ? -(u128_t)v : (u128_t)v;
+    char tmp[40];
+    size_t n = 0, len = 0;
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    buf[len] = 0;
+    return len;
 }
 
 /* ---- the set of an exact count_distinct ---- */
@@ -181,7 +214,7 @@ sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t
     case SL_AGG_SUM:
     case SL_AGG_AVG:
         if (sl__type_integral(spec->in_type))
-            acc->sum.i = add_wrap(acc->sum.i, v->u.i);
+            sl__acc_add(acc, v->u.i);
         else
             acc->sum.d += sl__val_num(v);
         acc->n++;
@@ -227,7 +260,7 @@ sl_err_t sl__acc_update(const sl_agg_spec_t *spec, sl_acc_t *acc, const sl_val_t
     if (spec->slot >= 0) {
         one.v = *v;
         if (sl__type_integral(spec->in_type))
-            one.sum.i = v->u.i;
+            sl__acc_add(&one, v->u.i);
         else
             one.sum.d = sl__val_num(v);
     }
@@ -247,13 +280,17 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
     case SL_AGG_SUM:
     case SL_AGG_AVG:
         if (sl__type_integral(spec->in_type))
-            into->sum.i = add_wrap(into->sum.i, from->sum.i);
+            add_sums(into, from);
         else
             into->sum.d += from->sum.d;
         break;
     case SL_AGG_MIN:
     case SL_AGG_MAX: {
         int c = into->n == 0 ? -1 : sl__val_cmp(&from->v, &into->v);
+        /* -0.0 equals 0.0 (Spark's order), but which one a min or max keeps must not
+         * depend on the order records came in: min takes -0.0, max 0.0. */
+        if (c == 0 && from->v.t == SL_T_DOUBLE && from->v.u.d == 0.0)
+            c = (signbit(into->v.u.d) != 0) - (signbit(from->v.u.d) != 0);
         if (spec->fn == SL_AGG_MAX && into->n)
             c = -c;
         into->n += from->n;
@@ -305,32 +342,36 @@ sl_err_t sl__acc_merge_older(const sl_agg_spec_t *spec, sl_acc_t *into, const sl
     return keep_value(into, &older->v, arena);
 }
 
-void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out)
+sl_err_t sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out)
 {
     memset(out, 0, sizeof(*out));
     switch (spec->fn) {
     case SL_AGG_COUNT:
         out->t = SL_T_LONG;
         out->u.i = acc->n;
-        return;
+        return SL_OK;
     case SL_AGG_COUNT_DISTINCT:
         out->t = SL_T_LONG;
         out->u.i = acc->ext ? ((const sl_dset_t *)acc->ext)->n : 0;
-        return;
+        return SL_OK;
     case SL_AGG_APPROX_COUNT_DISTINCT:
         out->t = SL_T_LONG;
         out->u.i = acc->ext ? hll_estimate(acc->ext, spec->hll_p) : 0;
-        return;
+        return SL_OK;
     default:
         break;
     }
     if (acc->n == 0) {
         out->t = SL_T_NULL;
-        return;
+        return SL_OK;
     }
     switch (spec->fn) {
     case SL_AGG_SUM:
         if (sl__type_integral(spec->in_type)) {
+            if (!sl__acc_sum_fits(acc)) {
+                out->t = SL_T_NULL;
+                return SL_ERR_OVERFLOW;
+            }
             out->t = SL_T_LONG;
             out->u.i = acc->sum.i;
         } else {
@@ -339,17 +380,22 @@ void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *ou
         }
         break;
     case SL_AGG_AVG:
+        /* Of the exact sum, rounded once: never overflows. */
         out->t = SL_T_DOUBLE;
-        out->u.d =
-            (sl__type_integral(spec->in_type) ? (double)acc->sum.i : acc->sum.d) / (double)acc->n;
+        out->u.d = (sl__type_integral(spec->in_type) ? (double)sum128(acc) : acc->sum.d) /
+                   (double)acc->n;
         break;
     default:
         *out = acc->v;
         break;
     }
+    return SL_OK;
 }
 
-#define ACC_VERSION 1
+/* 2: an integer sum is its low 8 bytes and then its high 64 bits as a varint (0 or -1,
+ * one byte, unless the sum has left a long's range). 1 (read, upgraded when written
+ * again): the low 8 bytes only. */
+#define ACC_VERSION 2
 
 /* Sums and numeric min/max are stored as 8 big-endian bytes of their bits. */
 static sl_err_t put_word(sl_buf_t *out, const void *src)
@@ -417,6 +463,8 @@ sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs
         case SL_AGG_SUM:
         case SL_AGG_AVG:
             err = put_word(out, &a->sum);
+            if (!err && sl__type_integral(s->in_type))
+                err = sl__buf_append(out, tmp, sl__zz_encode(a->hi, tmp));
             break;
         case SL_AGG_MIN:
         case SL_AGG_MAX:
@@ -457,8 +505,9 @@ sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, si
                          sl_acc_t *accs, sl_arena_t *arena)
 {
     const uint8_t *end = p + len;
-    if (len < 1 || *p++ != ACC_VERSION)
+    if (len < 1 || (*p != ACC_VERSION && *p != 1))
         return SL_ERR_STATE;
+    int version = *p++;
     for (int i = 0; i < n; i++) {
         sl_acc_t *a = &accs[i];
         const sl_agg_spec_t *s = &specs[i];
@@ -473,6 +522,12 @@ sl_err_t sl__accs_decode(const sl_agg_spec_t *specs, int n, const uint8_t *p, si
         case SL_AGG_SUM:
         case SL_AGG_AVG:
             if (get_word(&p, end, &a->sum) < 0)
+                return SL_ERR_STATE;
+            if (!sl__type_integral(s->in_type))
+                break;
+            if (version == 1)
+                a->hi = a->sum.i < 0 ? -1 : 0;
+            else if (sl__zz_decode(&p, end, &a->hi) < 0)
                 return SL_ERR_STATE;
             break;
         case SL_AGG_MIN:

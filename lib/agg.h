@@ -42,16 +42,37 @@ typedef struct sl_dset {
 } sl_dset_t;
 
 /* One accumulator: n values seen (non-null ones for a field), their sum, the min/max or
- * first/last value (with its event time in sum.i), the distinct set or HLL registers. */
+ * first/last value (with its event time in sum.i), the distinct set or HLL registers.
+ * The sum of integers is 128 bits, sum.i its low 64 and hi its high 64: it cannot
+ * overflow, so a sum or an average is exact whatever the order and batches of its
+ * records, and a sum whose result does not fit a long is an error (sl__acc_result). */
 typedef struct sl_acc {
     int64_t n;
     union {
         int64_t i;
         double d;
     } sum;
+    int64_t hi;
     sl_val_t v; /* a string points into an arena or a decoded state value */
     void *ext;  /* count_distinct: sl_dset_t; approx_count_distinct: 2^p registers */
 } sl_acc_t;
+
+/** Adds @p x to the 128-bit integer sum of @p a. */
+static inline void sl__acc_add(sl_acc_t *a, int64_t x)
+{
+    uint64_t lo = (uint64_t)a->sum.i, nlo = lo + (uint64_t)x;
+    a->hi = (int64_t)((uint64_t)a->hi + (x < 0 ? UINT64_MAX : 0) + (nlo < lo));
+    a->sum.i = (int64_t)nlo;
+}
+
+/** 1 when the integer sum of @p a fits a long. */
+static inline int sl__acc_sum_fits(const sl_acc_t *a)
+{
+    return a->hi == (a->sum.i < 0 ? -1 : 0);
+}
+
+/** Writes the integer sum of @p a in decimal (at least 41 bytes); its length. */
+size_t sl__acc_sum_format(const sl_acc_t *a, char *buf);
 
 /** The register count exponent Spark derives from a relative standard deviation. */
 int sl__hll_p_for_rsd(double rsd);
@@ -79,8 +100,9 @@ sl_err_t sl__acc_merge(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t
  */
 sl_err_t sl__acc_merge_older(const sl_agg_spec_t *spec, sl_acc_t *into, const sl_acc_t *older,
                              sl_arena_t *arena);
-/** The result value of @p acc; null when no value was seen (sum, min, max, avg). */
-void sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out);
+/** The result value of @p acc; null when no value was seen (sum, min, max, avg).
+ *  SL_ERR_OVERFLOW (and null) for a sum of integers that does not fit a long. */
+sl_err_t sl__acc_result(const sl_agg_spec_t *spec, const sl_acc_t *acc, sl_val_t *out);
 
 /** Appends the encoding of @p n accumulators to @p out. */
 sl_err_t sl__accs_encode(const sl_agg_spec_t *specs, int n, const sl_acc_t *accs, sl_buf_t *out);

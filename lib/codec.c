@@ -135,6 +135,21 @@ int sl__codec_json_value(json_t *v, sl_type_t type, sl_val_t *out)
             return -1;
         break;
     case SL_T_DOUBLE:
+        if (json_is_string(v)) {
+            /* What Spark's to_json (and sluice's JSON output) writes for the values JSON
+             * has no number for; Spark's reader takes the same. */
+            const char *s = json_string_value(v);
+            if (!strcmp(s, "NaN"))
+                out->u.d = NAN;
+            else if (!strcmp(s, "Infinity") || !strcmp(s, "+Infinity") || !strcmp(s, "+INF") ||
+                     !strcmp(s, "INF"))
+                out->u.d = INFINITY;
+            else if (!strcmp(s, "-Infinity") || !strcmp(s, "-INF"))
+                out->u.d = -INFINITY;
+            else
+                return -1;
+            break;
+        }
         if (!json_is_number(v))
             return -1;
         out->u.d = json_number_value(v);
@@ -170,7 +185,9 @@ static sl_err_t json_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t
     json_decref(impl->doc);
     impl->doc = NULL;
     json_error_t jerr;
-    json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* JSON_ALLOW_NUL: "\u0000" in a string is valid JSON (Spark reads it); strings are
+     * taken with their lengths throughout. */
+    json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!doc) {
         snprintf(errstr, errstr_size, "not JSON: %s at byte %d", jerr.text, jerr.position);
         return SL_ERR_DECODE;

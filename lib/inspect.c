@@ -108,8 +108,12 @@ static void print_row(layout_t *l, const char *k, size_t klen, const char *v, si
     fputs(" ->", l->out);
     for (int i = 0; i < l->naggs; i++) {
         sl_val_t r;
-        sl__acc_result(&l->aggs[i], &accs[i], &r);
-        sl__val_format(&r, buf, sizeof(buf));
+        if (sl__acc_result(&l->aggs[i], &accs[i], &r) == SL_ERR_OVERFLOW) {
+            size_t n = sl__acc_sum_format(&accs[i], buf);
+            snprintf(buf + n, sizeof(buf) - n, " (beyond a long)");
+        } else {
+            sl__val_format(&r, buf, sizeof(buf));
+        }
         fprintf(l->out, " %s=%s", l->aggs[i].as, buf);
     }
     fputc('\n', l->out);

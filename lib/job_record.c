@@ -210,7 +210,7 @@ static inline sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t kl
         case FK_COUNT:
             break;
         case FK_SUM_LONG:
-            acc->sum.i = (int64_t)((uint64_t)acc->sum.i + (uint64_t)nums[a].i);
+            sl__acc_add(acc, nums[a].i);
             break;
         case FK_SUM_DOUBLE:
             acc->sum.d += nums[a].d;

@@ -71,7 +71,7 @@ static sl_err_t emit(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t w
         m->cap = cap;
     }
     sl_val_t *row = &m->rows[m->nrows * (size_t)c->ncols];
-    sl_err_t e = sl__out_columns(c, key, klen, wend, accs, row);
+    sl_err_t e = sl__out_columns(c, key, klen, wend, accs, row, m->why, sizeof(m->why));
     if (e)
         return e;
     /* Strings may point into state values that are freed before the rows are published. */
@@ -591,5 +591,7 @@ sl_err_t sl__merge_batch(sl_merge_t *m, sl_store_t *st, sl_store_batch_t *wb, sl
     }
     if (e == SL_ERR_NOMEM)
         snprintf(errstr, errstr_size, "out of memory while merging a batch into the state");
+    else if (e == SL_ERR_OVERFLOW)
+        snprintf(errstr, errstr_size, "%s", m->why);
     return e;
 }

@@ -30,6 +30,7 @@ typedef struct sl_merge {
     int64_t wm;         /* the watermark after this batch */
     sl_table_t handled; /* state keys this merge wrote or deleted */
     sl_err_t err;       /* an error inside a scan callback */
+    char why[768];      /* what overflowed (SL_ERR_OVERFLOW) */
 } sl_merge_t;
 
 sl_err_t sl__merge_init(sl_merge_t *m, const sl_conf_t *c);

@@ -11,13 +11,14 @@
 #include "table.h"
 
 sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
-                         const sl_acc_t *accs, sl_val_t *cols)
+                         const sl_acc_t *accs, sl_val_t *cols, char *why, size_t why_size)
 {
     sl_val_t keys[SL_MAX_GROUP + 1];
     int nk = c->ngroup + (c->window ? 1 : 0);
     sl_err_t err = sl__key_decode(key, klen, nk, keys);
     if (err)
         return err;
+    int over = -1;
     for (int i = 0; i < c->ncols; i++) {
         const sl_col_t *col = &c->cols[i];
         switch (col->kind) {
@@ -31,13 +32,30 @@ sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, in
             cols[i] = keys[col->idx];
             break;
         case SL_COL_AGG:
-            sl__acc_result(&c->aggs[col->idx], &accs[col->idx], &cols[i]);
+            if (sl__acc_result(&c->aggs[col->idx], &accs[col->idx], &cols[i]) && over < 0)
+                over = i;
             break;
         case SL_COL_SELECT:
             break;
         }
     }
-    return SL_OK;
+    if (over < 0)
+        return SL_OK;
+    if (why) {
+        char group[300] = "", v[64], sum[48];
+        for (int i = 0; i < c->nkeycols; i++) {
+            sl__val_format(&cols[i], v, sizeof(v));
+            sl__strlcatf(group, sizeof(group), "%s%s=%s", i ? ", " : "", c->cols[i].name, v);
+        }
+        sl__acc_sum_format(&accs[c->cols[over].idx], sum);
+        snprintf(why, why_size,
+                 "%s of the group (%s) is %s, beyond a long's range: as Spark's ANSI mode "
+                 "(ARITHMETIC_OVERFLOW), the job stops before this batch is committed rather "
+                 "than publish a wrong sum. A double sum does not overflow: sum an expression "
+                 "such as \"x * 1.0\"",
+                 c->cols[over].name, c->nkeycols ? group : "all records", sum);
+    }
+    return SL_ERR_OVERFLOW;
 }
 
 void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols)
@@ -75,8 +93,13 @@ static uint8_t *json_put(uint8_t *o, const sl_val_t *v)
         return o + sl__i64_format(v->u.i, (char *)o);
     case SL_T_DOUBLE:
         if (!isfinite(v->u.d)) {
-            memcpy(o, "null", 4);
-            return o + 4;
+            /* JSON has no NaN or infinity; Spark's to_json writes them as these strings
+             * (and its JSON reader, and sluice's, read them back), not as null, which
+             * would say the value is missing. */
+            const char *s = isnan(v->u.d) ? "\"NaN\"" : v->u.d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+            size_t n = strlen(s);
+            memcpy(o, s, n);
+            return o + n;
         }
         return o + sl__dtoa(v->u.d, (char *)o);
     case SL_T_STRING:
@@ -198,7 +221,12 @@ void sl__val_format(const sl_val_t *v, char *buf, size_t size)
         snprintf(buf, size, "%lld", (long long)v->u.i);
         break;
     case SL_T_DOUBLE:
-        snprintf(buf, size, "%.15g", v->u.d);
+        if (isnan(v->u.d))
+            snprintf(buf, size, "NaN"); /* as Spark shows them */
+        else if (isinf(v->u.d))
+            snprintf(buf, size, "%sInfinity", v->u.d < 0 ? "-" : "");
+        else
+            snprintf(buf, size, "%.15g", v->u.d);
         break;
     case SL_T_STRING:
         snprintf(buf, size, "%.*s", (int)v->n, v->u.s);

@@ -21,10 +21,12 @@ static inline int sl__out_ncols(const sl_conf_t *c)
 
 /**
  * Fills @p cols (sl__out_ncols() values) from a state key, the window's end (windowed
- * queries) and the accumulators.
+ * queries) and the accumulators. SL_ERR_OVERFLOW when a sum does not fit a long (every
+ * column is filled all the same, that one null); *why then names the group, the column
+ * and the sum (@p why may be NULL).
  */
 sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
-                         const sl_acc_t *accs, sl_val_t *cols);
+                         const sl_acc_t *accs, sl_val_t *cols, char *why, size_t why_size);
 /** Fills @p cols from a record's row (queries without aggregation). */
 void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols);
 /** Appends a row as a JSON object to @p out. */

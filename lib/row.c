@@ -3,6 +3,7 @@
  */
 #include "row.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +41,8 @@ int sl__val_cmp(const sl_val_t *a, const sl_val_t *b)
     if (a->t == SL_T_BOOL && b->t == SL_T_BOOL)
         return (a->u.i != 0) - (b->u.i != 0);
     double x = sl__val_num(a), y = sl__val_num(b);
+    if (isnan(x) || isnan(y))
+        return isnan(x) - isnan(y);
     return x < y ? -1 : x > y;
 }
 

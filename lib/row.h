@@ -36,7 +36,8 @@ typedef struct sl_field {
 
 const char *sl__type_name(sl_type_t t);
 /** Compares two non-null values of the same type (long, timestamp and double compare
- *  numerically). */
+ *  numerically) in Spark SQL's order: NaN is above every number and equal to itself, and
+ *  -0.0 equals 0.0. */
 int sl__val_cmp(const sl_val_t *a, const sl_val_t *b);
 /**
  * Formats a timestamp: with @p iso as ISO 8601 in UTC with milliseconds

@@ -174,7 +174,7 @@ static sl_err_t parse_rows(const sl_conf_t *c, replay_t *r, json_t **docs, sl_va
     for (size_t i = 0; i < r->n; i++) {
         json_error_t je;
         docs[i] = json_loadb((const char *)r->json.p + r->spans[i], r->spans[i + 1] - r->spans[i],
-                             0, &je);
+                             JSON_ALLOW_NUL, &je);
         if (!json_is_object(docs[i]))
             return SL_ERR_STATE;
         for (int k = 0; k < c->ncols; k++) {

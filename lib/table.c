@@ -3,6 +3,7 @@
  */
 #include "table.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 enum {
@@ -32,8 +33,10 @@ size_t sl__key_head(const sl_val_t *v, uint8_t *b)
         len += 8;
         break;
     case SL_T_DOUBLE: {
+        /* As Spark normalizes floating-point keys: -0.0 is 0.0, and every NaN is one. */
+        double d = isnan(v->u.d) ? NAN : v->u.d == 0.0 ? 0.0 : v->u.d;
         uint64_t u;
-        memcpy(&u, &v->u.d, 8);
+        memcpy(&u, &d, 8);
         b[len++] = TAG_DOUBLE;
         sl__be64_put(b + len, u);
         len += 8;

@@ -476,7 +476,7 @@ uint64_t tk_sum_column(json_t *rows, const char *column)
 json_t *tk_memory_rows(const sl_job_t *job)
 {
     char *text = sl_job_memory_rows(job);
-    json_t *rows = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *rows = text ? json_loads(text, JSON_ALLOW_NUL, NULL) : NULL;
     cr_assert(json_is_array(rows), "memory rows: %s", text ? text : "(none)");
     free(text);
     return rows;

@@ -3,6 +3,7 @@
  * to the stored state), results, and the state encoding.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "agg.h"
@@ -352,4 +353,151 @@ Test(agg, corrupt_sets_and_registers_are_refused)
                      len);
     sl__buf_fini(&b);
     sl__arena_fini(&arena);
+}
+
+/* Folds vals[0, k) and vals[k, n) apart, through the state encoding, and merges them. */
+static sl_acc_t fold_split(const sl_agg_spec_t *s, const sl_val_t *vals, int n, int k,
+                           sl_arena_t *arena)
+{
+    sl_acc_t a = {0}, b = {0};
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(sl__acc_update(s, i < k ? &a : &b, &vals[i], NULL, arena), SL_OK);
+    sl_buf_t buf;
+    sl__buf_init(&buf);
+    sl_acc_t old = reload(s, &a, &buf, arena);
+    sl__buf_fini(&buf);
+    cr_assert_eq(sl__acc_merge_older(s, &b, &old, arena), SL_OK);
+    return b;
+}
+
+Test(agg, integer_sums_are_exact_and_never_wrap)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_agg_spec_t sum = spec(SL_AGG_SUM, SL_T_LONG, 0), avg = spec(SL_AGG_AVG, SL_T_LONG, 0);
+    /* MAX + 1 wrapped to MIN: a wrong sum published as a right one. */
+    sl_val_t over[] = {L(INT64_MAX), L(1)};
+    for (int k = 0; k <= 2; k++) {
+        sl_acc_t a = fold_split(&sum, over, 2, k, &arena);
+        sl_val_t r;
+        cr_assert_eq(sl__acc_result(&sum, &a, &r), SL_ERR_OVERFLOW, "split at %d", k);
+        cr_assert_eq(r.t, SL_T_NULL);
+        char text[48];
+        sl__acc_sum_format(&a, text);
+        cr_assert_str_eq(text, "9223372036854775808");
+    }
+    /* A sum that leaves a long's range and comes back is exact, in any order and split:
+     * the result does not depend on batch boundaries. */
+    sl_val_t back[] = {L(INT64_MAX), L(INT64_MAX), L(-INT64_MAX), L(3), L(INT64_MIN),
+                       L(INT64_MIN), L(INT64_MAX)};
+    for (int k = 0; k <= 7; k++) {
+        sl_acc_t a = fold_split(&sum, back, 7, k, &arena);
+        cr_assert_eq(result_long(&sum, &a), 1, "split at %d", k); /* 2 MAX + 2 MIN + 3 */
+    }
+    sl_val_t low[] = {L(INT64_MIN), L(-1)};
+    sl_acc_t a = fold_split(&sum, low, 2, 1, &arena);
+    char text[48];
+    sl__acc_sum_format(&a, text);
+    cr_assert_str_eq(text, "-9223372036854775809");
+    sl_val_t r;
+    cr_assert_eq(sl__acc_result(&sum, &a, &r), SL_ERR_OVERFLOW);
+    /* avg(MAX, MAX) was -1.0 (the sum wrapped); it is the exact mean, rounded once. */
+    sl_val_t two[] = {L(INT64_MAX), L(INT64_MAX)};
+    a = fold_split(&avg, two, 2, 1, &arena);
+    cr_assert_eq(sl__acc_result(&avg, &a, &r), SL_OK);
+    cr_assert_eq(r.u.d, 9223372036854775807.0);
+    sl_val_t mixed[] = {L(INT64_MIN), L(INT64_MIN), L(INT64_MIN), L(3)};
+    a = fold_split(&avg, mixed, 4, 2, &arena);
+    cr_assert_eq(sl__acc_result(&avg, &a, &r), SL_OK);
+    cr_assert_eq(r.u.d, (3.0 * -9223372036854775808.0 + 3) / 4);
+    sl__arena_fini(&arena);
+}
+
+Test(agg, state_of_the_first_format_is_read_and_upgraded)
+{
+    /* Version 1 kept an integer sum in its 8 low bytes; it reads as that long. */
+    sl_agg_spec_t specs[] = {spec(SL_AGG_SUM, SL_T_LONG, 0), spec(SL_AGG_AVG, SL_T_DOUBLE, 1)};
+    uint8_t v1[] = {1, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xd8, /* n 2, sum -40 */
+                    2, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0 /* n 1, 1.5 */};
+    sl_acc_t out[2];
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    cr_assert_eq(sl__accs_decode(specs, 2, v1, sizeof(v1), out, &arena), SL_OK);
+    cr_assert(out[0].n == 2 && out[0].sum.i == -40 && out[0].hi == -1);
+    cr_assert(out[1].n == 1 && out[1].sum.d == 1.5);
+    sl_buf_t b;
+    sl__buf_init(&b);
+    cr_assert_eq(sl__accs_encode(specs, 2, out, &b), SL_OK);
+    cr_assert_eq(b.p[0], 2, "written back in the current format");
+    sl_acc_t again[2];
+    cr_assert_eq(sl__accs_decode(specs, 2, b.p, b.len, again, &arena), SL_OK);
+    cr_assert(again[0].sum.i == -40 && again[0].hi == -1 && again[1].sum.d == 1.5);
+    sl__buf_fini(&b);
+    sl__arena_fini(&arena);
+}
+
+static sl_val_t D(double d)
+{
+    return (sl_val_t){.t = SL_T_DOUBLE, .u.d = d};
+}
+
+/* Every order of @p n values (n <= 4) and every split of it: min and max give @p mn, @p mx
+ * (bits compared, so -0.0 is not 0.0, NaN is any NaN). */
+static void min_max_everywhere(const double *in, int n, double mn, double mx)
+{
+    sl_arena_t arena;
+    sl__arena_init(&arena);
+    sl_agg_spec_t smin = spec(SL_AGG_MIN, SL_T_DOUBLE, 0), smax = spec(SL_AGG_MAX, SL_T_DOUBLE, 0);
+    int perm[4] = {0, 1, 2, 3};
+    int count = 1;
+    for (int i = 2; i <= n; i++)
+        count *= i;
+    for (int p = 0; p < count; p++) {
+        /* The p-th permutation, by its factorial digits. */
+        int avail[4] = {0, 1, 2, 3}, left = n, q = p;
+        for (int i = 0; i < n; i++) {
+            int f = 1;
+            for (int j = 2; j < n - i; j++)
+                f *= j;
+            int d = q / f;
+            q %= f;
+            perm[i] = avail[d];
+            for (int j = d; j < left - 1; j++)
+                avail[j] = avail[j + 1];
+            left--;
+        }
+        sl_val_t vals[4];
+        for (int i = 0; i < n; i++)
+            vals[i] = D(in[perm[i]]);
+        for (int k = 0; k <= n; k++) {
+            sl_acc_t a = fold_split(&smin, vals, n, k, &arena);
+            sl_acc_t b = fold_split(&smax, vals, n, k, &arena);
+            sl_val_t r1, r2;
+            sl__acc_result(&smin, &a, &r1);
+            sl__acc_result(&smax, &b, &r2);
+            cr_assert(isnan(mn) ? isnan(r1.u.d) : !memcmp(&r1.u.d, &mn, 8),
+                      "min: permutation %d split %d gave %g", p, k, r1.u.d);
+            cr_assert(isnan(mx) ? isnan(r2.u.d) : !memcmp(&r2.u.d, &mx, 8),
+                      "max: permutation %d split %d gave %g", p, k, r2.u.d);
+        }
+    }
+    sl__arena_fini(&arena);
+}
+
+Test(agg, doubles_order_as_spark_whatever_the_order_and_batches)
+{
+    /* [1.0, NaN, -5.0] gave max 1.0 in one batch and -5.0 one record a batch; Spark orders
+     * NaN above every number. */
+    min_max_everywhere((double[]){1.0, NAN, -5.0}, 3, -5.0, NAN);
+    min_max_everywhere((double[]){NAN, -NAN, INFINITY}, 3, INFINITY, NAN);
+    min_max_everywhere((double[]){-INFINITY, NAN}, 2, -INFINITY, NAN);
+    /* -0.0 equals 0.0; which one is kept must not depend on the order either. */
+    min_max_everywhere((double[]){0.0, -0.0, 0.0, -0.0}, 4, -0.0, 0.0);
+    min_max_everywhere((double[]){-0.0, -0.0}, 2, -0.0, -0.0);
+    min_max_everywhere((double[]){0.0, 2.0, -0.0}, 3, -0.0, 2.0);
+    sl_val_t nan = D(NAN), one = D(1.0), inf = D(INFINITY), mz = D(-0.0), z = D(0.0);
+    cr_assert_eq(sl__val_cmp(&nan, &nan), 0, "NaN = NaN");
+    cr_assert_gt(sl__val_cmp(&nan, &inf), 0, "NaN is above infinity");
+    cr_assert_lt(sl__val_cmp(&one, &nan), 0);
+    cr_assert_eq(sl__val_cmp(&mz, &z), 0, "-0.0 = 0.0");
 }

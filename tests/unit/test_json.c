@@ -2,6 +2,7 @@
  * test_json.c - the JSON input format: declared types, nulls, and bad records.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "codec.h"
@@ -72,4 +73,29 @@ Test(json, declarations_are_checked)
     cr_assert_eq(sl__codec_json_new(decl, &c, err, sizeof(err)), SL_ERR_INVAL);
     cr_assert(strstr(err, "page: type must be one of"), "got: %s", err);
     json_decref(decl);
+}
+
+Test(json, nul_characters_and_non_finite_doubles)
+{
+    sl_codec_t *c = make();
+    sl_val_t row[4];
+    char err[256] = "";
+    /* "\u0000" is valid JSON (Spark reads it); it was refused. */
+    const char rec[] = "{\"page\": \"a\\u0000b\", \"x\": \"NaN\"}";
+    cr_assert_eq(sl__codec_decode(c, rec, strlen(rec), row, err, sizeof(err)), SL_OK, "%s", err);
+    sl_val_t *p = &row[slot(c, "page")];
+    cr_assert(p->t == SL_T_STRING && p->n == 3 && !memcmp(p->u.s, "a\0b", 3));
+    cr_assert(isnan(row[slot(c, "x")].u.d));
+    /* What Spark's to_json and sluice write for doubles JSON has no number for. */
+    const char *inf[][2] = {{"{\"x\": \"Infinity\"}", "+"}, {"{\"x\": \"-Infinity\"}", "-"},
+                            {"{\"x\": \"+INF\"}", "+"}, {"{\"x\": \"-INF\"}", "-"}};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(sl__codec_decode(c, inf[i][0], strlen(inf[i][0]), row, err, sizeof(err)),
+                     SL_OK, "%s: %s", inf[i][0], err);
+        double d = row[slot(c, "x")].u.d;
+        cr_assert(isinf(d) && (d < 0) == (inf[i][1][0] == '-'), "%s", inf[i][0]);
+    }
+    const char *bad = "{\"x\": \"nan?\"}";
+    cr_assert_eq(sl__codec_decode(c, bad, strlen(bad), row, err, sizeof(err)), SL_ERR_DECODE);
+    sl__codec_destroy(c);
 }
