@@ -15,15 +15,25 @@
 
 typedef struct sl_codec sl_codec_t;
 
+/* Records in the Confluent wire format: a 5-byte header (magic byte 0, the schema id,
+ * 4 bytes big-endian) before the Avro bytes. Only records of these ids are decoded with
+ * the job's schema; any other id is a decode error (the job's policy applies). */
+typedef struct sl_confluent {
+    const int32_t *ids; /* borrowed */
+    int nids;
+} sl_confluent_t;
+
 /**
  * Builds an Avro codec. The query sees the fields of @p reader_json (the job's schema);
  * records were written with @p writer_json (NULL: the same schema) and are resolved to
  * the reader's by Avro's rules (fields by name, promotions int->long->float->double,
  * string<->bytes, reader defaults for fields the writer lacks).
- * @param confluent records carry the Confluent wire-format header (magic 0 + schema id).
+ * @param confluent records carry the Confluent wire-format header and these ids are
+ * accepted (copied); NULL: plain Avro bytes.
  */
-sl_err_t sl__codec_avro_new(const char *reader_json, const char *writer_json, int confluent,
-                            sl_codec_t **out, char *errstr, size_t errstr_size);
+sl_err_t sl__codec_avro_new(const char *reader_json, const char *writer_json,
+                            const sl_confluent_t *confluent, sl_codec_t **out, char *errstr,
+                            size_t errstr_size);
 
 /**
  * Builds a JSON codec from a declaration object {"field": "string"|"long"|"double"|

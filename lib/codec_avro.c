@@ -419,6 +419,7 @@ static void avro_destroy(sl_codec_t *c)
         free(impl->all[i]);
     }
     free(impl->all);
+    free(impl->ids);
     free(impl->flat);
     free(impl->default_slots);
     free(impl->double_slots);
@@ -549,8 +550,9 @@ static sl_err_t parse_schema(const char *json, const char *which, avro_schema_t 
     return SL_OK;
 }
 
-sl_err_t sl__codec_avro_new(const char *reader_json, const char *writer_json, int confluent,
-                            sl_codec_t **out, char *errstr, size_t errstr_size)
+sl_err_t sl__codec_avro_new(const char *reader_json, const char *writer_json,
+                            const sl_confluent_t *confluent, sl_codec_t **out, char *errstr,
+                            size_t errstr_size)
 {
     *out = NULL;
     sl_err_t err = SL_ERR_NOMEM;
@@ -561,7 +563,14 @@ sl_err_t sl__codec_avro_new(const char *reader_json, const char *writer_json, in
         goto fail;
     }
     c->impl = impl;
-    impl->confluent = confluent;
+    if (confluent) {
+        impl->confluent = 1;
+        impl->nids = confluent->nids;
+        impl->ids = malloc((size_t)(confluent->nids ? confluent->nids : 1) * sizeof(int32_t));
+        if (!impl->ids)
+            goto fail;
+        memcpy(impl->ids, confluent->ids, (size_t)confluent->nids * sizeof(int32_t));
+    }
     if ((err = parse_schema(reader_json, "reader", &impl->reader, errstr, errstr_size)))
         goto fail;
     if (writer_json &&

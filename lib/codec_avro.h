@@ -59,7 +59,9 @@ typedef struct avro_impl {
     avro_schema_t reader;
     avro_schema_t writer;
     json_t *reader_doc; /* for defaults */
-    int confluent;
+    int confluent;      /* records carry the Confluent header, with one of these ids */
+    int32_t *ids;
+    int nids;
     aop_t *prog;
     aop_t **all; /* every op, for freeing */
     size_t nall, capall;

@@ -401,6 +401,22 @@ sl_err_t sl__avro_decode(sl_codec_t *c, const void *buf, size_t len, sl_val_t *r
                      len < 5 ? "shorter than its 5-byte header" : "magic byte is not 0");
             return SL_ERR_DECODE;
         }
+        /* Another id means another writer schema: decoding it with this one would give
+         * wrong values or an error far from the cause. */
+        int32_t id = (int32_t)sl__be32_get(p + 1);
+        int known = 0;
+        for (int i = 0; i < impl->nids && !known; i++)
+            known = impl->ids[i] == id;
+        if (!known) {
+            char list[200] = "";
+            for (int i = 0; i < impl->nids; i++)
+                sl__strlcatf(list, sizeof(list), "%s%d", i ? ", " : "", (int)impl->ids[i]);
+            snprintf(errstr, errstr_size,
+                     "Confluent schema id %d is not one this job decodes "
+                     "(source.schema_ids: %s)",
+                     (int)id, list);
+            return SL_ERR_DECODE;
+        }
         p += 5;
         len -= 5;
     }

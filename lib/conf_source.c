@@ -137,7 +137,7 @@ static int parse_local_source(checker_t *ck, json_t *src)
     }
     static const char *const kafka_only[] = {
         "topics",       "pattern", "starting_offsets", "starting_timestamp",
-        "on_data_loss", "headers", "confluent_wire",   NULL};
+        "on_data_loss", "headers", "confluent_wire",   "schema_ids", NULL};
     for (const char *const *k = kafka_only; *k; k++) {
         if (json_object_get(src, *k))
             sl__conf_problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k,
@@ -165,6 +165,7 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
                                        "schema",
                                        "writer_schema",
                                        "confluent_wire",
+                                       "schema_ids",
                                        "fields",
                                        "starting_offsets",
                                        "starting_timestamp",
@@ -236,16 +237,52 @@ format:;
         json_t *cw = json_object_get(src, "confluent_wire");
         if (cw && !json_is_boolean(cw))
             sl__conf_problem(ck, "source.confluent_wire", "must be true or false");
+        json_t *jids = json_object_get(src, "schema_ids");
+        int32_t ids[64];
+        sl_confluent_t cf = {.ids = ids};
+        if (json_is_true(cw) && !jids) {
+            sl__conf_problem(ck, "source.schema_ids",
+                             "missing: the Confluent schema ids whose records this job's schema "
+                             "decodes, e.g. [7] (a record framed with another id is a decode "
+                             "error)");
+        } else if (jids && !json_is_true(cw)) {
+            sl__conf_problem(ck, "source.schema_ids",
+                             "only records in the Confluent wire format carry a schema id "
+                             "(\"confluent_wire\": true)");
+        } else if (jids && (!json_is_array(jids) || !json_array_size(jids) ||
+                            json_array_size(jids) > SL_ARRAY_LEN(ids))) {
+            sl__conf_problem(ck, "source.schema_ids", "must be a list of 1 to %zu schema ids",
+                             SL_ARRAY_LEN(ids));
+        } else if (jids) {
+            size_t i;
+            json_t *id;
+            json_array_foreach(jids, i, id)
+            {
+                if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+                    json_integer_value(id) > INT32_MAX) {
+                    char p[64];
+                    snprintf(p, sizeof(p), "source.schema_ids[%zu]", i);
+                    sl__conf_problem(ck, p, "must be a schema id (0 to %d)", INT32_MAX);
+                } else {
+                    ids[cf.nids++] = (int32_t)json_integer_value(id);
+                }
+            }
+        }
         char *rtext = schema ? load_schema_file(ck, schema, "source.schema") : NULL;
         char *wtext = writer ? load_schema_file(ck, writer, "source.writer_schema") : NULL;
         if (rtext && (!writer || wtext)) {
             errbuf[0] = 0;
-            if (sl__codec_avro_new(rtext, wtext, json_is_true(cw), &c->codec, errbuf,
-                                   sizeof(errbuf)) != SL_OK)
+            if (sl__codec_avro_new(rtext, wtext, json_is_true(cw) ? &cf : NULL, &c->codec,
+                                   errbuf, sizeof(errbuf)) != SL_OK)
                 sl__conf_problem(ck, "source.schema", "%s", errbuf);
         }
         free(rtext);
         free(wtext);
+    } else if (json_object_get(src, "confluent_wire") || json_object_get(src, "schema_ids")) {
+        sl__conf_problem(ck, "source.format",
+                         "the Confluent wire format (confluent_wire, schema_ids) frames Avro "
+                         "records, not %s",
+                         fmt);
     } else if (!strcmp(fmt, "text")) {
         errbuf[0] = 0;
         if (json_object_get(src, "schema") || json_object_get(src, "fields"))

@@ -10,7 +10,7 @@
 #include "codec.h"
 #include "util/util.h"
 
-static sl_codec_t *make(const char *reader, const char *writer, int confluent,
+static sl_codec_t *make(const char *reader, const char *writer, const sl_confluent_t *confluent,
                         const char *const *use)
 {
     char err[512] = "";
@@ -340,7 +340,9 @@ Test(avro, unresolvable_schemas_are_refused_with_the_field)
 
 Test(avro, confluent_wire_format)
 {
-    sl_codec_t *c = make(sl_gen_pageview_schema(), NULL, 1, PV_FIELDS);
+    const int32_t ids[] = {7, 42};
+    sl_confluent_t cf = {ids, 2};
+    sl_codec_t *c = make(sl_gen_pageview_schema(), NULL, &cf, PV_FIELDS);
     sl_pageview_t pv;
     sl_gen_spec_t spec = {.seed = 2, .pages = 10, .users = 10};
     sl_gen_pageview(&spec, 5, &pv);
@@ -350,6 +352,17 @@ Test(avro, confluent_wire_format)
     char err[256] = "";
     cr_assert_eq(sl__codec_decode(c, buf, n + 5, row, err, sizeof(err)), SL_OK, "%s", err);
     cr_assert_eq(row[slot(c, "bytes")].u.i, pv.bytes);
+    /* A record framed with another id was decoded with the job's schema and counted. */
+    buf[4] = 43;
+    cr_assert_eq(sl__codec_decode(c, buf, n + 5, row, err, sizeof(err)), SL_ERR_DECODE);
+    cr_assert(strstr(err, "Confluent schema id 43 is not one this job decodes "
+                          "(source.schema_ids: 7, 42)"),
+              "got: %s", err);
+    buf[1] = 0x80; /* the id's sign bit */
+    cr_assert_eq(sl__codec_decode(c, buf, n + 5, row, err, sizeof(err)), SL_ERR_DECODE);
+    buf[1] = 0;
+    buf[4] = 7;
+    cr_assert_eq(sl__codec_decode(c, buf, n + 5, row, err, sizeof(err)), SL_OK, "%s", err);
     buf[0] = 1;
     cr_assert_eq(sl__codec_decode(c, buf, n + 5, row, err, sizeof(err)), SL_ERR_DECODE);
     cr_assert(strstr(err, "magic byte"), "got: %s", err);

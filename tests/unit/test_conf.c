@@ -395,3 +395,38 @@ Test(conf, durations_are_bounded)
     cr_assert_eq(c->win_size_ms, 876000LL * 3600000);
     sl__conf_destroy(c);
 }
+
+Test(conf, confluent_framing_names_its_schema_ids)
+{
+    const char *fmt = "{\"name\": \"x\", \"kafka\": {\"bootstrap.servers\": \"h:1\"},"
+                      " \"source\": {\"topics\": \"pv\", %s},"
+                      " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\"}]},"
+                      " \"output\": {\"sink\": \"console\"}, \"state\": {\"dir\": \"s\"}}";
+    struct {
+        const char *src, *want;
+    } bad[] = {
+        {"\"schema\": \"pageview.avsc\", \"confluent_wire\": true",
+         "source.schema_ids: missing: the Confluent schema ids"},
+        {"\"schema\": \"pageview.avsc\", \"schema_ids\": [3]",
+         "source.schema_ids: only records in the Confluent wire format carry a schema id"},
+        {"\"schema\": \"pageview.avsc\", \"confluent_wire\": true, \"schema_ids\": []",
+         "source.schema_ids: must be a list of 1 to 64 schema ids"},
+        {"\"schema\": \"pageview.avsc\", \"confluent_wire\": true, \"schema_ids\": [1, -2]",
+         "source.schema_ids[1]: must be a schema id"},
+        {"\"format\": \"json\", \"fields\": {\"page\": \"string\"}, \"confluent_wire\": true",
+         "source.format: the Confluent wire format (confluent_wire, schema_ids) frames Avro "
+         "records, not json"},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
+        char job[2048];
+        snprintf(job, sizeof(job), fmt, bad[i].src);
+        const char *const w[] = {bad[i].want, NULL};
+        expect_problems(job, w, 1);
+    }
+    char job[2048], err[2048];
+    snprintf(job, sizeof(job), fmt,
+             "\"schema\": \"pageview.avsc\", \"confluent_wire\": true, \"schema_ids\": [3, 9]");
+    sl_conf_t *c;
+    cr_assert_eq(sl__conf_parse(job, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
+    sl__conf_destroy(c);
+}
