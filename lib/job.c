@@ -439,6 +439,10 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         e = sl__local_replay(&job->local, job->store, job->wb, errstr, errstr_size);
     if (e)
         goto fail_run;
+    if (atomic_load(&job->stop)) { /* SIGTERM during start-up: nothing read, nothing to do */
+        sl_log(SL_LOG_INFO, "job", "job '%s' stopped while starting", c->name);
+        goto fail_run;
+    }
     job->src.fresh = job->seq == 0;
     job->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
     if (c->src_kind != SL_SRC_KAFKA)
@@ -488,6 +492,9 @@ fail_run:
     job->wb = NULL;
     sl__lsrc_close(job->lsrc);
     job->lsrc = NULL;
+    /* The consumer before the store: closing it calls the rebalance callback, which reads
+     * positions from the store. */
+    sl__source_close(&job->src);
     sl__store_close(job->store);
     job->store = NULL;
 fail_store:

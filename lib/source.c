@@ -211,7 +211,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     sl_source_t *src = opaque;
-    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    /* NULL until the group has chosen a protocol: a consumer closed before its first
+     * poll (SIGTERM during start-up) is called back with that. */
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    int cooperative = proto && !strcmp(proto, "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && (src->closing || !src->store)) {
+        /* Closing, or not started: nothing is read any more, no position is looked up. */
+        if (!cooperative)
+            rd_kafka_assign(rk, NULL);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* Only partitions of our topics are taken; a group that once ran with other
          * topics can hand back a stale assignment. */
@@ -576,6 +585,7 @@ void sl__source_refill(sl_source_t *src, size_t n, size_t bytes)
 
 void sl__source_close(sl_source_t *src)
 {
+    src->closing = 1;
     refill_stop(src);
     if (src->q)
         rd_kafka_queue_destroy(src->q);

@@ -73,6 +73,7 @@ typedef struct sl_source {
     char fatal[640];    /* set by callbacks when the job cannot go on */
     sl_err_t fatal_err; /* and its kind */
     sl_refill_t refill;
+    int closing; /* sl__source_close() runs: the rebalance callback assigns nothing */
 } sl_source_t;
 
 /**
@@ -110,7 +111,8 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
  * of @p bytes in all): keeps the prefetch queue flowing (see source.c). Never blocks.
  */
 void sl__source_refill(sl_source_t *src, size_t n, size_t bytes);
-/** Leaves the group and destroys the consumer. */
+/** Leaves the group and destroys the consumer; call it before the store it reads
+ *  positions from is closed. Closing a closed (zeroed) source is a no-op. */
 void sl__source_close(sl_source_t *src);
 
 /** Meta key of a partition's position: "pos/<topic>/<partition>". */

@@ -242,7 +242,8 @@ static int cmd_run(int argc, char **argv)
     char errstr[ERRSTR_SIZE];
     sl_job_set_console(job, stdout);
     g_job = job;
-    install_signals();
+    if (g_stop) /* a signal while the job file was read */
+        sl_job_stop(job);
     sl_err_t e = sl_job_run(job, errstr, sizeof(errstr));
     g_job = NULL;
     sl_job_destroy(job);
@@ -296,7 +297,6 @@ static int cmd_dev_broker(int argc, char **argv)
             "sluice dev-broker: the embedded (mock) Kafka broker listens on %s; it keeps "
             "data in memory only and has no transactions. Ctrl-C stops it.\n",
             sl_mock_bootstraps(mock));
-    install_signals();
     while (!g_stop)
         pause();
     sl_mock_destroy(mock);
@@ -426,7 +426,8 @@ static int cmd_demo(int argc, char **argv)
     pthread_t producer, timer;
     pthread_create(&producer, NULL, demo_producer, &gen);
     g_job = job;
-    install_signals();
+    if (g_stop)
+        sl_job_stop(job);
     if (o.seconds)
         pthread_create(&timer, NULL, demo_timer, &o.seconds);
     sl_job_set_console(job, stdout);
@@ -461,6 +462,8 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* First thing: SIGTERM at any moment of a run's start-up stops it cleanly (exit 0). */
+    install_signals();
     if (argc < 2) {
         usage(stderr);
         return 2;
