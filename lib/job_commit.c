@@ -207,6 +207,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         spans = malloc((2 * n + 1) * sizeof(*spans));
         orows = malloc((n ? n : 1) * sizeof(*orows));
         if (!spans || !orows) {
+            snprintf(errstr, errstr_size, "out of memory while encoding a batch's rows");
             e = SL_ERR_NOMEM;
             goto done;
         }
@@ -220,8 +221,23 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
                 e = sl__out_encode(c, row, &k, &v);
             else
                 e = sl__out_json(c, row, &v);
+            /* A row the topic would refuse is found before anything is committed: once in
+             * the outbox it would fail every publish and every restart. */
+            char why[700];
+            if (!e && c->sink == SL_SINK_KAFKA &&
+                sl__sink_check_size(&job->sink, k.len, v.len, why, sizeof(why))) {
+                char group[300];
+                sl__out_describe_group(c, row, group, sizeof(group));
+                snprintf(errstr, errstr_size,
+                         "batch %" PRId64 ", group (%s): %s. The job stops before this batch is "
+                         "committed",
+                         seq, group, why);
+                e = SL_ERR_INVAL;
+            }
             if (!e)
                 e = sl__outbox_add(&w, &k, &v, &spans[2 * i], &spans[2 * i + 1]);
+            if (e == SL_ERR_NOMEM)
+                snprintf(errstr, errstr_size, "out of memory while encoding a batch's rows");
             if (e)
                 goto done;
         }

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -102,4 +103,58 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
         }
     }
     return e;
+}
+
+/* Describes one resource; -1 when the broker does not answer, else 0 with @p key's value
+ * in *value (-1 when the resource lacks it). */
+static int describe(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                    const char *key, int64_t *value)
+{
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(type, name);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    int rc = ev && !rd_kafka_event_error(ev) ? 0 : -1;
+    *value = -1;
+    if (!rc) {
+        size_t n;
+        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &n);
+        if (n == 1 && !rd_kafka_ConfigResource_error(rs[0])) {
+            size_t nc;
+            const rd_kafka_ConfigEntry_t **cs = rd_kafka_ConfigResource_configs(rs[0], &nc);
+            for (size_t j = 0; j < nc; j++) {
+                const char *v = rd_kafka_ConfigEntry_value(cs[j]);
+                if (v && !strcmp(rd_kafka_ConfigEntry_name(cs[j]), key))
+                    *value = strtoll(v, NULL, 10);
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    return rc;
+}
+
+int64_t sl__kafka_config_value(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                               const char *key)
+{
+    /* A broker resource is asked first in any case: a broker without DescribeConfigs
+     * refuses that at once, where a topic's request waits out the whole time-out (the
+     * mock cluster: 10 s). */
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 10000))
+        return -1;
+    char id[16];
+    int ok = md->broker_cnt >= 1;
+    if (ok)
+        snprintf(id, sizeof(id), "%d", md->brokers[0].id);
+    rd_kafka_metadata_destroy(md);
+    int64_t value;
+    if (!ok || describe(rk, RD_KAFKA_RESOURCE_BROKER, id, key, &value) < 0)
+        return -1;
+    if (type == RD_KAFKA_RESOURCE_BROKER && !name)
+        return value;
+    return describe(rk, type, name, key, &value) < 0 ? -1 : value;
 }

@@ -30,6 +30,15 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
                                 int ntopics, const char *what, int *nparts, char *errstr,
                                 size_t errstr_size);
 
+/**
+ * The value of the integer setting @p key of a broker (@p name NULL: the first broker the
+ * metadata names) or a topic, through DescribeConfigs; -1 when it cannot be read (a
+ * broker that does not answer DescribeConfigs, as the mock cluster, is found out at
+ * once).
+ */
+int64_t sl__kafka_config_value(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                               const char *key);
+
 /** Holds back (@p on) or lets through again librdkafka's log lines, all but critical
  *  ones; calls nest. */
 void sl__kafka_quiet(int on);

@@ -42,20 +42,29 @@ sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, in
     if (over < 0)
         return SL_OK;
     if (why) {
-        char group[300] = "", v[64], sum[48];
-        for (int i = 0; i < c->nkeycols; i++) {
-            sl__val_format(&cols[i], v, sizeof(v));
-            sl__strlcatf(group, sizeof(group), "%s%s=%s", i ? ", " : "", c->cols[i].name, v);
-        }
+        char group[300], sum[48];
+        sl__out_describe_group(c, cols, group, sizeof(group));
         sl__acc_sum_format(&accs[c->cols[over].idx], sum);
         snprintf(why, why_size,
                  "%s of the group (%s) is %s, beyond a long's range: as Spark's ANSI mode "
                  "(ARITHMETIC_OVERFLOW), the job stops before this batch is committed rather "
                  "than publish a wrong sum. A double sum does not overflow: sum an expression "
                  "such as \"x * 1.0\"",
-                 c->cols[over].name, c->nkeycols ? group : "all records", sum);
+                 c->cols[over].name, group, sum);
     }
     return SL_ERR_OVERFLOW;
+}
+
+void sl__out_describe_group(const sl_conf_t *c, const sl_val_t *cols, char *buf, size_t size)
+{
+    char v[64];
+    buf[0] = 0;
+    for (int i = 0; i < c->nkeycols; i++) {
+        sl__val_format(&cols[i], v, sizeof(v));
+        sl__strlcatf(buf, size, "%s%s=%s", i ? ", " : "", c->cols[i].name, v);
+    }
+    if (!c->nkeycols)
+        snprintf(buf, size, c->aggregating ? "all records" : "a record passed through");
 }
 
 void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols)

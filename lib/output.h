@@ -27,6 +27,9 @@ static inline int sl__out_ncols(const sl_conf_t *c)
  */
 sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
                          const sl_acc_t *accs, sl_val_t *cols, char *why, size_t why_size);
+/** Names a row's group for people: "page=/a, window_start=..." ("all records" without
+ *  group columns). */
+void sl__out_describe_group(const sl_conf_t *c, const sl_val_t *cols, char *buf, size_t size);
 /** Fills @p cols from a record's row (queries without aggregation). */
 void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols);
 /** Appends a row as a JSON object to @p out. */

@@ -48,46 +48,17 @@ static rd_kafka_t *new_producer(sl_sink_t *s, const char *const *defaults, const
     return rk;
 }
 
-/* The broker's transaction.max.timeout.ms, or -1 when it cannot be read. */
-static int64_t broker_max_txn_timeout(rd_kafka_t *rk)
-{
-    const struct rd_kafka_metadata *md;
-    if (rd_kafka_metadata(rk, 0, NULL, &md, 10000) || md->broker_cnt < 1)
-        return -1;
-    char id[16];
-    snprintf(id, sizeof(id), "%d", md->brokers[0].id);
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, id);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
-    int64_t max = -1;
-    if (ev && !rd_kafka_event_error(ev)) {
-        size_t n;
-        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
-            rd_kafka_event_DescribeConfigs_result(ev), &n);
-        for (size_t i = 0; n == 1 && !rd_kafka_ConfigResource_error(rs[0]) && i < 1; i++) {
-            size_t nc;
-            const rd_kafka_ConfigEntry_t **cs = rd_kafka_ConfigResource_configs(rs[0], &nc);
-            for (size_t j = 0; j < nc; j++) {
-                const char *v = rd_kafka_ConfigEntry_value(cs[j]);
-                if (v && !strcmp(rd_kafka_ConfigEntry_name(cs[j]), "transaction.max.timeout.ms"))
-                    max = strtoll(v, NULL, 10);
-            }
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_ConfigResource_destroy(res);
-    return max;
-}
-
 static sl_err_t open_output(sl_sink_t *s, char *errstr, size_t errstr_size)
 {
-    const char *txn[] = {"enable.idempotence", "true",    "acks", "all",
-                         "transactional.id",   s->txn_id, NULL};
-    const char *idem[] = {"enable.idempotence", "true", "acks", "all", NULL};
+    /* A topic that takes smaller requests than the producer would send them fails every
+     * batch of records that are together too large: the producer is told its limit. */
+    const char *txn[] = {"enable.idempotence", "true", "acks", "all", "transactional.id",
+                         s->txn_id, "message.max.bytes", s->max_str, "batch.size", s->max_str,
+                         NULL};
+    const char *idem[] = {"enable.idempotence", "true", "acks", "all", "message.max.bytes",
+                          s->max_str, "batch.size", s->max_str, NULL};
+    if (!s->max_str[0])
+        txn[6] = idem[4] = NULL;
     /* A batch's rows are published without copies (sl__sink_publish), and no more than
      * 50,000 are queued at a time: each costs librdkafka about 300 bytes besides, and its
      * default of 100,000 held 47 MB more with batches of 200,000 rows. */
@@ -153,6 +124,18 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
     int nparts = 0;
     e = sl__kafka_check_topics(probe, conf->bootstrap, t, 1, "output.topic", &nparts, errstr,
                                errstr_size);
+    if (!e) {
+        char v[32] = "1000000";
+        size_t sz = sizeof(v);
+        rd_kafka_conf_get(rd_kafka_conf(probe), "message.max.bytes", v, &sz);
+        s->max_bytes = s->producer_max = strtoll(v, NULL, 10);
+        s->topic_max = sl__kafka_config_value(probe, RD_KAFKA_RESOURCE_TOPIC, conf->out_topic,
+                                              "max.message.bytes");
+        if (s->topic_max >= 1000 && s->topic_max < s->max_bytes) {
+            s->max_bytes = s->topic_max;
+            snprintf(s->max_str, sizeof(s->max_str), "%lld", (long long)s->topic_max);
+        }
+    }
     if (!e && s->transactional) {
         char ours[32] = "60000";
         size_t sz = sizeof(ours);
@@ -165,7 +148,8 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
             if (!strcmp(conf->kafka.kv[i].k, "transaction.timeout.ms"))
                 snprintf(ours, sizeof(ours), "%s", conf->kafka.kv[i].v);
         }
-        int64_t max = broker_max_txn_timeout(probe);
+        int64_t max = sl__kafka_config_value(probe, RD_KAFKA_RESOURCE_BROKER, NULL,
+                                             "transaction.max.timeout.ms");
         if (max < 0)
             sl_log(SL_LOG_WARN, "sink",
                    "cannot read the broker's transaction.max.timeout.ms; "
@@ -190,6 +174,32 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
     for (int i = 0; i < nparts; i++)
         s->confirmed[i] = s->pending[i] = -1;
     return open_output(s, errstr, errstr_size);
+}
+
+size_t sl__sink_record_size(const sl_sink_t *s, size_t klen, size_t vlen)
+{
+    /* A batch header of 61 bytes, a record's framing of at most 40, the three headers
+     * with their names and varints, and room to spare. */
+    return klen + vlen + strlen(s->conf->name) + 256;
+}
+
+sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char *errstr,
+                             size_t errstr_size)
+{
+    size_t size = sl__sink_record_size(s, klen, vlen);
+    if (!s->max_bytes || size <= (size_t)s->max_bytes)
+        return SL_OK;
+    char topic[64] = "cannot be read";
+    if (s->topic_max >= 0)
+        snprintf(topic, sizeof(topic), "%lld", (long long)s->topic_max);
+    snprintf(errstr, errstr_size,
+             "a result row of %zu bytes (key %zu, value %zu) is larger than the output topic "
+             "'%s' takes: %lld bytes (its max.message.bytes %s, the producer's "
+             "message.max.bytes %lld). Raise the topic's max.message.bytes and, above 1000000, "
+             "kafka.producer \"message.max.bytes\", or make the rows smaller",
+             size, klen, vlen, s->conf->out_topic, (long long)s->max_bytes, topic,
+             (long long)s->producer_max);
+    return SL_ERR_INVAL;
 }
 
 sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
@@ -234,6 +244,11 @@ static sl_err_t produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic
         }
         rd_kafka_headers_destroy(hdrs);
         snprintf(errstr, errstr_size, "cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
+        if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+            sl__strlcatf(errstr, errstr_size,
+                         " (a record of %zu bytes; raise the topic's max.message.bytes and "
+                         "kafka.producer \"message.max.bytes\")",
+                         klen + vlen);
         return err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__STATE ? SL_ERR_FENCED
                                                                                   : SL_ERR_KAFKA;
     }
@@ -259,15 +274,21 @@ static sl_err_t flush(sl_sink_t *s, rd_kafka_t *rk, char *errstr, size_t errstr_
  * could not be queued). */
 static int txn_failed(sl_sink_t *s, rd_kafka_error_t *te, char *errstr, size_t errstr_size)
 {
+    /* The records' own failure says more than the transaction's ("failed to flush"). */
+    char cause[400] = "";
+    if (s->fails.n)
+        snprintf(cause, sizeof(cause), "; %llu record(s) failed, first: %s",
+                 (unsigned long long)s->fails.n, s->fails.first);
     if (te && !rd_kafka_error_txn_requires_abort(te) && !rd_kafka_error_is_retriable(te)) {
-        snprintf(errstr, errstr_size, "transaction of '%s': %s", s->txn_id,
-                 rd_kafka_error_string(te));
+        snprintf(errstr, errstr_size, "transaction of '%s': %s%s", s->txn_id,
+                 rd_kafka_error_string(te), cause);
         rd_kafka_error_destroy(te);
         return SL_ERR_FENCED;
     }
     if (te) {
-        sl_log(SL_LOG_WARN, "sink", "transaction of '%s' aborted, publishing again: %s", s->txn_id,
-               rd_kafka_error_string(te));
+        snprintf(errstr, errstr_size, "transaction of '%s' aborted: %s%s", s->txn_id,
+                 rd_kafka_error_string(te), cause);
+        sl_log(SL_LOG_WARN, "sink", "%s; publishing again", errstr);
         rd_kafka_error_destroy(te);
     }
     rd_kafka_error_t *ae = rd_kafka_abort_transaction(s->rk, -1);
@@ -343,7 +364,11 @@ sl_err_t sl__sink_publish(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int 
         if (r <= 0)
             return (sl_err_t)r;
         if (attempt == 10) {
-            snprintf(errstr, errstr_size, "publishing a batch failed 10 times in a row");
+            char last[1024];
+            snprintf(last, sizeof(last), "%s", errstr);
+            snprintf(errstr, errstr_size, "publishing a batch failed 10 times in a row, the last "
+                                          "time: %s",
+                     last);
             return SL_ERR_KAFKA;
         }
     }

@@ -53,7 +53,21 @@ typedef struct sl_sink {
     int nparts;
     sl_sink_fails_t fails;      /* of the output producer */
     sl_sink_fails_t side_fails; /* of the dead-letter producer */
+    /* The largest request the output producer may send (its message.max.bytes, lowered to
+     * the topic's max.message.bytes when that is smaller), and where each comes from. */
+    int64_t max_bytes;
+    int64_t producer_max; /* the producer's message.max.bytes as configured */
+    int64_t topic_max;    /* the topic's max.message.bytes; -1 when it cannot be read */
+    char max_str[24];  /* max_bytes as the producer is told it, when lowered */
 } sl_sink_t;
+
+/** The bytes a record of @p klen and @p vlen bytes takes in a request of its own, with
+ *  sluice's headers and Kafka's batch and record framing, counted generously. */
+size_t sl__sink_record_size(const sl_sink_t *s, size_t klen, size_t vlen);
+/** Checks that a result row of @p klen and @p vlen bytes fits what the output topic and
+ *  its producer take; SL_ERR_INVAL with what to change in @p errstr when it does not. */
+sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char *errstr,
+                             size_t errstr_size);
 
 /** Opens the producers the job needs and checks the topics they write to exist. With
  *  exactly-once delivery it also fences any earlier producer of this job

@@ -291,3 +291,78 @@ Test(bad_input, a_transaction_timeout_above_the_brokers_maximum)
     tk_delete_topic(bs, in);
     tk_delete_topic(bs, out);
 }
+
+Test(bad_input, a_row_larger_than_the_topic_takes_stops_the_job_before_its_batch)
+{
+    /* A 900 KB input value once made a 1.8 MB result row: the job exited "publishing a
+     * batch failed 10 times in a row" without the cause, and since the state and the
+     * outbox were committed, every restart failed the same way. Now the row is measured
+     * against the topic's max.message.bytes before anything is committed, the job stops
+     * naming the group, the size and the limits, and raising the limit lets it go on with
+     * its state as it was. */
+    const char *bs = tk_bootstrap();
+    char in[128], out[128];
+    tk_unique(in, sizeof(in), "big-in");
+    tk_unique(out, sizeof(out), "big-out");
+    tk_create_topic(bs, in, 1);
+    const char *small[] = {"max.message.bytes", "20000", NULL};
+    tk_create_topic_config(bs, out, 1, small);
+    char json[4096];
+    snprintf(json, sizeof(json),
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"topics\": \"%s\", \"format\": \"json\","
+             "   \"fields\": {\"k\": \"string\", \"s\": \"string\"}},"
+             " \"query\": {\"group_by\": \"k\", \"aggregates\": [{\"fn\": \"max\", \"field\": "
+             "\"s\"}, {\"fn\": \"min\", \"field\": \"s\"}]},"
+             " \"trigger\": {\"available_now\": true, \"max_records\": 1},"
+             " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
+             " \"state\": {\"dir\": \"state\"}}",
+             out, bs, in, out);
+    tk_write_file(dir, "job.json", json);
+    rd_kafka_t *p = tk_producer(bs);
+    static char rec[40000];
+    const struct {
+        const char *k;
+        int len;
+    } recs[] = {{"a", 4000}, {"b", 15000}, {"c", 10}};
+    for (int i = 0; i < 3; i++) {
+        int n = snprintf(rec, sizeof(rec), "{\"k\": \"%s\", \"s\": \"", recs[i].k);
+        memset(rec + n, 'x', (size_t)recs[i].len);
+        snprintf(rec + n + recs[i].len, sizeof(rec) - (size_t)(n + recs[i].len), "\"}");
+        tk_produce(p, in, 0, recs[i].k, rec);
+    }
+    rd_kafka_flush(p, 30000);
+    rd_kafka_destroy(p);
+
+    char job[600], err[8192], state[700];
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    const char *argv[] = {"run", job, NULL};
+    for (int again = 0; again < 2; again++) {
+        int rc = tk_run_cli(argv, err, sizeof(err), 120);
+        cr_assert_eq(rc, 1, "run %d: exit %d: %s", again, rc, err);
+        cr_assert(strstr(err, "batch 2, group (k=b): a result row of ") &&
+                      strstr(err, "is larger than the output topic") &&
+                      strstr(err, "its max.message.bytes 20000") &&
+                      strstr(err, "stops before this batch is committed"),
+                  "run %d: %s", again, err);
+        tk_state_totals_t t = tk_state_totals(state, in, NULL, 0);
+        cr_assert_eq(t.positions, 1, "only the first batch is committed");
+    }
+    json_t *rows = tk_latest_rows(bs, out, "k");
+    cr_assert_eq(json_object_size(rows), 1, "only a's row is published");
+    json_decref(rows);
+
+    const char *large[] = {"max.message.bytes", "200000", NULL};
+    tk_alter_topic(bs, out, large);
+    const char *quiet[] = {"run", "--quiet", job, NULL};
+    int rc = tk_run_cli(quiet, err, sizeof(err), 120);
+    cr_assert_eq(rc, 0, "after raising the limit: %s", err);
+    rows = tk_latest_rows(bs, out, "k");
+    cr_assert_eq(json_object_size(rows), 3);
+    json_t *b = json_object_get(rows, "b");
+    cr_assert_eq(json_string_length(json_object_get(b, "max_s")), 15000);
+    json_decref(rows);
+    tk_delete_topic(bs, in);
+    tk_delete_topic(bs, out);
+}

@@ -93,10 +93,19 @@ static void admin_wait(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what, co
     cr_assert(!rd_kafka_event_error(ev), "%s %s: %s", what, topic, rd_kafka_event_error_string(ev));
     const rd_kafka_topic_result_t **res;
     size_t n = 0;
-    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT) {
         res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    else
+    } else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ALTERCONFIGS_RESULT) {
+        const rd_kafka_ConfigResource_t **rs = rd_kafka_AlterConfigs_result_resources(
+            rd_kafka_event_AlterConfigs_result(ev), &n);
+        for (size_t i = 0; i < n; i++)
+            cr_assert(!rd_kafka_ConfigResource_error(rs[i]), "%s %s: %s", what, topic,
+                      rd_kafka_ConfigResource_error_string(rs[i]));
+        n = 0;
+        res = NULL;
+    } else {
         res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    }
     for (size_t i = 0; i < n; i++)
         cr_assert(!rd_kafka_topic_result_error(res[i]), "%s %s: %s", what, topic,
                   rd_kafka_topic_result_error_string(res[i]));
@@ -106,11 +115,33 @@ static void admin_wait(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what, co
 
 void tk_create_topic(const char *bootstrap, const char *topic, int partitions)
 {
+    tk_create_topic_config(bootstrap, topic, partitions, NULL);
+}
+
+void tk_alter_topic(const char *bootstrap, const char *topic, const char *const *config)
+{
+    rd_kafka_t *rk = admin_client(bootstrap);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    for (const char *const *c = config; c && *c; c += 2)
+        rd_kafka_ConfigResource_set_config(res, c[0], c[1]);
+    rd_kafka_AlterConfigs(rk, &res, 1, NULL, q);
+    admin_wait(rk, q, "alter topic", topic);
+    rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+void tk_create_topic_config(const char *bootstrap, const char *topic, int partitions,
+                            const char *const *config)
+{
     rd_kafka_t *rk = admin_client(bootstrap);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     char err[512];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
     cr_assert(nt, "NewTopic: %s", err);
+    for (const char *const *c = config; c && *c; c += 2)
+        cr_assert_eq(rd_kafka_NewTopic_set_config(nt, c[0], c[1]), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     admin_wait(rk, q, "create topic", topic);
     rd_kafka_NewTopic_destroy(nt);

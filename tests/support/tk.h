@@ -26,6 +26,12 @@ void tk_broker_stop(const char *dir);
 void tk_unique(char *buf, size_t size, const char *prefix);
 /** Creates a topic (and waits until its metadata is visible); aborts the test on failure. */
 void tk_create_topic(const char *bootstrap, const char *topic, int partitions);
+/** The same with topic settings (@p config: name, value, ..., NULL). */
+void tk_create_topic_config(const char *bootstrap, const char *topic, int partitions,
+                            const char *const *config);
+/** Sets a topic's settings to @p config (name, value, ..., NULL); the others go back to
+ *  the broker's defaults. */
+void tk_alter_topic(const char *bootstrap, const char *topic, const char *const *config);
 void tk_delete_topic(const char *bootstrap, const char *topic);
 /** A producer (acks=all) for the test's input; rd_kafka_flush() and destroy it. */
 rd_kafka_t *tk_producer(const char *bootstrap);
