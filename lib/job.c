@@ -242,6 +242,25 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     } else if (e != SL_ERR_NOTFOUND) {
         return e;
     }
+    /* RocksDB opened the store behind what was committed there: its log or MANIFEST was
+     * damaged or replaced. Going on would read the input again and publish it again. */
+    int64_t marked = sl__store_marked(job->store);
+    if (marked > job->seq) {
+        char at[48] = "empty";
+        if (job->seq)
+            snprintf(at, sizeof(at), "at batch %" PRId64, job->seq);
+        snprintf(errstr, errstr_size,
+                 "state %s is damaged: it opens %s, but batch %" PRId64
+                 " was committed there (SLUICE_STATE); its write-ahead log or MANIFEST was "
+                 "damaged, truncated or replaced. Restore the directory from a backup; or, to "
+                 "start over, move it aside: the job then reads its input again from the start "
+                 "and publishes every row again",
+                 c->state_dir, at, marked);
+        return SL_ERR_STATE;
+    }
+    /* A store written before SLUICE_STATE existed: from now on it is kept. */
+    if (marked < 0 && job->seq > 0)
+        return sl__store_mark(job->store, job->seq, errstr, errstr_size);
     return SL_OK;
 }
 

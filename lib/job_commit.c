@@ -265,6 +265,8 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     } else if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
         goto done;
     }
+    if ((e = sl__store_mark(job->store, seq, errstr, errstr_size)))
+        goto done;
     sl__crash_point("after-commit");
     t_commit = sl__now_ms();
     job->fingerprint_stored = 1;

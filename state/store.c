@@ -5,6 +5,13 @@
  * compression, and RocksDB's own info log (the LOG file in the state directory) limited
  * to fatal errors: Debian's RocksDB 7.8 C API offers no logging callback to route it
  * into sl_log, and see the note at the log level.
+ *
+ * Recovery: paranoid checks on, and the write-ahead log replayed with
+ * kTolerateCorruptedTailRecords: a record cut short at the log's end (a power cut in the
+ * middle of an unsynced write: the outbox deletes are not synced) is dropped, any other
+ * damage (a flipped byte anywhere in the log) fails the open. A log cut short in the
+ * middle of synced batches opens behind what SLUICE_STATE records, and the job refuses it
+ * (store_dir.c).
  */
 #include "store.h"
 
@@ -14,8 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "log.h"
+#include "store_dir.h"
 #include "util/util.h"
 
 static const char *const cf_names[] = {"agg", "meta", "outbox", "expiry"};
@@ -34,6 +42,9 @@ struct sl_store {
     int read_only;
     int broken;    /* a write failed: the database is abandoned, not closed */
     int agg_empty; /* the aggregates' family holds no key (seen at open, until a put) */
+    int claimed;   /* noted as open in this process (store_dir.c) */
+    int64_t marked; /* the batch SLUICE_STATE names; -1 none */
+    int marker_fd;  /* SLUICE_STATE, open for rewriting; -1 until the first mark */
 };
 
 struct sl_store_batch {
@@ -76,9 +87,23 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
         snprintf(errstr, errstr_size, "out of memory");
         return SL_ERR_NOMEM;
     }
+    s->marker_fd = -1;
+    sl_err_t e;
+    if (!read_only && ((e = sl__store_check_free(dir, errstr, errstr_size)) ||
+                       (e = sl__store_dir_claim(dir, errstr, errstr_size)))) {
+        sl__store_close(s);
+        return e;
+    }
+    s->claimed = !read_only;
+    if ((e = sl__store_dir_check(dir, read_only, &s->marked, errstr, errstr_size))) {
+        sl__store_close(s);
+        return e;
+    }
     s->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(s->opts, create);
     rocksdb_options_set_create_missing_column_families(s->opts, create);
+    rocksdb_options_set_paranoid_checks(s->opts, 1);
+    rocksdb_options_set_wal_recovery_mode(s->opts, 0 /* kTolerateCorruptedTailRecords */);
     /* Memtables of 32 MiB, and all families' together at most 64 MiB (past it the largest
      * is flushed), which keeps a job with millions of keys within its memory. Larger ones
      * (64 and 128 MiB) were no faster: the write-ahead log's bound below flushes them
@@ -136,7 +161,16 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
         s->db = rocksdb_open_column_families(s->opts, dir, NCF + 1, names, cfopts, s->cf, &rerr);
     }
     if (!s->db) {
-        set_err(errstr, errstr_size, "cannot open the state store", dir, rerr);
+        if (rerr && (strstr(rerr, "Corruption") || strstr(rerr, "corrupt"))) {
+            snprintf(errstr, errstr_size,
+                     "state %s is damaged: RocksDB cannot open it: %s. Restore the directory "
+                     "from a backup; or, to start over, move it aside: the job then reads its "
+                     "input again from the start and publishes every row again",
+                     dir, rerr);
+            rocksdb_free(rerr);
+        } else {
+            set_err(errstr, errstr_size, "cannot open the state store", dir, rerr);
+        }
         sl__store_close(s);
         return SL_ERR_STATE;
     }
@@ -189,8 +223,25 @@ void sl__store_close(sl_store_t *s)
         rocksdb_writeoptions_destroy(s->wsync);
     if (s->wnosync)
         rocksdb_writeoptions_destroy(s->wnosync);
+    if (s->marker_fd >= 0)
+        close(s->marker_fd);
+    if (s->claimed)
+        sl__store_dir_release(s->dir);
     free(s->dir);
     free(s);
+}
+
+int64_t sl__store_marked(const sl_store_t *s)
+{
+    return s->marked;
+}
+
+sl_err_t sl__store_mark(sl_store_t *s, int64_t seq, char *errstr, size_t errstr_size)
+{
+    sl_err_t e = sl__store_dir_mark(&s->marker_fd, s->dir, seq, errstr, errstr_size);
+    if (!e)
+        s->marked = seq;
+    return e;
 }
 
 sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, char **val,

@@ -10,6 +10,11 @@
  * windows a watermark closes are found without reading every aggregate. Everything a
  * batch changes goes into one WriteBatch, written with sync, so a crash leaves either all
  * of a batch or none of it.
+ *
+ * Beside RocksDB's files the directory holds SLUICE_STATE, which records the last batch
+ * committed there, outside RocksDB: a write-ahead log or MANIFEST that was damaged or
+ * replaced can make RocksDB open fine but empty or behind, and the job must refuse that
+ * rather than start over and publish everything again (see sl__store_marked()).
  */
 #ifndef SL_STORE_H
 #define SL_STORE_H
@@ -26,11 +31,28 @@ typedef enum { SL_CF_AGG = 0, SL_CF_META = 1, SL_CF_OUTBOX = 2, SL_CF_EXPIRY = 3
 
 /**
  * Opens (with @p create, creating) the store in @p dir. @p read_only opens without a
- * lock, for inspection beside a running job.
+ * lock, for inspection beside a running job. A directory that holds part of a store (no
+ * CURRENT file beside RocksDB's other files or SLUICE_STATE), or whose files RocksDB finds
+ * corrupt, is refused with SL_ERR_STATE and a message naming it and what to do; so is one
+ * another process has open (SL_ERR_STATE, naming the process).
  */
 sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out, char *errstr,
                         size_t errstr_size);
 void sl__store_close(sl_store_t *s);
+
+/**
+ * Checks, without opening it, that no other process has the store in @p dir open (a
+ * directory that does not exist yet is free). SL_ERR_STATE naming the process when one
+ * has, so that a second start is refused before it touches Kafka.
+ */
+sl_err_t sl__store_check_free(const char *dir, char *errstr, size_t errstr_size);
+
+/** The last batch sequence SLUICE_STATE records as committed; -1 when the directory has
+ *  none (a new store, or one written before it existed). */
+int64_t sl__store_marked(const sl_store_t *s);
+/** Records @p seq as committed in SLUICE_STATE (after the batch's synced write; not synced
+ *  itself: a marker lost by a power cut can only lag, never run ahead). */
+sl_err_t sl__store_mark(sl_store_t *s, int64_t seq, char *errstr, size_t errstr_size);
 
 /**
  * Reads one value. On SL_OK *val is a heap copy the caller frees with free(); a missing

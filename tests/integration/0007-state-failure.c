@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,6 +105,121 @@ Test(state_failure, disk_full_stops_the_job_without_running_ahead, .timeout = 60
     umount(mnt);
     tk_delete_topic(bs, in);
     tk_delete_topic(bs, out);
+    tk_rmrf(dir);
+    free(dir);
+}
+
+/* Runs `sluice run` on @p dir/job.json; its exit status, stderr in @p err. */
+static int run_job(const char *dir, const char *crash_at, char *err, size_t size)
+{
+    char job[700], log[700];
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    if (!crash_at) {
+        const char *argv[] = {"run", "--quiet", job, NULL};
+        return tk_run_cli(argv, err, size, 120);
+    }
+    snprintf(log, sizeof(log), "%s/crash.log", dir);
+    const char *argv[] = {"run", "--quiet", job, NULL};
+    int rc = tk_wait(tk_spawn_cli(argv, crash_at, log), 120);
+    snprintf(err, size, "(log in %s)", log);
+    return rc;
+}
+
+static int count_files(const char *path)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "ls %s | wc -l", path);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1)
+        n = -1;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+static void sh(const char *fmt, const char *a, const char *b)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), fmt, a, b, a, b);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(state_failure, a_damaged_log_or_manifest_is_refused_not_started_over, .timeout = 300)
+{
+    /* With a flipped or truncated write-ahead log, or a truncated MANIFEST, the job logged
+     * "no stored position", started from offset 0 as batch 1 and published everything
+     * again; without CURRENT it said "wal_dir contains existing log file". Each damage is
+     * now refused naming the directory, and nothing is published. */
+    sl_log_configure(SL_LOG_WARN, 0, NULL);
+    char *dir = tk_tmpdir("sluice-it-damage");
+    char in[700], out[700], state[700], pristine[700], err[8192];
+    snprintf(in, sizeof(in), "%s/in", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(pristine, sizeof(pristine), "%s/pristine", dir);
+    cr_assert_eq(mkdir(in, 0755), 0);
+    for (int f = 0; f < 5; f++) {
+        char name[32], text[4096];
+        size_t len = 0;
+        snprintf(name, sizeof(name), "%d.txt", f);
+        for (int i = 0; i < 100; i++)
+            len += (size_t)snprintf(text + len, sizeof(text) - len, "w%d\n", (f * 100 + i) % 37);
+        tk_write_file(in, name, text);
+    }
+    tk_write_file(dir, "job.json",
+                  "{\"name\": \"damage\", \"source\": {\"type\": \"files\", \"path\": \"in\","
+                  " \"max_files\": 1},"
+                  " \"query\": {\"group_by\": \"value\", \"aggregates\": [{\"fn\": \"count\"}]},"
+                  " \"trigger\": {\"available_now\": true},"
+                  " \"output\": {\"sink\": \"file\", \"path\": \"out\", \"mode\": \"update\"},"
+                  " \"state\": {\"dir\": \"state\"}}");
+    /* Three batches committed and the process killed: they are in the log only. */
+    int rc = run_job(dir, "after-commit:3", err, sizeof(err));
+    cr_assert_eq(rc, 128 + SIGKILL, "exit %d %s", rc, err);
+    sh("cp -a %s %s", state, pristine);
+    int published = count_files(out);
+
+    static const struct {
+        const char *name, *cmd, *want;
+    } damage[] = {
+        {"a byte flipped in the middle of the log",
+         "f=$(ls -S %s/*.log | head -1) && n=$(stat -c %%s $f) && "
+         "printf '\\377' | dd of=$f bs=1 seek=$((n / 2)) conv=notrunc status=none",
+         "is damaged"},
+        {"the log cut to half",
+         "f=$(ls -S %s/*.log | head -1) && truncate -s $(($(stat -c %%s $f) / 2)) $f",
+         "was committed there (SLUICE_STATE)"},
+        {"the log cut to nothing", "for f in %s/*.log; do truncate -s 0 $f; done",
+         "was committed there (SLUICE_STATE)"},
+        {"the MANIFEST cut to half",
+         "f=$(ls %s/MANIFEST-*) && truncate -s $(($(stat -c %%s $f) / 2)) $f", "is damaged"},
+        {"CURRENT deleted", "rm %s/CURRENT", "its CURRENT file is missing"},
+        {"every RocksDB file deleted",
+         "cd %s && rm -f CURRENT MANIFEST-* OPTIONS-* *.log *.sst IDENTITY", "is damaged"},
+    };
+    for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        char cmd[1024];
+        sh("rm -rf %s && cp -a %s %s", state, pristine);
+        snprintf(cmd, sizeof(cmd), damage[i].cmd, state);
+        cr_assert_eq(system(cmd), 0, "%s: %s", damage[i].name, cmd);
+        rc = run_job(dir, NULL, err, sizeof(err));
+        cr_log_info("%s: %s", damage[i].name, err);
+        cr_assert_eq(rc, 1, "%s: exit %d: %s", damage[i].name, rc, err);
+        cr_assert(strstr(err, damage[i].want) && strstr(err, state),
+                  "%s: expected \"%s\" and the directory in: %s", damage[i].name, damage[i].want,
+                  err);
+        cr_assert(strstr(err, "Restore the directory from a backup"), "%s: what to do: %s",
+                  damage[i].name, err);
+        cr_assert_eq(count_files(out), published, "%s: rows were published again",
+                     damage[i].name);
+    }
+    /* The undamaged copy goes on from batch 3 to the end, exactly. */
+    sh("rm -rf %s && cp -a %s %s", state, pristine);
+    rc = run_job(dir, NULL, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    tk_state_totals_t t = tk_state_totals(state, "x", NULL, 0);
+    cr_assert_eq(t.counts, 500, "every line counted once");
     tk_rmrf(dir);
     free(dir);
 }
