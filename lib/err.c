@@ -30,6 +30,8 @@ SL_API const char *sl_err2str(sl_err_t err)
         return "producer fenced";
     case SL_ERR_OVERFLOW:
         return "arithmetic overflow";
+    case SL_ERR_BUSY:
+        return "another instance of the job runs";
     }
     return "unknown error";
 }

@@ -366,6 +366,12 @@ static void run_batches(sl_job_t *job)
         if (c->idle_timeout_ms && job->batch_records == 0 && job->maxev != SL_WM_NONE &&
             idle >= c->idle_timeout_ms)
             wm_idle = job->maxev + idle - c->wm_delay_ms;
+        /* Another instance of the job took over: committing the batch under way would
+         * publish over its output. Its records are read again at the next start. */
+        if (job->fatal_err == SL_ERR_BUSY) {
+            sl__job_finish_commit(job, err, sizeof(err));
+            return;
+        }
         /* The records before a fatal one are committed, so no work is lost. */
         int last = done || job->fatal_err || atomic_load(&job->stop);
         sl_err_t e = sl__job_commit(job, wm_idle, err, sizeof(err));
@@ -424,6 +430,10 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     sl__buf_init(&job->key);
     sl__buf_init(&job->out);
 
+    /* A second run on the same state directory is refused before it touches Kafka: its
+     * producer would fence the running one's. */
+    if ((e = sl__store_check_free(c->state_dir, errstr, errstr_size)))
+        return e;
     /* Kafka first: a job that cannot reach its brokers or topics writes no state. */
     int quiet = 1;
     sl__kafka_quiet(1);
@@ -438,6 +448,15 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     mkdirs(c->state_dir);
     if ((e = sl__store_open(c->state_dir, 1, 0, &job->store, errstr, errstr_size)))
         goto fail_store;
+    /* The state directory is ours now; the job is also alone (no other instance in its
+     * consumer group) before its producer fences anything. */
+    if ((c->src_kind == SL_SRC_KAFKA &&
+         (e = sl__source_check_alone(&job->src, errstr, errstr_size))) ||
+        (e = sl__sink_start(&job->sink, errstr, errstr_size))) {
+        sl__store_close(job->store);
+        job->store = NULL;
+        goto fail_store;
+    }
     e = SL_ERR_NOMEM;
     job->wb = sl__store_batch_new();
     job->row = calloc((size_t)c->nslots + 1, sizeof(sl_val_t));

@@ -25,10 +25,25 @@
 #include "window.h"
 
 /* A new producer fences the old one and aborts its open transaction; the outbox still
- * holds the batch, so reconciliation publishes what is missing. Being fenced again while
- * doing so (another instance keeps starting) is retried a few times. */
+ * holds the batch, so reconciliation publishes what is missing. But a fence that came from
+ * another instance of the job is not answered with one: the job stops (SL_ERR_BUSY) and
+ * leaves the outbox for its next start, rather than fight over the output. Only a fence
+ * with no other instance about (a transaction the coordinator timed out, a fatal producer
+ * error) is recovered from. */
 sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_size)
 {
+    if (job->src.rk) {
+        char why[1024];
+        if (sl__source_check_alone(&job->src, why, sizeof(why)) == SL_ERR_BUSY) {
+            char fenced[512];
+            snprintf(fenced, sizeof(fenced), "%s", errstr);
+            snprintf(errstr, errstr_size,
+                     "the output producer was fenced (%s), and %s. This instance stops; its "
+                     "committed rows stay in its outbox for its next start",
+                     fenced, why);
+            return SL_ERR_BUSY;
+        }
+    }
     /* A WriteBatch of its own: job->wb may hold a batch that is not written yet (a
      * producer fenced while it queued the batch's rows), which must stay whole. */
     sl_store_batch_t *wb = sl__store_batch_new();

@@ -520,11 +520,15 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
                 p->at_end = 1;
         } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
             char why[512];
-            rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
-            sl__job_fatal(job, SL_ERR_KAFKA,
-                          "source: %s (is another instance of job '%s' running "
-                          "with the same group.instance.id?)",
-                          why, c->name);
+            rd_kafka_resp_err_t fe = rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
+            if (fe == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+                sl__job_fatal(job, SL_ERR_BUSY,
+                              "source: %s: another instance of job '%s' joined its consumer "
+                              "group with this one's group.instance.id. This instance stops "
+                              "without committing the batch it was reading",
+                              why, c->name);
+            else
+                sl__job_fatal(job, SL_ERR_KAFKA, "source: %s", why);
         } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
                    m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
             data_loss(job, m);

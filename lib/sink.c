@@ -73,7 +73,14 @@ static sl_err_t open_output(sl_sink_t *s, char *errstr, size_t errstr_size)
     const struct rd_kafka_metadata *md = NULL;
     if (s->rkt && rd_kafka_metadata(s->rk, 0, s->rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
-    if (!s->transactional)
+    return SL_OK;
+}
+
+/* With transactions: fences every earlier producer of the job's transactional id and
+ * aborts its open transaction. */
+static sl_err_t init_output(sl_sink_t *s, char *errstr, size_t errstr_size)
+{
+    if (!s->transactional || !s->rk)
         return SL_OK;
     rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, 60000);
     if (e) {
@@ -202,6 +209,11 @@ sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char 
     return SL_ERR_INVAL;
 }
 
+sl_err_t sl__sink_start(sl_sink_t *s, char *errstr, size_t errstr_size)
+{
+    return init_output(s, errstr, errstr_size);
+}
+
 sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
 {
     if (s->rkt)
@@ -214,7 +226,8 @@ sl_err_t sl__sink_reset(sl_sink_t *s, char *errstr, size_t errstr_size)
     s->started = 0; /* its transaction went with it */
     for (int i = 0; i < s->nparts; i++)
         s->pending[i] = s->confirmed[i];
-    return open_output(s, errstr, errstr_size);
+    sl_err_t e = open_output(s, errstr, errstr_size);
+    return e ? e : init_output(s, errstr, errstr_size);
 }
 
 /* Produces one record to @p rkt, or when it is NULL to the topic named @p topic (looked

@@ -70,10 +70,13 @@ sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char 
                              size_t errstr_size);
 
 /** Opens the producers the job needs and checks the topics they write to exist. With
- *  exactly-once delivery it also fences any earlier producer of this job
- *  (init_transactions) and checks transaction.timeout.ms against the broker's maximum. */
+ *  exactly-once delivery it also checks transaction.timeout.ms against the broker's
+ *  maximum; it fences nothing yet (sl__sink_start() does). */
 sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char *errstr,
                        size_t errstr_size);
+/** With exactly-once delivery, fences any earlier producer of this job (init_transactions)
+ *  and aborts its open transaction: call it once the job knows it is the only one. */
+sl_err_t sl__sink_start(sl_sink_t *s, char *errstr, size_t errstr_size);
 /**
  * Publishes @p n rows to the output topic as one unit (one transaction when
  * transactional), retrying a transaction that must be aborted; a transaction that

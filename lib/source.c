@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -304,24 +305,42 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
     memset(src, 0, sizeof(*src));
     src->conf = conf;
     src->last_topic = -1;
+    src->admin = -1;
     /* The group is the job's; and the member is static (KIP-345), so a restarted job takes
      * its partitions back at once instead of waiting out the dead member's session. The
      * coordinator hands a returning static member its old assignment even when its
-     * subscription changed, so the member id names the topic list too. */
-    char group[300], instance[340];
-    snprintf(group, sizeof(group), "sluice-%s", conf->name);
+     * subscription changed, so the member id names the topic list too; and it names the
+     * instance (host and state directory), so that another instance of the job is another
+     * member, seen by sl__source_check_alone(), not the same one fenced by the broker. */
+    char *group = src->group, *instance = src->instance;
+    snprintf(group, sizeof(src->group), "sluice-%s", conf->name);
     uint64_t th = 0;
     for (int i = 0; i < conf->ntopics; i++)
         th = th * 31 + sl__hash(conf->topics[i], strlen(conf->topics[i]));
     if (conf->pattern)
         th = th * 31 + sl__hash(conf->pattern, strlen(conf->pattern));
-    snprintf(instance, sizeof(instance), "%s-%08x", group, (unsigned)(th & 0xffffffffu));
+    char where[4400], host[256] = "", cwd[4096] = "";
+    gethostname(host, sizeof(host) - 1);
+    if (conf->state_dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+        cwd[0] = 0;
+    int wl = snprintf(where, sizeof(where), "%s:%s/%s", host, cwd, conf->state_dir);
+    uint64_t ih = sl__hash(where, wl > 0 && (size_t)wl < sizeof(where) ? (size_t)wl : 0);
+    snprintf(src->legacy_instance, sizeof(src->legacy_instance), "%s-%08x", group,
+             (unsigned)(th & 0xffffffffu));
+    snprintf(instance, sizeof(src->instance), "%s-%08x", src->legacy_instance,
+             (unsigned)(ih & 0xffffffffu));
     int has_group = 0, has_instance = 0;
     for (int i = 0; i < conf->kafka.n + conf->consumer.n; i++) {
         const sl_kv_t *kv =
             i < conf->kafka.n ? &conf->kafka.kv[i] : &conf->consumer.kv[i - conf->kafka.n];
-        has_group |= !strcmp(kv->k, "group.id");
-        has_instance |= !strcmp(kv->k, "group.instance.id");
+        if (!strcmp(kv->k, "group.id")) {
+            has_group = 1;
+            snprintf(group, sizeof(src->group), "%s", kv->v);
+        }
+        if (!strcmp(kv->k, "group.instance.id")) {
+            has_instance = 1;
+            snprintf(instance, sizeof(src->instance), "%s", kv->v);
+        }
     }
     /* auto.offset.reset=error: a position that is no longer in the log is reported (and
      * handled by on_data_loss), never silently moved to the end. */
@@ -381,6 +400,65 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
     }
     return sl__kafka_check_topics(src->rk, conf->bootstrap, conf->topics, conf->ntopics,
                                   "source.topics", NULL, errstr, errstr_size);
+}
+
+sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_size)
+{
+    /* A broker without the admin APIs (the mock cluster) is not asked to describe groups:
+     * librdkafka 2.0.2 then trips its own assertion (eonce->refcnt) or hangs in
+     * rd_kafka_destroy(). DescribeConfigs on a broker tells at once. */
+    if (src->admin < 0)
+        src->admin = sl__kafka_config_value(src->rk, RD_KAFKA_RESOURCE_BROKER, NULL,
+                                            "message.max.bytes") > 0;
+    if (!src->admin) {
+        sl_log(SL_LOG_DEBUG, "source", "the broker cannot describe groups: other instances of "
+               "job '%s' are not looked for", src->conf->name);
+        return SL_OK;
+    }
+    const char *groups[] = {src->group};
+    rd_kafka_queue_t *q = rd_kafka_queue_new(src->rk);
+    rd_kafka_DescribeConsumerGroups(src->rk, groups, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    sl_err_t e = SL_OK;
+    const rd_kafka_ConsumerGroupDescription_t **g = NULL;
+    size_t n = 0;
+    if (ev && !rd_kafka_event_error(ev))
+        g = rd_kafka_DescribeConsumerGroups_result_groups(
+            rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+    if (n != 1 || rd_kafka_ConsumerGroupDescription_error(g[0])) {
+        const rd_kafka_error_t *ge = n == 1 ? rd_kafka_ConsumerGroupDescription_error(g[0]) : NULL;
+        sl_log(SL_LOG_DEBUG, "source", "cannot describe group %s (%s): other instances of job "
+               "'%s' are not looked for",
+               src->group, ge ? rd_kafka_error_string(ge) : ev ? rd_kafka_event_error_string(ev)
+                                                             : "no answer",
+               src->conf->name);
+        n = 0;
+    }
+    char *me = rd_kafka_memberid(src->rk);
+    for (size_t i = 0; n == 1 && i < rd_kafka_ConsumerGroupDescription_member_count(g[0]); i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(g[0], i);
+        const char *iid = rd_kafka_MemberDescription_group_instance_id(m);
+        const char *mid = rd_kafka_MemberDescription_consumer_id(m);
+        if ((iid && (!strcmp(iid, src->instance) || !strcmp(iid, src->legacy_instance))) ||
+            (me && mid && !strcmp(mid, me)))
+            continue;
+        snprintf(errstr, errstr_size,
+                 "job '%s' is running elsewhere: its consumer group '%s' has member '%s' "
+                 "(client '%s' on %s). Two instances of one job fence each other's output "
+                 "transactions and publish partial aggregates; run one instance of a job (a "
+                 "state directory each is not enough). Stop the other one; if it has stopped "
+                 "already, the group lets it go within session.timeout.ms (45 s by default)",
+                 src->conf->name, src->group, iid ? iid : mid,
+                 rd_kafka_MemberDescription_client_id(m), rd_kafka_MemberDescription_host(m));
+        e = SL_ERR_BUSY;
+        break;
+    }
+    if (me)
+        rd_kafka_mem_free(src->rk, me);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    return e;
 }
 
 /* Available-now: the end of every partition as it is now is where the job stops. */

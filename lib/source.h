@@ -74,6 +74,13 @@ typedef struct sl_source {
     sl_err_t fatal_err; /* and its kind */
     sl_refill_t refill;
     int closing; /* sl__source_close() runs: the rebalance callback assigns nothing */
+    /* The consumer group and this instance's static member id (group.instance.id), and
+     * the id sluice gave before it named the state directory (still taken as this job's
+     * own when a restart finds it in the group). */
+    char group[300];
+    char instance[360];
+    char legacy_instance[340];
+    int admin; /* the broker answers admin requests: 1, 0, or -1 not known yet */
 } sl_source_t;
 
 /**
@@ -81,6 +88,13 @@ typedef struct sl_source {
  * exists. Does not subscribe yet. Fills @p errstr with one line on failure.
  */
 sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, size_t errstr_size);
+/**
+ * Checks through the consumer group that no other instance of the job runs: a member of
+ * the group other than this instance (its group.instance.id, or, once joined, its member
+ * id) means one does, or did until less than session.timeout.ms ago. SL_ERR_BUSY naming
+ * it; SL_OK also when the broker cannot describe groups (the mock cluster).
+ */
+sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_size);
 /** Loads stored positions for assignments from @p store from now on, and subscribes. With
  *  @p available_now, first records each partition's end offset. */
 sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now, char *errstr,

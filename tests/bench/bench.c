@@ -359,9 +359,12 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
 {
     char dir[] = "/tmp/sluice-bench-XXXXXX";
     scratch_dir(dir);
+    /* Each run is a job of its own: a job's consumer group remembers its last instance (a
+     * static member) for session.timeout.ms, and refuses another state directory meanwhile. */
+    static int runs;
     char json[2048], err[4096];
     snprintf(json, sizeof(json),
-             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             "{\"name\": \"%s-%d\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
              " \"source\": {\"topics\": \"%s\", \"schema\": \"pageview.avsc\"},"
              " \"query\": {\"group_by\": \"page\", \"aggregates\": [{\"fn\": \"count\", \"as\": "
              "\"views\"}, {\"fn\": \"sum\", \"field\": \"bytes\"}, {\"fn\": \"avg\", \"field\": "
@@ -369,7 +372,7 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
              " \"trigger\": {\"interval\": \"2s\", \"available_now\": true},"
              " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
              " \"state\": {\"dir\": \"state\"}}",
-             out, bs, in, out);
+             out, ++runs, bs, in, out);
     sl_job_t *job;
     if (sl_job_new_from_json(json, dir, "bench", &job, err, sizeof(err)))
         die("job", err);

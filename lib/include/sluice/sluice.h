@@ -42,6 +42,7 @@ typedef enum sl_err {
     SL_ERR_NOTFOUND = -9, /**< no such key or file */
     SL_ERR_FENCED = -10,  /**< the producer was fenced or failed fatally; it must be replaced */
     SL_ERR_OVERFLOW = -11, /**< a value does not fit its type (a long sum or expression) */
+    SL_ERR_BUSY = -12,     /**< another instance of the job runs */
 } sl_err_t;
 
 /** @brief A short, static, human-readable name of an error code. */
