@@ -217,9 +217,9 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     } else if (e != SL_ERR_NOTFOUND) {
         return e;
     }
-    int64_t *times[] = {&job->wm, &job->maxev};
-    const char *names[] = {"wm", "maxev"};
-    for (int i = 0; i < 2; i++) {
+    int64_t *times[] = {&job->wm, &job->maxev, &job->wm_late};
+    const char *names[] = {"wm", "maxev", "wm_evict"};
+    for (int i = 0; i < 3; i++) {
         *times[i] = SL_WM_NONE;
         e = sl__store_get(job->store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen, errstr,
                           errstr_size);
@@ -230,6 +230,10 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
             return e;
         }
     }
+    /* State written before the two watermarks were kept: lateness is checked against the
+     * last one for a batch, as it was then. */
+    if (job->wm_late == SL_WM_NONE)
+        job->wm_late = job->wm;
     atomic_store(&job->stats.watermark_ms, job->wm);
     e = sl__store_get(job->store, SL_CF_META, "seq", 3, &val, &vlen, errstr, errstr_size);
     if (e == SL_OK) {
@@ -375,6 +379,11 @@ static void run_batches(sl_job_t *job)
         /* The records before a fatal one are committed, so no work is lost. */
         int last = done || job->fatal_err || atomic_load(&job->stop);
         sl_err_t e = sl__job_commit(job, wm_idle, err, sizeof(err));
+        /* Read to the end: as Spark's no-data batch, one more commit evicts state with the
+         * watermark the last records moved (closing their windows, in append mode
+         * emitting them). */
+        if (!e && done && !job->fatal_err && job->wm != job->wm_late)
+            e = sl__job_commit(job, SL_WM_NONE, err, sizeof(err));
         if (!e && last)
             e = sl__job_finish_commit(job, err, sizeof(err));
         if (e) {

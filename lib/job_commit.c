@@ -287,7 +287,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     job->fingerprint_stored = 1;
     STAT_ADD(job, batches, 1);
     STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
-    atomic_store(&job->stats.watermark_ms, wm);
+    atomic_store(&job->stats.watermark_ms, job->cm.wm_next);
 
     /* Publish. */
     switch (c->sink) {
@@ -375,7 +375,10 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
                  "out of memory while aggregating; the batch is not committed");
         return SL_ERR_NOMEM;
     }
-    int64_t wm = job->wm, maxev = job->maxev;
+    /* Spark's two watermarks: this batch evicts with the watermark the last commit computed
+     * (its records were checked for lateness against the one before); the new one, from
+     * this batch's event times, is for the next batch to evict with. */
+    int64_t evict = job->wm, wm = job->wm, maxev = job->maxev;
     if (c->wm_slot >= 0) {
         int64_t all;
         wm = sl__watermark_next(wm, event_time(job, &all), c->wm_delay_ms);
@@ -384,7 +387,10 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
         if (all != SL_WM_NONE && (maxev == SL_WM_NONE || all > maxev))
             maxev = all;
     }
-    if (job->table.n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm)
+    /* Nothing read, nothing to evict: no batch. A watermark that moved past the one last
+     * evicted with makes a batch of no records, as Spark's no-data batch. */
+    if (job->table.n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm &&
+        evict == job->wm_late)
         return SL_OK;
     int64_t seq = job->seq + 1;
     /* Positions: every partition whose next offset moved in this batch. */
@@ -406,6 +412,8 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
     put_time(job, "seq", seq);
     if (wm != job->wm)
         put_time(job, "wm", wm);
+    if (evict != job->wm_late)
+        put_time(job, "wm_evict", evict);
     if (maxev != job->maxev)
         put_time(job, "maxev", maxev);
     if ((e = sl__sink_flush_side(&job->sink, errstr, errstr_size)))
@@ -424,11 +432,13 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
     job->sel_cap = tcap;
     job->nsel = 0;
     job->cm.seq = seq;
-    job->cm.wm = wm;
+    job->cm.wm = evict;
+    job->cm.wm_next = wm;
     job->cm.records = job->batch_records;
     job->cm.err = SL_OK;
     job->batch_records = 0;
     job->seq = seq;
+    job->wm_late = evict;
     job->wm = wm;
     job->maxev = maxev;
     for (int ti = 0; ti < src->ntopics; ti++) {

@@ -88,7 +88,8 @@ struct sl_job {
     sl_val_t *csel;
     size_t cnsel, csel_cap;
     struct {
-        int64_t seq, wm;
+        int64_t seq, wm; /* wm: the watermark the batch evicts state (closes windows) with */
+        int64_t wm_next; /* the watermark computed after it, reported in the stats */
         uint64_t records;
         int64_t queue_ms, write_ms; /* queuing the rows, and the state write beside it (-1: none) */
         sl_err_t err;
@@ -99,10 +100,13 @@ struct sl_job {
     sl_buf_t out; /* encoded rows of the batch being published */
     int64_t seq;
     int fingerprint_stored;
-    /* event time: the watermark records are checked against, the largest event time
-     * committed, and when input last arrived (for idle_timeout); each partition keeps
-     * its own largest (sl_part_t.maxev) */
-    int64_t wm, maxev, last_input_ms;
+    /* Event time, by Spark's rule (two watermarks): wm is the watermark the last commit
+     * computed from the event times read so far, which the next commit evicts state with;
+     * wm_late the one the last commit evicted with, which the records of the batch under
+     * way are checked against for lateness (a record one batch "late" still counts, as in
+     * Spark). maxev is the largest event time committed, last_input_ms when input last
+     * arrived (for idle_timeout); each partition keeps its own largest (sl_part_t.maxev). */
+    int64_t wm, wm_late, maxev, last_input_ms;
     /* counted per record without atomics, added to stats after each consume call */
     uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
     uint64_t batch_records; /* records (good or bad) in the batch under way */

@@ -351,7 +351,7 @@ static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
     char why[160], err[512];
     snprintf(why, sizeof(why),
              "late: event time %" PRId64 " is behind the watermark %" PRId64 " for a closed window",
-             t, job->wm);
+             t, job->wm_late);
     if (sl__sink_side(&job->sink, c->late_topic, m, why, err, sizeof(err)) != SL_OK) {
         sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
         return SL_ERR_KAFKA;
@@ -433,14 +433,14 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
     int check_late = c->wm_slot >= 0 && c->mode != SL_MODE_COMPLETE;
     int late = 0;
     for (int i = 0; check_late && i < n; i++)
-        late |= sl__window_closed(starts[i] + c->win_size_ms, job->wm);
+        late |= sl__window_closed(starts[i] + c->win_size_ms, job->wm_late);
     sl_err_t e;
     if (late && (e = late_record(job, m, t)))
         return e;
     size_t glen = job->key.len;
     for (int i = 0; i < n; i++) {
         int64_t end = starts[i] + c->win_size_ms;
-        if (check_late && sl__window_closed(end, job->wm))
+        if (check_late && sl__window_closed(end, job->wm_late))
             continue;
         job->key.len = glen;
         sl_val_t ws = {.t = SL_T_TIMESTAMP, .u.i = starts[i]};
