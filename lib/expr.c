@@ -84,6 +84,7 @@ static void next(parser_t *ps)
     while (isspace((unsigned char)*ps->p))
         ps->p++;
     ps->ts = ps->p;
+    ps->tn = 0; /* until the token is known: an error below leaves none */
     char c = *ps->p;
     if (!c) {
         ps->tk = T_END;
@@ -219,10 +220,12 @@ void sl__expr_destroy(sl_expr_t *e)
 static char *tok_text(const parser_t *ps)
 {
     static __thread char buf[128];
+    if (ps->tk == T_END)
+        return "the end";
     size_t n = ps->tn < sizeof(buf) - 1 ? ps->tn : sizeof(buf) - 1;
     memcpy(buf, ps->ts, n);
     buf[n] = 0;
-    return ps->tk == T_END ? "the end" : buf;
+    return buf;
 }
 
 static int numeric(sl_type_t t)

@@ -105,6 +105,11 @@ Test(expr, errors_say_where_and_what)
     expect_error("a in 1", "expected '(' after 'in'");
     expect_error("s is 3", "expected 'null' after 'is'");
     expect_error("a # 1", "unexpected character '#'");
+    /* Found by fuzz_expr: the message after a bad character or an unterminated string
+     * quoted the previous token's length from the new position, past the text's end. */
+    expect_error("coalesce(null, .09\x13", "unexpected character");
+    expect_error("a in ('/, 7mo&&&&&&&&&&&&'?)", "unexpected character '?'");
+    expect_error("s = 'open and a > 1", "unterminated string");
 }
 
 /* Evaluates a value expression on the row; strings are copied to @p out. */
