@@ -8,6 +8,7 @@
 #include "agg.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "table.h"
@@ -85,20 +86,19 @@ static void add_sums(sl_acc_t *into, const sl_acc_t *from)
 
 size_t sl__acc_sum_format(const sl_acc_t *a, char *buf)
 {
+    if (sl__acc_sum_fits(a)) {
+        size_t n = sl__i64_format(a->sum.i, buf);
+        buf[n] = 0;
+        return n;
+    }
+    /* Beyond a long, below 2^127: the magnitude in two parts of 19 digits at most. */
     i128_t v = sum128(a);
     u128_t u = v < 0 ? -(u128_t)v : (u128_t)v;
-    char tmp[40];
-    size_t n = 0, len = 0;
-    do {
-        tmp[n++] = (char)('0' + (int)(u % 10));
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        buf[len++] = '-';
-    while (n)
-        buf[len++] = tmp[--n];
-    buf[len] = 0;
-    return len;
+    const uint64_t e19 = 10000000000000000000ULL;
+    unsigned long long hi = (unsigned long long)(u / e19), lo = (unsigned long long)(u % e19);
+    const char *sign = v < 0 ? "-" : "";
+    return (size_t)(hi ? snprintf(buf, 41, "%s%llu%019llu", sign, hi, lo)
+                       : snprintf(buf, 41, "%s%llu", sign, lo));
 }
 
 /* ---- the set of an exact count_distinct ---- */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,11 +63,9 @@ static void rows(sl_val_t r[][NF], int *n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = 0;
     sl_val_t r[4][NF];
     int nr;
     rows(r, &nr);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fuzz.h"
 #include "output.h"
 
 static char dir[] = "/tmp/sluice-fuzz-job-XXXXXX";
@@ -49,11 +50,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = 0;
     sl_conf_t *c = NULL;
     static char err[65536];
     err[0] = 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,11 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *nul = memchr(data, 0, size);
     size_t slen = nul ? (size_t)(nul - data) : size;
-    char *schema = malloc(slen + 1);
+    char *schema = fuzz_text(data, slen);
     if (!schema)
         return 0;
-    memcpy(schema, data, slen);
-    schema[slen] = 0;
     const uint8_t *rec = nul ? nul + 1 : data + size;
     size_t rlen = (size_t)(data + size - rec);
     try_codec(schema, NULL, rec, rlen);

@@ -111,18 +111,6 @@ Test(graceful_stop, sigterm_commits_and_publishes, .timeout = 600)
     free(dir);
 }
 
-/* The log of a run, for failure messages. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    static char buf[16384];
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 Test(graceful_stop, sigterm_during_start_up_exits_0, .timeout = 900)
 {
     /* A signal before the first poll made the consumer's close call the rebalance callback
@@ -157,7 +145,7 @@ Test(graceful_stop, sigterm_during_start_up_exits_0, .timeout = 900)
                              SL_OK);
                 produced += 500;
                 int pid = tk_spawn_cli(argv, "after-commit:1", log);
-                cr_assert_eq(tk_wait(pid, 120), 128 + SIGKILL, "the crash run: %s", slurp(log));
+                cr_assert_eq(tk_wait(pid, 120), 128 + SIGKILL, "the crash run: %s", tk_slurp(log));
             }
             FILE *lf = fopen(log, "w"); /* this run's log only */
             cr_assert_not_null(lf);
@@ -168,10 +156,10 @@ Test(graceful_stop, sigterm_during_start_up_exits_0, .timeout = 900)
             int rc = tk_wait(pid, 120);
             /* Killed by the signal is right only before sluice began, when its handler
              * was not yet installed: it had written nothing. */
-            if (rc == 128 + SIGTERM && !slurp(log)[0])
+            if (rc == 128 + SIGTERM && !tk_slurp(log)[0])
                 continue;
             cr_assert_eq(rc, 0, "SIGTERM %d ms into a %s start: exit %d\n%s", delays_ms[i],
-                         outbox ? "reconciling" : "clean", rc, slurp(log));
+                         outbox ? "reconciling" : "clean", rc, tk_slurp(log));
         }
     }
     /* Whatever was cut short, a full run afterwards publishes everything, once. */

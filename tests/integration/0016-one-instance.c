@@ -25,17 +25,6 @@ static const char *JOB = "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": 
                          " \"output\": {\"sink\": \"kafka\", \"topic\": \"%s\"},"
                          " \"state\": {\"dir\": \"%s\"}}";
 
-static char *slurp(const char *path)
-{
-    static char buf[65536];
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 Test(one_instance, a_second_instance_is_refused_and_the_first_runs_on, .timeout = 600)
 {
     sl_log_configure(SL_LOG_WARN, 0, NULL);
@@ -68,7 +57,7 @@ Test(one_instance, a_second_instance_is_refused_and_the_first_runs_on, .timeout 
         usleep(100000);
         t = tk_state_totals(state_a, in, NULL, 0);
     }
-    cr_assert_eq(t.positions, 20000, "the first instance did not catch up: %s", slurp(a_log));
+    cr_assert_eq(t.positions, 20000, "the first instance did not catch up: %s", tk_slurp(a_log));
 
     /* Another state directory: the consumer group shows the first instance. */
     const char *b_argv[] = {"run", "--quiet", b_job, NULL};
@@ -94,10 +83,10 @@ Test(one_instance, a_second_instance_is_refused_and_the_first_runs_on, .timeout 
         usleep(100000);
         t = tk_state_totals(state_a, in, NULL, 0);
     }
-    cr_assert_eq(t.positions, 30000, "%s", slurp(a_log));
+    cr_assert_eq(t.positions, 30000, "%s", tk_slurp(a_log));
     kill(a, SIGTERM);
-    cr_assert_eq(tk_wait(a, 60), 0, "%s", slurp(a_log));
-    const char *log = slurp(a_log);
+    cr_assert_eq(tk_wait(a, 60), 0, "%s", tk_slurp(a_log));
+    const char *log = tk_slurp(a_log);
     cr_assert(!strstr(log, "fenced") && !strstr(log, "new producer"),
               "the first instance was fenced: %s", log);
     json_t *latest = tk_latest_rows(bs, out, "page");

@@ -202,6 +202,10 @@ def q_big_avg(df, F):
 
 
 WINDOW = {"time": "ts"}
+# Tumbling windows of late data (compared batch by batch, in update and in append mode).
+LATE_TUMBLING = {"window": dict(WINDOW, size="4s"), "watermark": {"field": "ts", "delay": "3s"},
+                 "group_by": "page",
+                 "aggregates": [{"fn": "count"}, {"fn": "sum", "field": "n"}]}
 QUERIES = [
     {"name": "count-by-key", "topic": "events", "mode": "update", "keys": ["page"],
      "sluice": {"group_by": "page", "aggregates": [{"fn": "count"}]}, "spark": q_count},
@@ -240,17 +244,9 @@ QUERIES = [
                 "aggregates": [{"fn": "count"}]}, "spark": q_lines},
     # Multi-batch, compared batch by batch.
     {"name": "late-update", "topic": "late", "mode": "update", "per_batch": BATCH,
-     "keys": ["window_start", "page"],
-     "sluice": {"window": dict(WINDOW, size="4s"), "watermark": {"field": "ts", "delay": "3s"},
-                "group_by": "page",
-                "aggregates": [{"fn": "count"}, {"fn": "sum", "field": "n"}]},
-     "spark": q_late_tumbling},
+     "keys": ["window_start", "page"], "sluice": LATE_TUMBLING, "spark": q_late_tumbling},
     {"name": "late-append", "topic": "late", "mode": "append", "per_batch": BATCH,
-     "keys": ["window_start", "page"],
-     "sluice": {"window": dict(WINDOW, size="4s"), "watermark": {"field": "ts", "delay": "3s"},
-                "group_by": "page",
-                "aggregates": [{"fn": "count"}, {"fn": "sum", "field": "n"}]},
-     "spark": q_late_tumbling},
+     "keys": ["window_start", "page"], "sluice": LATE_TUMBLING, "spark": q_late_tumbling},
     {"name": "late-session", "topic": "late", "mode": "append", "per_batch": BATCH,
      "keys": ["window_start", "page"],
      "sluice": {"window": dict(WINDOW, gap="2s"), "watermark": {"field": "ts", "delay": "3s"},

@@ -535,3 +535,14 @@ sl_job_t *tk_start_job(const char *json, const char *dir, tk_runner_t *r)
     tk_runner_start(r, job);
     return job;
 }
+
+const char *tk_slurp(const char *path)
+{
+    static char buf[65536];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    buf[n] = 0;
+    if (f)
+        fclose(f);
+    return buf;
+}

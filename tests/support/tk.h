@@ -54,6 +54,9 @@ uint64_t tk_consume_all(const char *bootstrap, const char *topic,
 /** A new empty folder under /tmp; the caller removes it with tk_rmrf(). */
 char *tk_tmpdir(const char *prefix);
 void tk_rmrf(const char *path);
+/** The first 64 KiB of the file at @p path (a log, for failure messages), in a static
+ *  buffer that the next call overwrites; "" when it cannot be read. */
+const char *tk_slurp(const char *path);
 /** Writes @p text to @p dir/@p name. */
 void tk_write_file(const char *dir, const char *name, const char *text);
 /**

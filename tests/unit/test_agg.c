@@ -394,6 +394,11 @@ Test(agg, integer_sums_are_exact_and_never_wrap)
         sl_acc_t a = fold_split(&sum, back, 7, k, &arena);
         cr_assert_eq(result_long(&sum, &a), 1, "split at %d", k); /* 2 MAX + 2 MIN + 3 */
     }
+    sl_val_t three[] = {L(INT64_MAX), L(INT64_MAX), L(INT64_MAX)};
+    sl_acc_t big = fold_split(&sum, three, 3, 1, &arena);
+    char digits[48];
+    sl__acc_sum_format(&big, digits);
+    cr_assert_str_eq(digits, "27670116110564327421", "beyond 10^19: both halves written");
     sl_val_t low[] = {L(INT64_MIN), L(-1)};
     sl_acc_t a = fold_split(&sum, low, 2, 1, &arena);
     char text[48];
