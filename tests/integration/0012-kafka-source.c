@@ -472,7 +472,10 @@ Test(source, a_small_prefetch_queue_is_refilled_without_waiting)
     cr_assert_eq(r.st.records_in, 200000);
     int64_t ms = r.st.last_commit_ms - r.st.first_record_ms;
     cr_log_info("200,000 records through a 2,000-record queue in %" PRId64 " ms", ms);
-    cr_assert_lt(ms, 5000,
+    /* Without the refill, each of the 100 queues waits out librdkafka's 1 s timer: about
+     * 100 s. With it, about 1.5 s here, and up to 5.5 s on a loaded machine (the fresh
+     * container check beside an hour of fuzzing); 30 s tells the two apart with room. */
+    cr_assert_lt(ms, 30000,
                  "200,000 records through a 2,000-record prefetch queue took %" PRId64
                  " ms: the fetcher waited for its timer",
                  ms);
