@@ -7,7 +7,7 @@
 #define SL_AGG_H
 
 #include "row.h"
-#include "util/util.h"
+#include "util.h"
 
 typedef enum sl_agg_fn {
     SL_AGG_COUNT,

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/util.h"
+#include "util.h"
 
 sl_codec_t *sl__codec_alloc(const codec_ops_t *ops)
 {

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "codec_avro.h"
-#include "util/util.h"
+#include "util.h"
 
 /* ---- reader schema: flatten into fields ---- */
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "codec_avro.h"
-#include "util/util.h"
+#include "util.h"
 
 typedef struct dstate {
     const uint8_t *start;

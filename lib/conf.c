@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "conf_int.h"
-#include "util/util.h"
+#include "util.h"
 #include "window.h"
 
 void sl__conf_problem(checker_t *ck, const char *path, const char *fmt, ...)

@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "conf.h"
-#include "util/util.h"
+#include "util.h"
 
 typedef struct checker {
     sl_conf_t *c;

@@ -14,7 +14,7 @@
 
 #include "row.h"
 #include "sluice/sluice.h"
-#include "util/util.h"
+#include "util.h"
 
 typedef struct sl_expr sl_expr_t;
 

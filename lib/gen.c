@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "embedded.h"
-#include "util/util.h"
+#include "sluice/sluice.h"
+#include "util.h"
 
 static uint64_t mix(uint64_t x)
 {

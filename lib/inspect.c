@@ -14,7 +14,7 @@
 #include "output.h"
 #include "store.h"
 #include "table.h"
-#include "util/util.h"
+#include "util.h"
 
 typedef struct layout {
     int ngroup, naggs;

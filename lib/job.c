@@ -36,7 +36,7 @@
 #include "source_local.h"
 #include "store.h"
 #include "table.h"
-#include "util/util.h"
+#include "util.h"
 #include "window.h"
 
 #define CONSUME_MAX 1000

@@ -21,7 +21,7 @@
 #include "source.h"
 #include "source_local.h"
 #include "store.h"
-#include "util/util.h"
+#include "util.h"
 #include "window.h"
 
 /* A new producer fences the old one and aborts its open transaction; the outbox still

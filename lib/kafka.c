@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "util/util.h"
+#include "util.h"
 
 /* While a job starts, librdkafka's own complaints (connection refused, ...) are held
  * back: a start that fails ends in one line that says what is wrong. */

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/util.h"
+#include "util.h"
 
 static struct {
     pthread_mutex_t lock;

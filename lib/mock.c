@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util/util.h"
+#include "sluice/sluice.h"
+#include "util.h"
 
 struct sl_mock {
     rd_kafka_t *rk; /* the mock cluster lives in this handle's threads */

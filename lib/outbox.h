@@ -16,7 +16,7 @@
 
 #include "sink.h"
 #include "store.h"
-#include "util/util.h"
+#include "util.h"
 
 /* Writes one batch's rows into the outbox, in chunks of several rows per value. */
 typedef struct sl_outbox_writer {

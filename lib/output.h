@@ -8,7 +8,7 @@
 #define SL_OUTPUT_H
 
 #include "conf.h"
-#include "util/util.h"
+#include "util.h"
 
 /* At most this many group-by values (a key is decoded on the stack). */
 #define SL_MAX_GROUP 64

@@ -11,7 +11,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "output.h"
-#include "util/util.h"
+#include "util.h"
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {

@@ -20,7 +20,7 @@
 #include "sink.h"
 #include "sluice/sluice.h"
 #include "store.h"
-#include "util/util.h"
+#include "util.h"
 
 struct sl_batch {
     const sl_conf_t *c;

@@ -28,7 +28,7 @@
 
 #include "kafka.h"
 #include "log.h"
-#include "util/util.h"
+#include "util.h"
 
 static void src_fail(sl_source_t *src, sl_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "util/util.h"
+#include "util.h"
 
 typedef struct file_ent {
     char *name;

@@ -13,7 +13,7 @@
 
 #include "agg.h"
 #include "row.h"
-#include "util/util.h"
+#include "util.h"
 
 /** Appends the key of @p row's values at @p slots to @p out. */
 sl_err_t sl__key_encode(const sl_val_t *row, const int *slots, int n, sl_buf_t *out);

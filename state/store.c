@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "store_dir.h"
-#include "util/util.h"
+#include "util.h"
 
 static const char *const cf_names[] = {"agg", "meta", "outbox", "expiry"};
 #define NCF 4

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sluice/sluice.h"
+#include "err.h"
 
 typedef struct sl_store sl_store_t;
 typedef struct sl_store_batch sl_store_batch_t;

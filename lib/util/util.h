@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "dtoa.h"
-#include "sluice/sluice.h"
+#include "err.h"
 
 #define SL_INTERNAL __attribute__((visibility("hidden")))
 #define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

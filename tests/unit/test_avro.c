@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
-#include "util/util.h"
+#include "util.h"
 
 static sl_codec_t *make(const char *reader, const char *writer, const sl_confluent_t *confluent,
                         const char *const *use)

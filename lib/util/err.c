@@ -1,7 +1,7 @@
 /*
- * err.c - names of error codes, and the library version.
+ * err.c - the names of sluice's error codes (err.h).
  */
-#include "util/util.h"
+#include "err.h"
 
 SL_API const char *sl_err2str(sl_err_t err)
 {
@@ -34,9 +34,4 @@ SL_API const char *sl_err2str(sl_err_t err)
         return "another instance of the job runs";
     }
     return "unknown error";
-}
-
-SL_API const char *sl_version(void)
-{
-    return SLUICE_VERSION;
 }

@@ -1,0 +1,9 @@
+/*
+ * version.c - the library's version.
+ */
+#include "sluice/sluice.h"
+
+SL_API const char *sl_version(void)
+{
+    return SLUICE_VERSION;
+}
