@@ -11,6 +11,7 @@
 
 #include "embedded.h"
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "util.h"
 
 static uint64_t mix(uint64_t x)

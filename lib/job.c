@@ -127,9 +127,10 @@ SL_API char *sl_job_avro_schema(const sl_job_t *job, int key_only)
     return sl__out_avro_schema(job->conf, key_only);
 }
 
-SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out)
+SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *caller, size_t size)
 {
     sl_job_t *j = (sl_job_t *)job;
+    sl_job_stats_t all = {0}, *out = &all;
     out->batches = atomic_load(&j->stats.batches);
     out->records_in = atomic_load(&j->stats.records_in);
     out->records_bad = atomic_load(&j->stats.records_bad);
@@ -142,6 +143,8 @@ SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out)
     out->windows_closed = atomic_load(&j->stats.windows_closed);
     out->watermark_ms = atomic_load(&j->stats.watermark_ms);
     out->records_lost = atomic_load(&j->stats.records_lost);
+    memset(caller, 0, size);
+    memcpy(caller, &all, size < sizeof(all) ? size : sizeof(all));
 }
 
 SL_API void sl_job_destroy(sl_job_t *job)

@@ -19,7 +19,17 @@ static struct {
     int json;
     int json_set;
     FILE *out;
-} g_log = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, 0, NULL};
+    sl_log_fn fn;
+    void *opaque;
+} g_log = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, 0, NULL, NULL, NULL};
+
+SL_API void sl_log_set_callback(sl_log_fn fn, void *opaque)
+{
+    pthread_mutex_lock(&g_log.lock);
+    g_log.fn = fn;
+    g_log.opaque = opaque;
+    pthread_mutex_unlock(&g_log.lock);
+}
 
 SL_API void sl_log_configure(sl_log_level_t min_level, int json, FILE *out)
 {
@@ -59,6 +69,13 @@ void sl_log(sl_log_level_t level, const char *facility, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&g_log.lock);
+    if (g_log.fn) {
+        g_log.fn(g_log.opaque, level, facility, msg);
+        pthread_mutex_unlock(&g_log.lock);
+        return;
+    }
+    pthread_mutex_unlock(&g_log.lock);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

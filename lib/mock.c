@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "util.h"
 
 struct sl_mock {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 
 #define ERRSTR_SIZE 8192
 
@@ -447,7 +448,7 @@ static int cmd_demo(int argc, char **argv)
         goto out;
     }
     sl_job_stats_t st;
-    sl_job_stats(job, &st);
+    sl_job_stats(job, &st, sizeof(st));
     fprintf(stderr, "sluice demo: %llu batches, %llu records in, %llu rows out\n",
             (unsigned long long)st.batches, (unsigned long long)st.records_in,
             (unsigned long long)st.rows_out);

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 
 static double now_s(void)
 {
@@ -385,7 +386,7 @@ static result_t run_sluice(const char *bs, const char *in, const char *out,
                   .cpu = cpu_s() - c0,
                   .rss_kb = peak_kb()};
     sl_job_stats_t st;
-    sl_job_stats(job, &st);
+    sl_job_stats(job, &st, sizeof(st));
     r.records = st.records_in;
     /* From the first record read to the last batch published, as for the raw consumer. */
     r.secs = (double)(st.last_commit_ms - st.first_record_ms) / 1000.0;

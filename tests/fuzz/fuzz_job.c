@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sluice/sluice_dev.h"
 #include "conf.h"
 #include "fuzz.h"
 #include "output.h"

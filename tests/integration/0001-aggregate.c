@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 #define PAGES 1000
@@ -148,7 +149,7 @@ static void run_job(const char *dir, const char *bootstrap, const char *in, cons
     cr_assert_eq(sl_job_new_from_json(json, dir, "it-aggregate", &job, err, sizeof(err)), SL_OK,
                  "%s", err);
     cr_assert_eq(sl_job_run(job, err, sizeof(err)), SL_OK, "run: %s", err);
-    sl_job_stats(job, st);
+    sl_job_stats(job, st, sizeof(*st));
     cr_log_info("job: %" PRIu64 " batches, %" PRIu64 " records in, %" PRIu64 " kept, %" PRIu64
                 " rows out",
                 st->batches, st->records_in, st->records_kept, st->rows_out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 static tk_state_totals_t inspect(const char *dir, const char *topic)

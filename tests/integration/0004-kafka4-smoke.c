@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 static rd_kafka_t *producer(const char *bs, const char *txn_id)
@@ -145,7 +146,7 @@ Test(kafka4, librdkafka_with_the_newest_broker, .timeout = 600, .fini = stop_bro
     cr_assert_eq(sl_job_new_from_json(json, jdir, "smoke", &job, jerr, sizeof(jerr)), SL_OK);
     cr_assert_eq(sl_job_run(job, jerr, sizeof(jerr)), SL_OK, "%s", jerr);
     sl_job_stats_t st;
-    sl_job_stats(job, &st);
+    sl_job_stats(job, &st, sizeof(st));
     sl_job_destroy(job);
     cr_assert_eq(st.records_in, 10000);
     cr_log_info("sluice job: 10000 records in, %llu rows out", (unsigned long long)st.rows_out);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 Test(embedded, demo_prints_batches, .timeout = 120)
@@ -83,7 +84,7 @@ Test(embedded, dev_broker_serves_a_job, .timeout = 120)
     cr_assert_eq(sl_job_new_from_json(json, dir, "dev", &job, err, sizeof(err)), SL_OK, "%s", err);
     cr_assert_eq(sl_job_run(job, err, sizeof(err)), SL_OK, "%s", err);
     sl_job_stats_t st;
-    sl_job_stats(job, &st);
+    sl_job_stats(job, &st, sizeof(st));
     sl_job_destroy(job);
     cr_assert_eq(st.records_in, 3000);
     cr_assert_eq(st.rows_out, 7, "one row per page in one batch");

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 #include "tk_eos.h"
 
@@ -273,7 +274,7 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     }
     sl_job_stats_t st;
     for (int i = 0; i < 1200; i++) {
-        sl_job_stats(r.job, &st);
+        sl_job_stats(r.job, &st, sizeof(st));
         if (st.records_in >= slice * slices || r.rc)
             break;
         usleep(100000);
@@ -282,7 +283,7 @@ Test(exactly_once, a_fenced_producer_is_replaced_and_reconciled)
     sl_job_stop(r.job);
     tk_runner_join(&r);
     cr_assert_eq(r.rc, SL_OK, "the job failed: %s", r.err);
-    sl_job_stats(r.job, &st);
+    sl_job_stats(r.job, &st, sizeof(st));
     cr_assert_eq(st.records_in, slice * slices, "every record read once");
     sl_job_destroy(r.job);
     char what[128];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 static uint64_t published_total(const char *bs, const char *topic)

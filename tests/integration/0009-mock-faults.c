@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 enum { API_PRODUCE = 0, API_FETCH = 1, API_FIND_COORDINATOR = 10 };
@@ -74,7 +75,7 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
     /* Faults while it runs. */
     sl_job_stats_t st;
     for (int i = 0; i < 300; i++) {
-        sl_job_stats(r.job, &st);
+        sl_job_stats(r.job, &st, sizeof(st));
         if (st.records_in > 0)
             break;
         usleep(20000);
@@ -92,7 +93,7 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
                                       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     tk_runner_join(&r);
-    sl_job_stats(r.job, &st);
+    sl_job_stats(r.job, &st, sizeof(st));
     cr_log_info("with faults: %llu batches, %llu records in, %llu rows out, job: %s",
                 (unsigned long long)st.batches, (unsigned long long)st.records_in,
                 (unsigned long long)st.rows_out, r.rc ? r.err : "ok");

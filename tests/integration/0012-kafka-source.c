@@ -434,12 +434,12 @@ Test(source, min_records_wait_up_to_the_max_trigger_delay)
     sl_job_stats_t st = {0};
     for (int i = 0; i < 20; i++) { /* 1 s: the records are read, no batch may commit */
         usleep(50000);
-        sl_job_stats(j, &st);
+        sl_job_stats(j, &st, sizeof(st));
     }
     uint64_t before = st.batches;
     for (int i = 0; i < 100 && st.batches == 0; i++) {
         usleep(100000);
-        sl_job_stats(j, &st);
+        sl_job_stats(j, &st, sizeof(st));
     }
     sl_job_stop(j);
     tk_runner_join(&r);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 #include "tk.h"
 
 static const char *JOB = "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"

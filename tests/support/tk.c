@@ -521,7 +521,7 @@ tk_job_result_t tk_run_job(const char *json, const char *dir)
                  "%s", r.err);
     r.rc = sl_job_run(job, r.err, sizeof(r.err));
     r.rows = tk_memory_rows(job);
-    sl_job_stats(job, &r.st);
+    sl_job_stats(job, &r.st, sizeof(r.st));
     sl_job_destroy(job);
     return r;
 }

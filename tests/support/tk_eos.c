@@ -2,6 +2,7 @@
  * tk_eos.c - the exactly-once verifier (see tk_eos.h), shared by the crash, fencing and
  * broker-restart tests.
  */
+#include "sluice/sluice_dev.h"
 #include "tk_eos.h"
 
 #include <criterion/criterion.h>

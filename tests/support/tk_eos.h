@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "sluice/sluice.h"
+#include "sluice/sluice_dev.h"
 
 /** Pages of the generated input: spec->pages must be at most this. */
 #define TK_EOS_PAGES 300

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/sluice_dev.h"
 #include "codec.h"
 #include "util.h"
 

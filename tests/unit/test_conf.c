@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sluice/sluice_dev.h"
 #include "conf.h"
 #include "tk.h"
 

@@ -19,13 +19,18 @@
 #include <stdio.h>
 
 #include "sluice/err.h"
+#include "sluice/version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** @brief The library's version string, e.g. "0.1.0". */
+/** @brief The version string of the library the program runs with, e.g. "0.1.0"; compare
+ *  with SLUICE_VERSION, the one it was compiled against. */
 SL_API const char *sl_version(void);
+/** @brief The same as a number, SLUICE_VERSION_NUMBER's form (major * 10000 + minor * 100
+ *  + patch). */
+SL_API int sl_version_number(void);
 
 /* ---- logging ---------------------------------------------------------------------- */
 
@@ -44,6 +49,20 @@ typedef enum sl_log_level {
  * are routed here too.
  */
 SL_API void sl_log_configure(sl_log_level_t min_level, int json, FILE *out);
+
+/**
+ * A program's own log: called with each line at or above the configured level instead of
+ * writing it (@p facility and @p msg borrowed for the call). Calls come from any of the
+ * job's threads and librdkafka's, one at a time.
+ */
+typedef void (*sl_log_fn)(void *opaque, sl_log_level_t level, const char *facility,
+                          const char *msg);
+
+/**
+ * @brief Sends the process-wide log's lines to @p fn (with @p opaque) instead of a
+ * stream; NULL goes back to the stream of sl_log_configure().
+ */
+SL_API void sl_log_set_callback(sl_log_fn fn, void *opaque);
 
 /* ---- jobs ------------------------------------------------------------------------- */
 
@@ -91,7 +110,8 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size);
  */
 SL_API void sl_job_stop(sl_job_t *job);
 
-/** @brief Counters of a job, readable during and after sl_job_run(). */
+/** @brief Counters of a job, readable during and after sl_job_run(). Fields are only ever
+ *  added at the end: sl_job_stats() fills as many as the caller's struct holds. */
 typedef struct sl_job_stats {
     uint64_t batches;         /**< batches committed */
     uint64_t records_in;      /**< records read from the source */
@@ -161,8 +181,12 @@ SL_API char *sl_job_memory_rows(const sl_job_t *job);
  */
 SL_API char *sl_job_avro_schema(const sl_job_t *job, int key_only);
 
-/** @brief Copies the job's counters into @p out. */
-SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out);
+/**
+ * @brief Copies the job's counters into @p out, whose size is @p size (sizeof(*out) as the
+ * caller was compiled): a program built against an older header gets the fields it knows,
+ * one built against a newer header gets zeros for fields this library lacks.
+ */
+SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *out, size_t size);
 
 /** @brief Destroys a job that is not running. NULL is a no-op. */
 SL_API void sl_job_destroy(sl_job_t *job);
@@ -177,70 +201,6 @@ SL_API void sl_job_destroy(sl_job_t *job);
  */
 SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, char *errstr,
                                  size_t errstr_size);
-
-/* ---- the embedded development broker ---------------------------------------------- */
-
-/** librdkafka's mock cluster, in this process. Opaque. */
-typedef struct sl_mock sl_mock_t;
-
-/**
- * @brief Starts a mock Kafka cluster of @p brokers brokers on loopback ports.
- * @param mockp receives the cluster; destroy it with sl_mock_destroy().
- */
-SL_API sl_err_t sl_mock_new(int brokers, sl_mock_t **mockp, char *errstr, size_t errstr_size);
-
-/** @brief The cluster's bootstrap servers, valid while the cluster lives. */
-SL_API const char *sl_mock_bootstraps(const sl_mock_t *mock);
-
-/** @brief Creates a topic with @p partitions partitions on the mock cluster. */
-SL_API sl_err_t sl_mock_create_topic(sl_mock_t *mock, const char *topic, int partitions);
-
-/** @brief Stops the cluster. NULL is a no-op. */
-SL_API void sl_mock_destroy(sl_mock_t *mock);
-
-/* ---- the page-view generator (demo, tests, benchmarks) ---------------------------- */
-
-/** One page view, as schemas/pageview.avsc declares it. Strings are borrowed. */
-typedef struct sl_pageview {
-    char user_id[16];
-    char page[24];
-    int64_t ts_ms;
-    int64_t bytes;
-    int32_t latency_ms;
-} sl_pageview_t;
-
-/** How sl_gen_pageview() spreads its values. */
-typedef struct sl_gen_spec {
-    uint64_t seed;    /**< different seeds give different streams */
-    uint32_t pages;   /**< distinct pages (keys), at least 1 */
-    uint32_t users;   /**< distinct users, at least 1 */
-    int64_t start_ms; /**< ts_ms of record 0; each record is 1 ms later */
-    int by_page;      /**< sl_gen_produce(): record to partition page % partitions, so a
-                           page's records keep their order (default: i % partitions) */
-} sl_gen_spec_t;
-
-/** @brief Fills @p out with record number @p i of the stream @p spec describes. Pure. */
-SL_API void sl_gen_pageview(const sl_gen_spec_t *spec, uint64_t i, sl_pageview_t *out);
-
-/** @brief The Avro schema of page views (schemas/pageview.avsc), as JSON text. */
-SL_API const char *sl_gen_pageview_schema(void);
-
-/**
- * @brief Encodes @p pv as Avro binary (no container, no header) into @p buf.
- * @return the encoded size, or 0 when @p size is too small.
- */
-SL_API size_t sl_gen_pageview_avro(const sl_pageview_t *pv, uint8_t *buf, size_t size);
-
-/**
- * @brief Produces records @p first .. @p first + @p count - 1 of the stream to @p topic,
- * record i to partition i % @p partitions (or by page, see sl_gen_spec_t), keyed by
- * user_id, Avro-encoded, and waits until all are acknowledged.
- * @param conf extra librdkafka producer properties as "name=value" strings (borrowed;
- * NULL-terminated; may be NULL).
- */
-SL_API sl_err_t sl_gen_produce(const char *bootstrap, const char *const *conf, const char *topic,
-                               int partitions, const sl_gen_spec_t *spec, uint64_t first,
-                               uint64_t count, char *errstr, size_t errstr_size);
 
 #ifdef __cplusplus
 }
