@@ -23,22 +23,11 @@ sl_codec_t *sl__codec_alloc(const codec_ops_t *ops)
 int sl__codec_add_field(sl_codec_t *c, const char *name, sl_type_t type, int nullable,
                         const char *unusable)
 {
-    if (c->nfields == c->cap) {
-        int cap = c->cap ? c->cap * 2 : 16;
-        sl_field_t *f = realloc(c->fields, (size_t)cap * sizeof(*f));
-        if (!f)
-            return -1;
-        c->fields = f;
-        uint8_t *u = realloc(c->used, (size_t)cap);
-        if (!u)
-            return -1;
-        c->used = u;
-        char **w = realloc(c->unusable, (size_t)cap * sizeof(*w));
-        if (!w)
-            return -1;
-        c->unusable = w;
-        c->cap = cap;
-    }
+    const sl_grow_t arrays[] = {{&c->fields, sizeof(*c->fields)},
+                                {&c->used, sizeof(*c->used)},
+                                {&c->unusable, sizeof(*c->unusable)}};
+    if (sl__grow(&c->cap, (size_t)c->nfields + 1, 16, arrays, 3))
+        return -1;
     int slot = c->nfields;
     c->fields[slot].name = strdup(name);
     c->fields[slot].type = type;

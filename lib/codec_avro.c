@@ -120,14 +120,8 @@ typedef struct compile_ctx {
 
 static aop_t *new_op(avro_impl_t *impl, akind_t k, const char *name)
 {
-    if (impl->nall == impl->capall) {
-        size_t cap = impl->capall ? impl->capall * 2 : 32;
-        aop_t **a = realloc(impl->all, cap * sizeof(*a));
-        if (!a)
-            return NULL;
-        impl->all = a;
-        impl->capall = cap;
-    }
+    if (SL_GROW(impl->all, impl->capall, impl->nall + 1, 32))
+        return NULL;
     aop_t *op = calloc(1, sizeof(*op));
     char *nm = strdup(name);
     if (!op || !nm) {

@@ -353,14 +353,8 @@ static int plan_add(avro_impl_t *impl, const aop_t *op, size_t *cap)
     } else if (!is_leaf(op->k)) {
         return -1;
     }
-    if (impl->nflat == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        fstep_t *f = realloc(impl->flat, nc * sizeof(*f));
-        if (!f)
-            return -2;
-        impl->flat = f;
-        *cap = nc;
-    }
+    if (SL_GROW(impl->flat, *cap, impl->nflat + 1, 16))
+        return -2;
     impl->flat[impl->nflat++] = (fstep_t){op->k, op->slot, op};
     return 0;
 }

@@ -18,7 +18,7 @@ struct sl_codec {
     const codec_ops_t *ops;
     sl_field_t *fields;
     int nfields;
-    int cap;
+    size_t cap;
     uint8_t *used;
     char **unusable; /* per field: why the query cannot use it, or NULL */
     char *canonical;

@@ -347,12 +347,10 @@ static sl_expr_t *parse_call(parser_t *ps, size_t fi)
             sl_expr_t *arg = parse_or(ps);
             if (!arg)
                 goto fail;
-            sl_expr_t **nl = realloc(e->list, (e->nlist + 1) * sizeof(*nl));
-            if (!nl) {
+            if (SL_GROW(e->list, e->caplist, e->nlist + 1, 4)) {
                 sl__expr_destroy(arg);
                 goto fail;
             }
-            e->list = nl;
             e->list[e->nlist++] = arg;
             if (ps->tk != T_COMMA)
                 break;
@@ -662,13 +660,11 @@ static sl_expr_t *parse_pred(parser_t *ps)
                 sl__expr_destroy(e);
                 return NULL;
             }
-            sl_expr_t **nl = realloc(e->list, (e->nlist + 1) * sizeof(*nl));
-            if (!nl) {
+            if (SL_GROW(e->list, e->caplist, e->nlist + 1, 4)) {
                 sl__expr_destroy(lit);
                 sl__expr_destroy(e);
                 return NULL;
             }
-            e->list = nl;
             e->list[e->nlist++] = lit;
             int ok = comparable(ps, l, lit);
             if (ok <= 0) {

@@ -46,7 +46,7 @@ struct sl_expr {
     char *litbuf;
     sl_expr_t *a, *b;
     sl_expr_t **list; /* E_IN literals, E_CALL arguments */
-    size_t nlist;
+    size_t nlist, caplist;
     int depth; /* levels of nodes from this one down, itself included */
 };
 

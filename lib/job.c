@@ -43,13 +43,10 @@
 
 void sl__job_fatal(sl_job_t *job, sl_err_t err, const char *fmt, ...)
 {
-    if (job->fatal_err)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(job->fatal, sizeof(job->fatal), fmt, ap);
+    sl__first_err_vset(&job->fatal, err, fmt, ap);
     va_end(ap);
-    job->fatal_err = err;
 }
 
 /* ---- public lifecycle ---- */
@@ -300,7 +297,7 @@ static void run_batches(sl_job_t *job)
         int64_t start = sl__now_ms();
         int64_t nrec = 0;
         int done = 0;
-        while (!atomic_load(&job->stop) && !job->fatal_err) {
+        while (!atomic_load(&job->stop) && !job->fatal.err) {
             int64_t left = c->interval_ms - (sl__now_ms() - start);
             if (c->max_records && nrec >= c->max_records)
                 break;
@@ -324,11 +321,11 @@ static void run_batches(sl_job_t *job)
                     sl__job_fatal(job, SL_ERR_IO, "%s", err);
                     break;
                 }
-                for (int i = 0; i < got && !job->fatal_err; i++) {
+                for (int i = 0; i < got && !job->fatal.err; i++) {
                     if (sl__job_process_rec(job, &recs[i], &job->lpart))
                         sl__lsrc_ack(job->lsrc, &recs[i]);
                 }
-                done = src_done && !job->fatal_err;
+                done = src_done && !job->fatal.err;
             } else {
                 ssize_t got = rd_kafka_consume_batch_queue(job->src.q, wait, msgs, want);
                 if (got < 0) {
@@ -339,7 +336,7 @@ static void run_batches(sl_job_t *job)
                 size_t bytes = 0;
                 for (ssize_t i = 0; i < got; i++) {
                     bytes += msgs[i]->len;
-                    if (!job->fatal_err)
+                    if (!job->fatal.err)
                         sl__job_process(job, msgs[i]);
                     rd_kafka_message_destroy(msgs[i]);
                 }
@@ -359,8 +356,8 @@ static void run_batches(sl_job_t *job)
             job->batch_records += job->n_in;
             job->n_in = job->n_bad = job->n_kept = job->n_late = job->n_untimed = 0;
             atomic_store(&job->stats.records_lost, job->src.lost);
-            if (job->src.fatal[0])
-                sl__job_fatal(job, job->src.fatal_err, "%s", job->src.fatal);
+            if (job->src.fatal.err)
+                sl__job_fatal(job, job->src.fatal.err, "%s", job->src.fatal.msg);
             if (done || (c->available_now && !job->lsrc && sl__source_caught_up(&job->src))) {
                 done = 1;
                 break;
@@ -375,25 +372,25 @@ static void run_batches(sl_job_t *job)
             wm_idle = job->maxev + idle - c->wm_delay_ms;
         /* Another instance of the job took over: committing the batch under way would
          * publish over its output. Its records are read again at the next start. */
-        if (job->fatal_err == SL_ERR_BUSY) {
+        if (job->fatal.err == SL_ERR_BUSY) {
             sl__job_finish_commit(job, err, sizeof(err));
             return;
         }
         /* The records before a fatal one are committed, so no work is lost. */
-        int last = done || job->fatal_err || atomic_load(&job->stop);
+        int last = done || job->fatal.err || atomic_load(&job->stop);
         sl_err_t e = sl__job_commit(job, wm_idle, err, sizeof(err));
         /* Read to the end: as Spark's no-data batch, one more commit evicts state with the
          * watermark the last records moved (closing their windows, in append mode
          * emitting them). */
-        if (!e && done && !job->fatal_err && job->wm != job->wm_late)
+        if (!e && done && !job->fatal.err && job->wm != job->wm_late)
             e = sl__job_commit(job, SL_WM_NONE, err, sizeof(err));
         if (!e && last)
             e = sl__job_finish_commit(job, err, sizeof(err));
         if (e) {
-            job->fatal_err = 0;
+            sl__first_err_clear(&job->fatal);
             sl__job_fatal(job, e, "%s", err);
         }
-        if (last || job->fatal_err) {
+        if (last || job->fatal.err) {
             sl__job_finish_commit(job, err, sizeof(err)); /* after a failed hand-over */
             return;
         }
@@ -434,8 +431,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     sl_conf_t *c = job->conf;
     sl_err_t e;
     char srcdesc[700];
-    job->fatal_err = SL_OK;
-    job->fatal[0] = 0;
+    sl__first_err_clear(&job->fatal);
     job->seq = 0;
     job->fingerprint_stored = 0;
     job->last_input_ms = sl__now_ms();
@@ -511,9 +507,9 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
            sink_desc(c));
 
     run_batches(job);
-    e = job->fatal_err;
+    e = job->fatal.err;
     if (e)
-        snprintf(errstr, errstr_size, "%s", job->fatal);
+        snprintf(errstr, errstr_size, "%s", job->fatal.msg);
     else
         sl_log(SL_LOG_INFO, "job", "job '%s' stopped after batch %" PRId64, c->name, job->seq);
 

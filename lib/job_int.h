@@ -110,8 +110,7 @@ struct sl_job {
     /* counted per record without atomics, added to stats after each consume call */
     uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
     uint64_t batch_records; /* records (good or bad) in the batch under way */
-    char fatal[1024];
-    sl_err_t fatal_err;
+    sl_first_err_t fatal; /* why the job stops: it finishes its batch first */
 };
 
 #define STAT_ADD(job, f, n) atomic_fetch_add_explicit(&(job)->stats.f, (n), memory_order_relaxed)

@@ -81,14 +81,9 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 static sl_err_t keep_selected(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
-    if (job->nsel == job->sel_cap) {
-        size_t cap = job->sel_cap ? job->sel_cap * 2 : 1024;
-        sl_val_t *n = realloc(job->sel, cap * (size_t)c->ncols * sizeof(*n));
-        if (!n)
-            return SL_ERR_NOMEM;
-        job->sel = n;
-        job->sel_cap = cap;
-    }
+    sl_grow_t rows = {&job->sel, (size_t)c->ncols * sizeof(*job->sel)}; /* by rows */
+    if (sl__grow(&job->sel_cap, job->nsel + 1, 1024, &rows, 1))
+        return SL_ERR_NOMEM;
     sl_val_t *out = &job->sel[job->nsel * (size_t)c->ncols];
     sl__out_select(c, job->row, out);
     for (int i = 0; i < c->ncols; i++) {
@@ -492,7 +487,7 @@ static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
     const char *topic = rd_kafka_topic_name(m->rkt);
     int64_t pos = sl__source_data_loss(&job->src, job->src.rk, topic, m->partition, p->pos);
     if (pos < 0) {
-        sl__job_fatal(job, SL_ERR_KAFKA, "%s", job->src.fatal);
+        sl__job_fatal(job, SL_ERR_KAFKA, "%s", job->src.fatal.msg);
         return;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);

@@ -62,14 +62,10 @@ static sl_err_t emit(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t w
                      const sl_acc_t *accs)
 {
     const sl_conf_t *c = m->c;
-    if (m->nrows == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 1024;
-        sl_val_t *r = realloc(m->rows, cap * (size_t)c->ncols * sizeof(sl_val_t));
-        if (!r)
-            return SL_ERR_NOMEM;
-        m->rows = r;
-        m->cap = cap;
-    }
+    /* A row is ncols values: the array grows by rows. */
+    sl_grow_t rows = {&m->rows, (size_t)c->ncols * sizeof(sl_val_t)};
+    if (sl__grow(&m->cap, m->nrows + 1, 1024, &rows, 1))
+        return SL_ERR_NOMEM;
     sl_val_t *row = &m->rows[m->nrows * (size_t)c->ncols];
     sl_err_t e = sl__out_columns(c, key, klen, wend, accs, row, m->why, sizeof(m->why));
     if (e)
@@ -277,14 +273,8 @@ typedef struct session_list {
 
 static int push_session(session_list_t *l, session_t s)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        session_t *ns = realloc(l->s, cap * sizeof(*ns));
-        if (!ns)
-            return -1;
-        l->s = ns;
-        l->cap = cap;
-    }
+    if (SL_GROW(l->s, l->cap, l->n + 1, 16))
+        return -1;
     l->s[l->n++] = s;
     return 0;
 }
@@ -389,14 +379,8 @@ static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
             for (size_t x = k; x < last; x++)
                 has_batch |= !l.s[x].stored;
             if (has_batch) {
-                if (nch == capch) {
-                    size_t cap = capch ? capch * 2 : 64;
-                    change_t *nc = realloc(chs, cap * sizeof(*nc));
-                    if (!nc)
-                        goto nomem;
-                    chs = nc;
-                    capch = cap;
-                }
+                if (SL_GROW(chs, capch, nch + 1, 64))
+                    goto nomem;
                 change_t *ch = &chs[nch++];
                 *ch = (change_t){.key = first->key,
                                  .klen = first->klen,
@@ -462,22 +446,11 @@ static int collect_expired(void *opaque, const char *k, size_t klen, const char 
     const uint8_t *key = (const uint8_t *)k + 8;
     if (handled(m, key, (uint32_t)(klen - 8)))
         return 0; /* this batch wrote or dropped it already */
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 256;
-        const uint8_t **nk = realloc(x->keys, cap * sizeof(*nk));
-        size_t *nl = nk ? realloc(x->klens, cap * sizeof(*nl)) : NULL;
-        int64_t *ne = nl ? realloc(x->ends, cap * sizeof(*ne)) : NULL;
-        if (nk)
-            x->keys = nk;
-        if (nl)
-            x->klens = nl;
-        if (!ne) {
-            m->err = SL_ERR_NOMEM;
-            return 1;
-        }
-        x->ends = ne;
-        x->cap = cap;
-    }
+    const sl_grow_t arrays[] = {{&x->keys, sizeof(*x->keys)},
+                                {&x->klens, sizeof(*x->klens)},
+                                {&x->ends, sizeof(*x->ends)}};
+    if ((m->err = sl__grow(&x->cap, x->n + 1, 256, arrays, 3)))
+        return 1;
     if (!(x->keys[x->n] = sl__arena_dup(&m->batch->arena, key, klen - 8))) {
         m->err = SL_ERR_NOMEM;
         return 1;

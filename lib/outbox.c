@@ -164,22 +164,11 @@ typedef struct pending_rows {
 static int collect(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
 {
     pending_rows_t *pr = opaque;
-    if (pr->n == pr->cap) {
-        size_t cap = pr->cap ? pr->cap * 2 : 256;
-        sl_out_row_t *r = realloc(pr->rows, cap * sizeof(*r));
-        size_t *o = r ? realloc(pr->offs, cap * sizeof(*o)) : NULL;
-        size_t *l = o ? realloc(pr->lens, cap * sizeof(*l)) : NULL;
-        if (r)
-            pr->rows = r;
-        if (o)
-            pr->offs = o;
-        if (!l) {
-            pr->err = SL_ERR_NOMEM;
-            return 1;
-        }
-        pr->lens = l;
-        pr->cap = cap;
-    }
+    const sl_grow_t arrays[] = {{&pr->rows, sizeof(*pr->rows)},
+                                {&pr->offs, sizeof(*pr->offs)},
+                                {&pr->lens, sizeof(*pr->lens)}};
+    if ((pr->err = sl__grow(&pr->cap, pr->n + 1, 256, arrays, 3)))
+        return 1;
     pr->rows[pr->n].seq = seq;
     pr->rows[pr->n].idx = idx;
     pr->offs[pr->n] = pr->data.len;
@@ -303,16 +292,9 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
                 !rd_kafka_header_get_last(h, "sluice-job", &job, &js) && js == strlen(c->name) &&
                 !memcmp(job, c->name, js) && !header_num(h, "sluice-seq", &seq) &&
                 !header_num(h, "sluice-idx", &idx)) {
-                if (f->n == f->cap) {
-                    size_t cap = f->cap ? f->cap * 2 : 1024;
-                    uint64_t *ids = realloc(f->ids, cap * sizeof(*ids));
-                    if (!ids) {
-                        e = SL_ERR_NOMEM;
-                        rd_kafka_message_destroy(m);
-                        break;
-                    }
-                    f->ids = ids;
-                    f->cap = cap;
+                if ((e = SL_GROW(f->ids, f->cap, f->n + 1, 1024))) {
+                    rd_kafka_message_destroy(m);
+                    break;
                 }
                 f->ids[f->n++] = ((uint64_t)seq << 32) | (uint32_t)idx;
                 if (m->partition < sink->nparts && m->offset + 1 > sink->confirmed[m->partition])

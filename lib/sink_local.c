@@ -239,16 +239,8 @@ static int gather(void *opaque, int64_t seq, uint32_t idx, const uint8_t *p, siz
             return 1;
         r->seq = seq;
     }
-    if (r->n + 2 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 256;
-        size_t *s = realloc(r->spans, cap * sizeof(*s));
-        if (!s) {
-            r->err = SL_ERR_NOMEM;
-            return 1;
-        }
-        r->spans = s;
-        r->cap = cap;
-    }
+    if ((r->err = SL_GROW(r->spans, r->cap, r->n + 2, 256)))
+        return 1;
     r->spans[r->n] = r->json.len;
     if (sl__buf_append(&r->json, row.val, row.vlen)) {
         r->err = SL_ERR_NOMEM;

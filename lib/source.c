@@ -36,13 +36,10 @@ static void src_fail(sl_source_t *src, sl_err_t err, const char *fmt, ...)
 /* Records why the job cannot go on (callbacks cannot return errors); the first wins. */
 static void src_fail(sl_source_t *src, sl_err_t err, const char *fmt, ...)
 {
-    if (src->fatal[0])
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(src->fatal, sizeof(src->fatal), fmt, ap);
+    sl__first_err_vset(&src->fatal, err, fmt, ap);
     va_end(ap);
-    src->fatal_err = err;
 }
 
 int sl__source_pos_key(char *buf, size_t size, const char *topic, int partition)

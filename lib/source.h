@@ -70,8 +70,7 @@ typedef struct sl_source {
     int has_re;
     int fresh;          /* the job has never committed: its starting offsets apply */
     uint64_t lost;      /* records skipped by on_data_loss "skip" */
-    char fatal[640];    /* set by callbacks when the job cannot go on */
-    sl_err_t fatal_err; /* and its kind */
+    sl_first_err_t fatal; /* set by callbacks when the job cannot go on */
     sl_refill_t refill;
     int closing; /* sl__source_close() runs: the rebalance callback assigns nothing */
     /* The consumer group and this instance's static member id (group.instance.id), and
@@ -116,7 +115,7 @@ int sl__source_caught_up(const sl_source_t *src);
 /**
  * Checks a partition's position against its log: returns the position to read from (the
  * log start when records were deleted unread and on_data_loss is "skip", counting them
- * in src->lost), or -1 with src->fatal naming the topic, partition and offsets lost.
+ * in src->lost), or -1 with src->fatal.msg naming the topic, partition and offsets lost.
  */
 int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
                              int64_t pos);

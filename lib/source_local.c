@@ -64,12 +64,8 @@ static file_ent_t *find_file(sl_lsrc_t *s, const char *name)
 static file_ent_t *add_file(sl_lsrc_t *s, const char *name)
 {
     if (s->nfiles == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        file_ent_t *n = realloc(s->files, cap * sizeof(*n));
-        if (!n)
+        if (SL_GROW(s->files, s->cap, s->nfiles + 1, 64))
             return NULL;
-        s->files = n;
-        s->cap = cap;
         s->cur = NULL; /* its pointer moved; found again by cur_idx */
     }
     file_ent_t *f = &s->files[s->nfiles];
@@ -286,15 +282,9 @@ static int poll_socket(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, in
             return -1;
         }
         if (r > 0) {
-            if (s->bcap - s->blen < 65536) {
-                size_t cap = s->bcap ? s->bcap * 2 : 1 << 20;
-                char *nb = realloc(s->buf, cap);
-                if (!nb) {
-                    snprintf(errstr, errstr_size, "out of memory");
-                    return -1;
-                }
-                s->buf = nb;
-                s->bcap = cap;
+            if (SL_GROW(s->buf, s->bcap, s->blen + 65536, 1 << 20)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
             }
             ssize_t got = recv(s->fd, s->buf + s->blen, s->bcap - s->blen, 0);
             if (got < 0 && errno != EINTR && errno != EAGAIN) {

@@ -360,13 +360,8 @@ sl_entry_t *sl__table_upsert_hashed(sl_table_t *t, const uint8_t *key, uint32_t 
         for (j = h & m; t->slots[j].e; j = (j + 1) & m)
             ;
     }
-    if (t->n == t->order_cap) {
-        sl_entry_t **o = realloc(t->order, t->order_cap * 2 * sizeof(*o));
-        if (!o)
-            return NULL;
-        t->order = o;
-        t->order_cap *= 2;
-    }
+    if (SL_GROW(t->order, t->order_cap, t->n + 1, 1024))
+        return NULL;
     size_t size = sizeof(sl_entry_t) + (size_t)t->naccs * sizeof(sl_acc_t);
     sl_entry_t *e = sl__arena_alloc(&t->arena, size + klen);
     if (!e)

@@ -284,9 +284,19 @@ static int cmd_dev_broker(int argc, char **argv)
         char *colon = strrchr(name, ':');
         if (colon) {
             *colon = 0;
-            parts = atoi(colon + 1);
+            char *end;
+            long n = strtol(colon + 1, &end, 10);
+            parts = *end || n < 1 || n > 10000 ? -1 : (int)n;
         }
-        if (parts <= 0 || sl_mock_create_topic(mock, name, parts) != SL_OK) {
+        if (parts <= 0) {
+            sl_mock_destroy(mock);
+            fprintf(stderr,
+                    "sluice dev-broker: --topic %s: the partitions after ':' must be a number "
+                    "from 1 to 10000\n",
+                    o.topics[t]);
+            return 2;
+        }
+        if (sl_mock_create_topic(mock, name, parts) != SL_OK) {
             sl_mock_destroy(mock);
             fprintf(stderr, "sluice dev-broker: cannot create topic '%s'\n", o.topics[t]);
             return 1;

@@ -267,6 +267,46 @@ uint64_t sl__hash(const void *p, size_t n)
     return XXH3_64bits(p, n);
 }
 
+void sl__first_err_vset(sl_first_err_t *f, sl_err_t err, const char *fmt, va_list ap)
+{
+    if (f->err)
+        return;
+    vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+    f->err = err;
+}
+
+void sl__first_err_set(sl_first_err_t *f, sl_err_t err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sl__first_err_vset(f, err, fmt, ap);
+    va_end(ap);
+}
+
+sl_err_t sl__grow(size_t *cap, size_t need, size_t first, const sl_grow_t *arrays, int n)
+{
+    if (need <= *cap)
+        return SL_OK;
+    size_t nc = *cap ? *cap : first;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2)
+            return SL_ERR_NOMEM;
+        nc *= 2;
+    }
+    for (int i = 0; i < n; i++) {
+        if (nc > SIZE_MAX / arrays[i].elem)
+            return SL_ERR_NOMEM;
+        void *old;
+        memcpy(&old, arrays[i].arrp, sizeof(old));
+        void *p = realloc(old, nc * arrays[i].elem);
+        if (!p)
+            return SL_ERR_NOMEM;
+        memcpy(arrays[i].arrp, &p, sizeof(p));
+    }
+    *cap = nc;
+    return SL_OK;
+}
+
 size_t sl__i64_format(int64_t v, char *buf)
 {
     char tmp[20];

@@ -55,6 +55,47 @@ void sl__arena_fini(sl_arena_t *a);
 void *sl__arena_alloc(sl_arena_t *a, size_t n);
 void *sl__arena_dup(sl_arena_t *a, const void *p, size_t n);
 
+/* ---- the first error of many places ---- */
+
+/* Why something cannot go on, set from places that cannot return an error (callbacks,
+ * threads, the per-record path): the first reason set wins, later ones are dropped. */
+typedef struct sl_first_err {
+    sl_err_t err; /* SL_OK while none */
+    char msg[1024];
+} sl_first_err_t;
+
+/** Records @p err and its message unless an error is recorded already. */
+void sl__first_err_set(sl_first_err_t *f, sl_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** The same with the arguments in @p ap. */
+void sl__first_err_vset(sl_first_err_t *f, sl_err_t err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/** Forgets the recorded error. */
+static inline void sl__first_err_clear(sl_first_err_t *f)
+{
+    f->err = SL_OK;
+    f->msg[0] = 0;
+}
+
+/* ---- growing arrays ---- */
+
+/* One array that sl__grow() resizes: the address of its pointer, and its element size. */
+typedef struct sl_grow {
+    void *arrp;
+    size_t elem;
+} sl_grow_t;
+
+/**
+ * Makes room for @p need elements in each of @p n arrays that share the capacity *cap
+ * (parallel arrays, one index into all), doubling it from @p first; each array keeps its
+ * contents. SL_ERR_NOMEM when one cannot grow: *cap stays, and the arrays that did grow are
+ * only larger.
+ */
+sl_err_t sl__grow(size_t *cap, size_t need, size_t first, const sl_grow_t *arrays, int n);
+/** sl__grow() for one array @p p (a pointer variable) of capacity @p cap (a size_t). */
+#define SL_GROW(p, cap, need, first)                                                           \
+    sl__grow(&(cap), (need), (first), &(const sl_grow_t){&(p), sizeof(*(p))}, 1)
+
 /** Writes @p v in decimal to @p buf (at least 21 bytes, not terminated); its length. */
 size_t sl__i64_format(int64_t v, char *buf);
 

@@ -313,7 +313,7 @@ static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *
     for (uint64_t i = 0; i < n; i++) {
         sl_pageview_t pv;
         sl_gen_pageview(spec, i, &pv);
-        uint32_t p = (uint32_t)atoi(pv.page + 3);
+        uint32_t p = (uint32_t)(int)strtol(pv.page + 3, NULL, 10);
         count[p]++;
         sum[p] += pv.bytes;
     }
@@ -335,7 +335,7 @@ static int check_output(const char *bs, const char *topic, const sl_gen_spec_t *
             json_t *v = json_loadb(m->payload, m->len, 0, NULL);
             const char *page = json_string_value(json_object_get(v, "page"));
             if (page) {
-                uint32_t p = (uint32_t)atoi(page + 3);
+                uint32_t p = (uint32_t)(int)strtol(page + 3, NULL, 10);
                 seen[p] = json_integer_value(json_object_get(v, "views"));
                 seen_sum[p] = json_integer_value(json_object_get(v, "sum_bytes"));
             }
@@ -434,7 +434,7 @@ static void sample_tree(pid_t root, tree_usage_t *u)
                          "%*d %*d %*d %*u %*u %ld",
                          &ppid, &ut, &st, &r) != 4)
             continue;
-        pids[n] = atoi(de->d_name);
+        pids[n] = (int)strtol(de->d_name, NULL, 10);
         ppids[n] = ppid;
         cpus[n] = (double)(ut + st) / (double)tick;
         rss[n++] = r * page_kb;
@@ -800,7 +800,7 @@ static int key_variants(const char *bs, const char *list, uint64_t n, uint32_t b
         for (uint64_t i = 0; i < n; i++) {
             sl_pageview_t pv;
             sl_gen_pageview(&spec, i, &pv);
-            uint32_t p = (uint32_t)atoi(pv.page + 3);
+            uint32_t p = (uint32_t)(int)strtol(pv.page + 3, NULL, 10);
             distinct += !seen[p];
             seen[p] = 1;
         }
@@ -1025,15 +1025,15 @@ int main(int argc, char **argv)
         else if (ch == 'P')
             peers = optarg;
         else if (ch == 'L')
-            lat_secs = atoi(optarg);
+            lat_secs = (int)strtol(optarg, NULL, 10);
         else if (ch == 'R')
-            lat_rate = atoi(optarg);
+            lat_rate = (int)strtol(optarg, NULL, 10);
         else if (ch == 'K')
             restart_keys = strtoull(optarg, NULL, 10);
         else if (ch == 'V')
             variants = *optarg ? optarg : NULL;
         else if (ch == 'r')
-            rounds = atoi(optarg);
+            rounds = (int)strtol(optarg, NULL, 10);
         else
             return 2;
     }

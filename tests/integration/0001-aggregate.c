@@ -39,7 +39,7 @@ static json_t *expected_rows(uint64_t n)
         sl_gen_pageview(&SPEC, i, &pv);
         if (!(pv.latency_ms >= 0))
             continue;
-        int page = atoi(pv.page + 3);
+        int page = (int)strtol(pv.page + 3, NULL, 10);
         expected_t *x = &e[page];
         if (!x->count || pv.latency_ms < x->min_lat)
             x->min_lat = pv.latency_ms;

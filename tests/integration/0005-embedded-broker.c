@@ -29,7 +29,8 @@ Test(embedded, demo_prints_batches, .timeout = 120)
     cr_assert(strstr(out, "|views|sum_bytes|"), "no table header in:\n%s", out);
     /* Every table line has as many cells as the header. */
     int tables = 0;
-    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '|') {
             int bars = 0;
             for (char *c = line; *c; c++)

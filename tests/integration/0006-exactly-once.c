@@ -173,7 +173,7 @@ Test(exactly_once, random_kill_9)
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     const char *bs = tk_bootstrap();
     const char *cycles_env = getenv("SLUICE_KILL_CYCLES");
-    int cycles = cycles_env ? atoi(cycles_env) : 20;
+    int cycles = cycles_env ? (int)strtol(cycles_env, NULL, 10) : 20;
     /* Enough input per cycle that most runs are still busy when they are killed. */
     uint64_t per_cycle = 10000;
     tk_unique(g_in, sizeof(g_in), "eos-in");

@@ -84,7 +84,7 @@ static int page_of(json_t *row)
 {
     const char *s = json_string_value(json_object_get(row, "page"));
     cr_assert(s && s[0] == 'p', "page column");
-    return atoi(s + 1);
+    return (int)strtol(s + 1, NULL, 10);
 }
 
 /* ---- tumbling windows, append mode, late records ---- */

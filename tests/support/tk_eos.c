@@ -25,13 +25,13 @@ static page_input_t *expected(const sl_gen_spec_t *spec, uint64_t n)
     sl_pageview_t pv;
     for (uint64_t i = 0; i < n; i++) {
         sl_gen_pageview(spec, i, &pv);
-        counts[atoi(pv.page + 3)]++;
+        counts[(int)strtol(pv.page + 3, NULL, 10)]++;
     }
     for (int p = 0; p < TK_EOS_PAGES; p++)
         pages[p].prefix_sum = calloc((size_t)counts[p] + 1, sizeof(int64_t));
     for (uint64_t i = 0; i < n; i++) {
         sl_gen_pageview(spec, i, &pv);
-        page_input_t *x = &pages[atoi(pv.page + 3)];
+        page_input_t *x = &pages[(int)strtol(pv.page + 3, NULL, 10)];
         x->prefix_sum[x->n + 1] = x->prefix_sum[x->n] + pv.bytes;
         x->n++;
     }
@@ -53,7 +53,7 @@ static void check_row(void *opaque, const rd_kafka_message_t *m)
     json_t *row = json_loadb(m->payload, m->len, 0, NULL);
     const char *page = json_string_value(json_object_get(row, "page"));
     cr_assert(page, "a row without a page");
-    int p = atoi(page + 3);
+    int p = (int)strtol(page + 3, NULL, 10);
     int64_t count = json_integer_value(json_object_get(row, "count"));
     int64_t sum = json_integer_value(json_object_get(row, "sum_bytes"));
     page_input_t *in = &v->pages[p];

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agg.h"
@@ -111,11 +112,11 @@ Test(agg, string_min_max_outlive_their_input)
     char buf[8];
     const char *words[] = {"pear", "apple", "zoo"};
     for (int i = 0; i < 3; i++) {
-        strcpy(buf, words[i]);
+        snprintf(buf, sizeof(buf), "%s", words[i]);
         sl_val_t v = {.t = SL_T_STRING, .n = (uint32_t)strlen(buf), .u.s = buf};
         sl__acc_update(&mn, &a, &v, NULL, &arena);
     }
-    strcpy(buf, "XXXXXXX"); /* the record's memory is reused */
+    snprintf(buf, sizeof(buf), "XXXXXXX"); /* the record's memory is reused */
     cr_assert(a.v.n == 5 && !memcmp(a.v.u.s, "apple", 5));
     sl__arena_fini(&arena);
 }
