@@ -1007,7 +1007,9 @@ int main(int argc, char **argv)
     uint64_t restart_keys = 0;
     const char *variants = NULL;
     int rounds = 1;
+    const char *json_path = NULL;
     static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
+                                         {"json", required_argument, NULL, 'J'},
                                          {"key-variants", required_argument, NULL, 'V'},
                                          {"pages", required_argument, NULL, 'p'},
                                          {"peers", required_argument, NULL, 'P'},
@@ -1034,6 +1036,8 @@ int main(int argc, char **argv)
             variants = *optarg ? optarg : NULL;
         else if (ch == 'r')
             rounds = (int)strtol(optarg, NULL, 10);
+        else if (ch == 'J')
+            json_path = optarg;
         else
             return 2;
     }
@@ -1103,6 +1107,26 @@ int main(int argc, char **argv)
                : res[i].checked < 0 ? "WRONG"
                                     : "n/a");
         ok &= res[i].checked >= 0 && res[i].records == n;
+    }
+    if (json_path) {
+        /* The main table as data, for the chart (tests/bench/chart.py) and docs. */
+        json_t *doc = json_pack("{s:I,s:i,s:i,s:s,s:f,s:[]}", "records", (json_int_t)n, "pages",
+                                (int)pages, "rounds", rounds, "librdkafka",
+                                rd_kafka_version_str(), "sluice_median", mine_med, "runs");
+        json_t *runs = json_object_get(doc, "runs");
+        for (int i = 0; i < nres; i++) {
+            double rate = res[i].secs > 0 ? (double)res[i].records / res[i].secs : 0;
+            json_array_append_new(
+                runs, json_pack("{s:s,s:f,s:f,s:f,s:s}", "name", res[i].name, "records_per_s",
+                                rate, "cpu_s", res[i].cpu, "peak_rss_mib",
+                                (double)res[i].rss_kb / 1024.0, "output",
+                                res[i].checked == 1  ? "exact"
+                                : res[i].checked < 0 ? "wrong"
+                                                     : "n/a"));
+        }
+        if (json_dump_file(doc, json_path, JSON_INDENT(2)))
+            die("--json", "cannot write the file");
+        json_decref(doc);
     }
     if (rounds > 1) {
         printf("\nrounds (raw consume, sluice records/s, ratio; the table shows round %d):",
