@@ -184,24 +184,24 @@ static void parse_kafka(checker_t *ck, json_t *root)
     if (!kafka)
         return;
     static const char *const nested[] = {"consumer", "producer", NULL};
-    read_props(ck, kafka, "kafka", &c->kafka, nested);
+    read_props(ck, kafka, "kafka", &c->kafka.props, nested);
     json_t *cons = sl__conf_get_object(ck, kafka, "consumer", "kafka.consumer", 0);
     json_t *prod = sl__conf_get_object(ck, kafka, "producer", "kafka.producer", 0);
     if (cons)
-        read_props(ck, cons, "kafka.consumer", &c->consumer, NULL);
+        read_props(ck, cons, "kafka.consumer", &c->kafka.consumer, NULL);
     if (prod)
-        read_props(ck, prod, "kafka.producer", &c->producer, NULL);
-    for (int i = 0; i < c->kafka.n; i++) {
-        if (!strcmp(c->kafka.kv[i].k, "bootstrap.servers"))
-            c->bootstrap = c->kafka.kv[i].v;
+        read_props(ck, prod, "kafka.producer", &c->kafka.producer, NULL);
+    for (int i = 0; i < c->kafka.props.n; i++) {
+        if (!strcmp(c->kafka.props.kv[i].k, "bootstrap.servers"))
+            c->kafka.bootstrap = c->kafka.props.kv[i].v;
     }
-    if ((!c->bootstrap || !*c->bootstrap) && needed)
+    if ((!c->kafka.bootstrap || !*c->kafka.bootstrap) && needed)
         sl__conf_problem(ck, "kafka[\"bootstrap.servers\"]",
                          "missing: which brokers to connect to");
     static const char *const owned[] = {"enable.auto.commit", "enable.auto.offset.store",
                                         "transactional.id", NULL};
-    for (int i = 0; i < c->consumer.n + c->kafka.n; i++) {
-        const char *k = i < c->kafka.n ? c->kafka.kv[i].k : c->consumer.kv[i - c->kafka.n].k;
+    for (int i = 0; i < c->kafka.consumer.n + c->kafka.props.n; i++) {
+        const char *k = i < c->kafka.props.n ? c->kafka.props.kv[i].k : c->kafka.consumer.kv[i - c->kafka.props.n].k;
         for (const char *const *o = owned; *o; o++) {
             if (!strcmp(*o, k))
                 sl__conf_problem(ck, "kafka",
@@ -215,9 +215,9 @@ static void parse_kafka(checker_t *ck, json_t *root)
 static void parse_trigger(checker_t *ck, json_t *root)
 {
     sl_conf_t *c = ck->c;
-    c->interval_ms = 2000;
-    c->max_records = 0;
-    c->max_keys = SL_DEFAULT_MAX_KEYS;
+    c->trigger.interval_ms = 2000;
+    c->trigger.max_records = 0;
+    c->trigger.max_keys = SL_DEFAULT_MAX_KEYS;
     json_t *t = sl__conf_get_object(ck, root, "trigger", "trigger", 0);
     if (!t)
         return;
@@ -230,16 +230,16 @@ static void parse_trigger(checker_t *ck, json_t *root)
         if (!json_is_integer(mn) || json_integer_value(mn) <= 0)
             sl__conf_problem(ck, "trigger.min_records", "must be a positive integer");
         else
-            c->min_records = json_integer_value(mn);
+            c->trigger.min_records = json_integer_value(mn);
     }
-    c->max_trigger_delay_ms = 15 * 60000; /* Spark's default maxTriggerDelay */
+    c->trigger.max_trigger_delay_ms = 15 * 60000; /* Spark's default maxTriggerDelay */
     json_t *md = json_object_get(t, "max_trigger_delay");
     if (md && !mn)
         sl__conf_problem(ck, "trigger.max_trigger_delay", "only with min_records");
-    else if (md && sl__conf_duration(md, &c->max_trigger_delay_ms) < 0)
+    else if (md && sl__conf_duration(md, &c->trigger.max_trigger_delay_ms) < 0)
         sl__conf_problem(ck, "trigger.max_trigger_delay", "must be a duration such as \"30s\"");
     json_t *iv = json_object_get(t, "interval");
-    if (iv && (sl__conf_duration(iv, &c->interval_ms) < 0 || c->interval_ms == 0))
+    if (iv && (sl__conf_duration(iv, &c->trigger.interval_ms) < 0 || c->trigger.interval_ms == 0))
         sl__conf_problem(
             ck, "trigger.interval",
             "must be a duration such as \"2s\", \"500ms\" or \"1m\" (or milliseconds)");
@@ -248,22 +248,22 @@ static void parse_trigger(checker_t *ck, json_t *root)
         if (!json_is_integer(mr) || json_integer_value(mr) <= 0)
             sl__conf_problem(ck, "trigger.max_records", "must be a positive integer");
         else
-            c->max_records = json_integer_value(mr);
+            c->trigger.max_records = json_integer_value(mr);
     }
     json_t *mk = json_object_get(t, "max_keys");
     if (mk) {
         if (!json_is_integer(mk) || json_integer_value(mk) < 1000)
             sl__conf_problem(ck, "trigger.max_keys", "must be an integer of at least 1000");
         else
-            c->max_keys = json_integer_value(mk);
+            c->trigger.max_keys = json_integer_value(mk);
     }
     json_t *an = json_object_get(t, "available_now");
     if (an && !json_is_boolean(an))
         sl__conf_problem(ck, "trigger.available_now", "must be true or false");
-    c->available_now = json_is_true(an);
-    if (c->available_now && c->min_records)
+    c->trigger.available_now = json_is_true(an);
+    if (c->trigger.available_now && c->trigger.min_records)
         sl__conf_problem(ck, "trigger.min_records", "an available-now job reads what there is");
-    if (c->max_records && c->min_records > c->max_records)
+    if (c->trigger.max_records && c->trigger.min_records > c->trigger.max_records)
         sl__conf_problem(ck, "trigger.min_records", "must not exceed max_records");
 }
 
@@ -284,13 +284,13 @@ static void parse_output(checker_t *ck, json_t *root)
     if (delivery && strcmp(delivery, "exactly-once") && strcmp(delivery, "at-least-once"))
         sl__conf_problem(ck, "output.delivery",
                          "must be \"exactly-once\" or \"at-least-once\", not '%s'", delivery);
-    c->exactly_once = !delivery || !strcmp(delivery, "exactly-once");
+    c->output.exactly_once = !delivery || !strcmp(delivery, "exactly-once");
     const char *mode = sl__conf_get_string(ck, o, "mode", "output.mode", 0);
-    c->mode = SL_MODE_UPDATE;
+    c->plan.mode = SL_MODE_UPDATE;
     if (mode && !strcmp(mode, "complete"))
-        c->mode = SL_MODE_COMPLETE;
+        c->plan.mode = SL_MODE_COMPLETE;
     else if (mode && !strcmp(mode, "append"))
-        c->mode = SL_MODE_APPEND;
+        c->plan.mode = SL_MODE_APPEND;
     else if (mode && strcmp(mode, "update"))
         sl__conf_problem(ck, "output.mode", "unknown mode '%s' (update, complete or append)", mode);
     const char *sink = sl__conf_get_string(ck, o, "sink", "output.sink", 1);
@@ -313,29 +313,29 @@ static void parse_output(checker_t *ck, json_t *root)
                          "foreach)",
                          sink);
     if (found >= 0)
-        c->sink = sinks[found].kind;
-    if (found >= 0 && c->sink == SL_SINK_KAFKA) {
+        c->output.sink = sinks[found].kind;
+    if (found >= 0 && c->output.sink == SL_SINK_KAFKA) {
         const char *topic = sl__conf_get_string(ck, o, "topic", "output.topic", 1);
         if (topic)
-            c->out_topic = strdup(topic);
+            c->output.topic = strdup(topic);
     } else if (found >= 0) {
         if (json_object_get(o, "topic"))
             sl__conf_problem(ck, "output.topic", "only the kafka sink has a topic");
         if (delivery)
             sl__conf_problem(ck, "output.delivery", "only the kafka sink has a delivery setting");
     }
-    if (found >= 0 && c->sink == SL_SINK_FILE) {
+    if (found >= 0 && c->output.sink == SL_SINK_FILE) {
         const char *path = sl__conf_get_string(ck, o, "path", "output.path", 1);
         if (path)
-            c->out_path = sl__conf_join_path(c->base_dir, path);
+            c->output.path = sl__conf_join_path(c->base_dir, path);
     } else if (json_object_get(o, "path")) {
         sl__conf_problem(ck, "output.path", "only the file sink has a path");
     }
     const char *fmt = sl__conf_get_string(ck, o, "format", "output.format", 0);
     if (fmt && strcmp(fmt, "json") && strcmp(fmt, "avro"))
         sl__conf_problem(ck, "output.format", "unknown format '%s' (json or avro)", fmt);
-    c->out_fmt = fmt && !strcmp(fmt, "avro") ? SL_OUT_AVRO : SL_OUT_JSON;
-    if (c->out_fmt == SL_OUT_AVRO && found >= 0 && c->sink != SL_SINK_KAFKA)
+    c->output.format = fmt && !strcmp(fmt, "avro") ? SL_OUT_AVRO : SL_OUT_JSON;
+    if (c->output.format == SL_OUT_AVRO && found >= 0 && c->output.sink != SL_SINK_KAFKA)
         sl__conf_problem(ck, "output.format", "only the kafka sink writes Avro");
 }
 
@@ -347,17 +347,17 @@ static sl_err_t describe(sl_conf_t *c)
     json_object_set_new(d, "group_by", gb);
     json_object_set_new(d, "aggregates", ag);
     /* In the order of the state's keys: the group values, then the window's start. */
-    for (int i = 0; i < c->ngroup; i++) {
+    for (int i = 0; i < c->plan.ngroup; i++) {
         int nullable;
-        sl_type_t t = sl__conf_slot_type(c, c->group_slots[i], &nullable);
+        sl_type_t t = sl__conf_slot_type(c, c->plan.group_slots[i], &nullable);
         json_array_append_new(
-            gb, json_pack("{s:s,s:s}", "name", c->group_names[i], "type", sl__type_name(t)));
+            gb, json_pack("{s:s,s:s}", "name", c->plan.group_names[i], "type", sl__type_name(t)));
     }
-    if (c->window)
+    if (c->plan.window)
         json_array_append_new(gb,
                               json_pack("{s:s,s:s}", "name", "window_start", "type", "timestamp"));
-    for (int i = 0; i < c->naggs; i++) {
-        const sl_agg_spec_t *s = &c->aggs[i];
+    for (int i = 0; i < c->plan.naggs; i++) {
+        const sl_agg_spec_t *s = &c->plan.aggs[i];
         json_t *a = json_pack("{s:s,s:s?,s:s,s:s}", "fn", sl__agg_fn_name(s->fn), "field",
                               s->slot >= 0 ? sl__conf_slot_name(c, s->slot) : NULL, "in",
                               sl__type_name(s->in_type), "as", s->as);
@@ -368,41 +368,41 @@ static sl_err_t describe(sl_conf_t *c)
         json_array_append_new(ag, a);
     }
     json_t *fields = json_object();
-    for (int i = 0; i < c->nderived; i++)
-        json_object_set_new(fields, c->derived[i].name,
-                            json_pack("{s:s,s:s}", "expr", c->derived[i].text, "type",
-                                      sl__type_name(sl__expr_type(c->derived[i].expr))));
+    for (int i = 0; i < c->plan.nderived; i++)
+        json_object_set_new(fields, c->plan.derived[i].name,
+                            json_pack("{s:s,s:s}", "expr", c->plan.derived[i].text, "type",
+                                      sl__type_name(sl__expr_type(c->plan.derived[i].expr))));
     json_object_set_new(d, "fields", fields);
-    if (c->window) {
+    if (c->plan.window) {
         json_t *w = json_pack(
-            "{s:s,s:s,s:I}", "kind", c->window == SL_WIN_SESSION ? "session" : "sliding", "time",
-            sl__conf_slot_name(c, c->time_slot), "size", (json_int_t)c->win_size_ms);
-        if (c->window == SL_WIN_SLIDING) {
-            json_object_set_new(w, "slide", json_integer(c->win_slide_ms));
-            json_object_set_new(w, "offset", json_integer(c->win_offset_ms));
+            "{s:s,s:s,s:I}", "kind", c->plan.window == SL_WIN_SESSION ? "session" : "sliding", "time",
+            sl__conf_slot_name(c, c->plan.time_slot), "size", (json_int_t)c->plan.win_size_ms);
+        if (c->plan.window == SL_WIN_SLIDING) {
+            json_object_set_new(w, "slide", json_integer(c->plan.win_slide_ms));
+            json_object_set_new(w, "offset", json_integer(c->plan.win_offset_ms));
         }
         json_object_set_new(d, "window", w);
     }
-    json_object_set_new(d, "output_mode", json_string(sl__mode_name(c->mode)));
-    if (c->wm_slot >= 0)
-        json_object_set_new(d, "watermark", json_string(sl__conf_slot_name(c, c->wm_slot)));
-    if (!c->aggregating) {
+    json_object_set_new(d, "output_mode", json_string(sl__mode_name(c->plan.mode)));
+    if (c->plan.wm_slot >= 0)
+        json_object_set_new(d, "watermark", json_string(sl__conf_slot_name(c, c->plan.wm_slot)));
+    if (!c->plan.aggregating) {
         json_t *sel = json_array();
-        for (int i = 0; i < c->ncols; i++)
-            json_array_append_new(sel, json_string(c->cols[i].name));
+        for (int i = 0; i < c->plan.ncols; i++)
+            json_array_append_new(sel, json_string(c->plan.cols[i].name));
         json_object_set_new(d, "select", sel);
     }
     /* The fingerprint covers what the stored state depends on. A new filter, watermark
      * delay, trigger or sink is a compatible change, as in Spark. */
     char *shape = json_dumps(d, JSON_SORT_KEYS | JSON_COMPACT);
-    json_object_set_new(d, "where", c->where_text ? json_string(c->where_text) : json_null());
+    json_object_set_new(d, "where", c->plan.where_text ? json_string(c->plan.where_text) : json_null());
     c->query_desc = json_dumps(d, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(d);
     if (!c->query_desc || !shape) {
         free(shape);
         return SL_ERR_NOMEM;
     }
-    const char *schema = sl__codec_canonical(c->codec);
+    const char *schema = sl__codec_canonical(c->source.codec);
     sl_buf_t b;
     sl__buf_init(&b);
     sl__buf_printf(&b, "%s\n%s", shape, schema);
@@ -465,15 +465,15 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
         sl__conf_check_keys(&ck, state, "state", skeys);
         const char *dir = sl__conf_get_string(&ck, state, "dir", "state.dir", 1);
         if (dir)
-            c->state_dir = sl__conf_join_path(c->base_dir, dir);
+            c->state.dir = sl__conf_join_path(c->base_dir, dir);
     }
-    if (c->codec)
+    if (c->source.codec)
         sl__conf_check_mode(&ck);
     if (!ck.nerrs) {
         sl__conf_build_columns(&ck);
         sl__conf_check_columns(&ck);
-        for (int i = 0; i < c->ncols; i++) {
-            sl_col_t *col = &c->cols[i];
+        for (int i = 0; i < c->plan.ncols; i++) {
+            sl_col_t *col = &c->plan.cols[i];
             sl_buf_t b;
             sl__buf_init(&b);
             if (sl__buf_json_string(&b, col->name, strlen(col->name)) ||
@@ -486,12 +486,12 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
             col->json_len = b.len - 1;
         }
     }
-    if (!ck.nerrs && c->codec) {
+    if (!ck.nerrs && c->source.codec) {
         char err[512] = "";
-        if (sl__codec_prepare(c->codec, err, sizeof(err)) != SL_OK)
+        if (sl__codec_prepare(c->source.codec, err, sizeof(err)) != SL_OK)
             sl__conf_problem(
                 &ck,
-                c->codec && json_object_get(json_object_get(root, "source"), "writer_schema")
+                c->source.codec && json_object_get(json_object_get(root, "source"), "writer_schema")
                     ? "source.writer_schema"
                     : "source",
                 "%s", err);
@@ -527,48 +527,48 @@ void sl__conf_destroy(sl_conf_t *c)
     free(c->origin);
     free(c->base_dir);
     free(c->name);
-    free_kvs(&c->kafka);
-    free_kvs(&c->consumer);
-    free_kvs(&c->producer);
-    for (int i = 0; i < c->ntopics; i++)
-        free(c->topics[i]);
-    free(c->topics);
-    free(c->pattern);
-    free(c->src_path);
-    free(c->src_host);
-    for (int i = 0; i < c->nstart_at; i++)
-        free(c->start_at[i].topic);
-    free(c->start_at);
-    for (int i = 0; i < c->nheaders; i++)
-        free(c->headers[i]);
-    free(c->headers);
-    sl__codec_destroy(c->codec);
-    free(c->dead_letter_topic);
-    sl__expr_destroy(c->where);
-    free(c->where_text);
-    free(c->group_slots);
-    for (int i = 0; c->group_names && i < c->ngroup; i++)
-        free(c->group_names[i]);
-    free(c->group_names);
-    for (int i = 0; i < c->naggs; i++)
-        free(c->aggs[i].as);
-    free(c->aggs);
-    free(c->select_slots);
-    for (int i = 0; i < c->ncols; i++) {
-        free(c->cols[i].name);
-        free(c->cols[i].json);
+    free_kvs(&c->kafka.props);
+    free_kvs(&c->kafka.consumer);
+    free_kvs(&c->kafka.producer);
+    for (int i = 0; i < c->source.ntopics; i++)
+        free(c->source.topics[i]);
+    free(c->source.topics);
+    free(c->source.pattern);
+    free(c->source.path);
+    free(c->source.host);
+    for (int i = 0; i < c->source.nstart_at; i++)
+        free(c->source.start_at[i].topic);
+    free(c->source.start_at);
+    for (int i = 0; i < c->source.nheaders; i++)
+        free(c->source.headers[i]);
+    free(c->source.headers);
+    sl__codec_destroy(c->source.codec);
+    free(c->source.dead_letter_topic);
+    sl__expr_destroy(c->plan.where);
+    free(c->plan.where_text);
+    free(c->plan.group_slots);
+    for (int i = 0; c->plan.group_names && i < c->plan.ngroup; i++)
+        free(c->plan.group_names[i]);
+    free(c->plan.group_names);
+    for (int i = 0; i < c->plan.naggs; i++)
+        free(c->plan.aggs[i].as);
+    free(c->plan.aggs);
+    free(c->plan.select_slots);
+    for (int i = 0; i < c->plan.ncols; i++) {
+        free(c->plan.cols[i].name);
+        free(c->plan.cols[i].json);
     }
-    free(c->cols);
-    for (int i = 0; i < c->nderived; i++) {
-        free(c->derived[i].name);
-        free(c->derived[i].text);
-        sl__expr_destroy(c->derived[i].expr);
+    free(c->plan.cols);
+    for (int i = 0; i < c->plan.nderived; i++) {
+        free(c->plan.derived[i].name);
+        free(c->plan.derived[i].text);
+        sl__expr_destroy(c->plan.derived[i].expr);
     }
-    free(c->derived);
-    free(c->late_topic);
-    free(c->out_path);
-    free(c->out_topic);
-    free(c->state_dir);
+    free(c->plan.derived);
+    free(c->plan.late_topic);
+    free(c->output.path);
+    free(c->output.topic);
+    free(c->state.dir);
     free(c->query_desc);
     free(c);
 }

@@ -88,20 +88,20 @@ typedef enum {
 typedef enum { SL_OUT_JSON, SL_OUT_AVRO } sl_out_fmt_t;
 typedef enum { SL_ON_BAD_FAIL, SL_ON_BAD_SKIP, SL_ON_BAD_DEAD_LETTER } sl_on_bad_t;
 
-typedef struct sl_conf {
-    char *origin;   /* the job file's name, for messages */
-    char *base_dir; /* relative paths are taken from here */
-    char *name;
-
-    sl_kvs_t kafka;    /* common librdkafka properties */
+/* The Kafka clients' properties (the job file's "kafka" object). */
+typedef struct sl_conf_kafka {
+    sl_kvs_t props;    /* common librdkafka properties */
     sl_kvs_t consumer; /* consumer-only properties */
     sl_kvs_t producer; /* producer-only properties */
-    char *bootstrap;   /* kafka["bootstrap.servers"], borrowed from kafka */
+    char *bootstrap;   /* props["bootstrap.servers"], borrowed from props */
+} sl_conf_kafka_t;
 
-    sl_src_kind_t src_kind;
-    char *src_path; /* files: the directory */
-    char *src_host; /* socket: where to connect */
-    int src_port;
+/* Where records come from and how they are decoded ("source"). */
+typedef struct sl_conf_source {
+    sl_src_kind_t kind;
+    char *path;        /* files: the directory */
+    char *host;        /* socket: where to connect */
+    int port;
     int64_t max_files; /* files: at most this many new files a batch; 0 no limit */
     char **topics;
     int ntopics;
@@ -118,7 +118,12 @@ typedef struct sl_conf {
     int nheaders;
     sl_on_bad_t on_bad;
     char *dead_letter_topic;
+} sl_conf_source_t;
 
+/* The query compiled ("query", and "output.mode", whose rules it follows): the row a record
+ * becomes, the filter, the group key, windows, the watermark, the aggregates and the
+ * output columns. */
+typedef struct sl_plan {
     /* The row a record becomes: the input fields, then the Kafka metadata fields, then
      * the derived values in the order they are computed. */
     int nfields;        /* of the codec */
@@ -154,21 +159,45 @@ typedef struct sl_conf {
     sl_col_t *cols; /* the output columns */
     int ncols;
     int nkeycols; /* the first nkeycols columns make the message key */
+} sl_plan_t;
 
+/* When a batch ends ("trigger"). */
+typedef struct sl_conf_trigger {
     int64_t interval_ms;
     int64_t max_records;
     int64_t max_keys;             /* a batch ends once its table holds this many groups (or rows) */
     int64_t min_records;          /* a batch waits for this many records ... */
     int64_t max_trigger_delay_ms; /* ... but not longer than this past its interval */
     int available_now;
+} sl_conf_trigger_t;
 
+/* Where result rows go ("output"; its mode is the plan's). */
+typedef struct sl_conf_output {
     sl_sink_kind_t sink;
-    char *out_topic;
-    char *out_path; /* file sink: the directory */
-    sl_out_fmt_t out_fmt;
-    int exactly_once; /* Kafka sink: publish each batch in a transaction */
+    char *topic;         /* Kafka: the output topic */
+    char *path;          /* files: the directory */
+    sl_out_fmt_t format; /* Kafka: JSON or Avro */
+    int exactly_once;    /* Kafka: publish each batch in a transaction */
+} sl_conf_output_t;
 
-    char *state_dir;
+/* Where the job keeps its state ("state"). */
+typedef struct sl_conf_state {
+    char *dir;
+} sl_conf_state_t;
+
+/* A job's configuration: its parts, one a stage of the data flow, each handed to the
+ * module of that stage. */
+typedef struct sl_conf {
+    char *origin;   /* the job file's name, for messages */
+    char *base_dir; /* relative paths are taken from here */
+    char *name;
+
+    sl_conf_kafka_t kafka;
+    sl_conf_source_t source;
+    sl_plan_t plan;
+    sl_conf_trigger_t trigger;
+    sl_conf_output_t output;
+    sl_conf_state_t state;
 
     char *query_desc;     /* JSON of the result layout, stored with the state */
     uint64_t fingerprint; /* hash of query_desc and the input schema */

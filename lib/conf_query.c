@@ -35,33 +35,33 @@ void sl__conf_header_field(const char *header, char *out, size_t size)
 static int field_lookup(void *opaque, const char *name, size_t len, sl_type_t *type)
 {
     sl_conf_t *c = opaque;
-    int slot = sl__codec_field_slot(c->codec, name, len);
+    int slot = sl__codec_field_slot(c->source.codec, name, len);
     int n;
     if (slot >= 0) {
-        const sl_field_t *f = sl__codec_fields(c->codec, &n);
+        const sl_field_t *f = sl__codec_fields(c->source.codec, &n);
         *type = f[slot].type;
         char err[8];
-        if (sl__codec_use(c->codec, slot, err, sizeof(err)) != SL_OK)
+        if (sl__codec_use(c->source.codec, slot, err, sizeof(err)) != SL_OK)
             return -1;
         return slot;
     }
     for (int i = 0; i < SL_META_COUNT; i++) {
         if (strlen(meta_fields[i].name) == len && !memcmp(meta_fields[i].name, name, len)) {
-            c->meta_used |= 1u << i;
+            c->plan.meta_used |= 1u << i;
             *type = meta_fields[i].type;
-            return c->meta_base + i;
+            return c->plan.meta_base + i;
         }
     }
-    for (int i = 0; i < c->nheaders; i++) {
+    for (int i = 0; i < c->source.nheaders; i++) {
         char hn[300];
-        sl__conf_header_field(c->headers[i], hn, sizeof(hn));
+        sl__conf_header_field(c->source.headers[i], hn, sizeof(hn));
         if (strlen(hn) == len && !memcmp(hn, name, len)) {
             *type = SL_T_STRING;
-            return c->meta_base + SL_META_COUNT + i;
+            return c->plan.meta_base + SL_META_COUNT + i;
         }
     }
-    for (int i = 0; i < c->nderived; i++) {
-        const sl_derived_t *d = &c->derived[i];
+    for (int i = 0; i < c->plan.nderived; i++) {
+        const sl_derived_t *d = &c->plan.derived[i];
         if (strlen(d->name) == len && !memcmp(d->name, name, len)) {
             *type = sl__expr_type(d->expr);
             return d->slot;
@@ -73,23 +73,23 @@ static int field_lookup(void *opaque, const char *name, size_t len, sl_type_t *t
 sl_type_t sl__conf_slot_type(const sl_conf_t *c, int slot, int *nullable)
 {
     int n;
-    const sl_field_t *f = sl__codec_fields(c->codec, &n);
+    const sl_field_t *f = sl__codec_fields(c->source.codec, &n);
     *nullable = 1;
     if (slot < 0)
         return SL_T_NULL; /* a value whose problem was reported */
-    if (slot < c->nfields) {
+    if (slot < c->plan.nfields) {
         *nullable = f[slot].nullable;
         return f[slot].type;
     }
-    if (slot < c->meta_base + SL_META_COUNT) {
-        *nullable = slot - c->meta_base == SL_META_KEY;
-        return meta_fields[slot - c->meta_base].type;
+    if (slot < c->plan.meta_base + SL_META_COUNT) {
+        *nullable = slot - c->plan.meta_base == SL_META_KEY;
+        return meta_fields[slot - c->plan.meta_base].type;
     }
-    if (slot < c->meta_base + SL_META_COUNT + c->nheaders)
+    if (slot < c->plan.meta_base + SL_META_COUNT + c->source.nheaders)
         return SL_T_STRING;
-    for (int i = 0; i < c->nderived; i++) {
-        if (c->derived[i].slot == slot)
-            return sl__expr_type(c->derived[i].expr);
+    for (int i = 0; i < c->plan.nderived; i++) {
+        if (c->plan.derived[i].slot == slot)
+            return sl__expr_type(c->plan.derived[i].expr);
     }
     return SL_T_NULL;
 }
@@ -100,31 +100,31 @@ const char *sl__conf_slot_name(const sl_conf_t *c, int slot)
     int n;
     if (slot < 0)
         return "?"; /* a value whose problem was reported */
-    if (slot < c->nfields)
-        return sl__codec_fields(c->codec, &n)[slot].name;
-    if (slot < c->meta_base + SL_META_COUNT)
-        return meta_fields[slot - c->meta_base].name;
-    if (slot < c->meta_base + SL_META_COUNT + c->nheaders) {
+    if (slot < c->plan.nfields)
+        return sl__codec_fields(c->source.codec, &n)[slot].name;
+    if (slot < c->plan.meta_base + SL_META_COUNT)
+        return meta_fields[slot - c->plan.meta_base].name;
+    if (slot < c->plan.meta_base + SL_META_COUNT + c->source.nheaders) {
         static __thread char hn[300];
-        sl__conf_header_field(c->headers[slot - c->meta_base - SL_META_COUNT], hn, sizeof(hn));
+        sl__conf_header_field(c->source.headers[slot - c->plan.meta_base - SL_META_COUNT], hn, sizeof(hn));
         return hn;
     }
-    for (int i = 0; i < c->nderived; i++) {
-        if (c->derived[i].slot == slot)
-            return c->derived[i].name;
+    for (int i = 0; i < c->plan.nderived; i++) {
+        if (c->plan.derived[i].slot == slot)
+            return c->plan.derived[i].name;
     }
     return "?";
 }
 
 static int add_derived(sl_conf_t *c, const char *name, const char *text, sl_expr_t *e)
 {
-    sl_derived_t *nd = realloc(c->derived, (size_t)(c->nderived + 1) * sizeof(*nd));
+    sl_derived_t *nd = realloc(c->plan.derived, (size_t)(c->plan.nderived + 1) * sizeof(*nd));
     if (!nd)
         return -1;
-    c->derived = nd;
-    nd[c->nderived] =
-        (sl_derived_t){.name = strdup(name), .text = strdup(text), .slot = c->nslots++, .expr = e};
-    return nd[c->nderived++].slot;
+    c->plan.derived = nd;
+    nd[c->plan.nderived] =
+        (sl_derived_t){.name = strdup(name), .text = strdup(text), .slot = c->plan.nslots++, .expr = e};
+    return nd[c->plan.nderived++].slot;
 }
 
 /*
@@ -145,7 +145,7 @@ static int value_slot(checker_t *ck, const char *text, const char *name, const c
             msg += 13; /* a bare name: the column says nothing */
         if (strstr(err, "unknown field")) {
             int n;
-            const sl_field_t *f = sl__codec_fields(c->codec, &n);
+            const sl_field_t *f = sl__codec_fields(c->source.codec, &n);
             char list[512] = "";
             for (int i = 0; i < n; i++)
                 sl__strlcatf(list, sizeof(list), "%s%s", i ? ", " : "", f[i].name);
@@ -259,7 +259,7 @@ static void parse_fields(checker_t *ck, json_t *q)
 static void parse_window(checker_t *ck, json_t *q)
 {
     sl_conf_t *c = ck->c;
-    c->time_slot = -1;
+    c->plan.time_slot = -1;
     json_t *w = json_object_get(q, "window");
     if (!w)
         return;
@@ -274,46 +274,46 @@ static void parse_window(checker_t *ck, json_t *q)
     const char *time = sl__conf_get_string(ck, w, "time", "query.window.time", 1);
     if (time) {
         sl_type_t t;
-        c->time_slot = value_slot(ck, time, NULL, "query.window.time", &t);
-        if (c->time_slot >= 0 && !sl__type_integral(t)) {
+        c->plan.time_slot = value_slot(ck, time, NULL, "query.window.time", &t);
+        if (c->plan.time_slot >= 0 && !sl__type_integral(t)) {
             sl__conf_problem(ck, "query.window.time",
                              "the event time must be a timestamp or a long of epoch milliseconds; "
                              "'%s' is a %s",
                              time, sl__type_name(t));
-            c->time_slot = -1;
+            c->plan.time_slot = -1;
         }
     }
     json_t *size = json_object_get(w, "size"), *slide = json_object_get(w, "slide"),
            *gap = json_object_get(w, "gap"), *off = json_object_get(w, "offset");
     static const char *dur = "must be a duration such as \"10 minutes\", \"30s\" or \"500ms\"";
     if (gap) {
-        c->window = SL_WIN_SESSION;
+        c->plan.window = SL_WIN_SESSION;
         if (size || slide || off)
             sl__conf_problem(ck, "query.window",
                              "a session window has a gap only, not a size, slide "
                              "or offset");
-        if (sl__conf_duration(gap, &c->win_size_ms) < 0 || c->win_size_ms <= 0)
+        if (sl__conf_duration(gap, &c->plan.win_size_ms) < 0 || c->plan.win_size_ms <= 0)
             sl__conf_problem(ck, "query.window.gap", "%s", dur);
         return;
     }
-    c->window = SL_WIN_SLIDING;
+    c->plan.window = SL_WIN_SLIDING;
     if (!size) {
         sl__conf_problem(ck, "query.window",
                          "missing: size (tumbling or hopping) or gap (session)");
         return;
     }
-    if (sl__conf_duration(size, &c->win_size_ms) < 0 || c->win_size_ms <= 0)
+    if (sl__conf_duration(size, &c->plan.win_size_ms) < 0 || c->plan.win_size_ms <= 0)
         sl__conf_problem(ck, "query.window.size", "%s", dur);
-    c->win_slide_ms = c->win_size_ms;
-    if (slide && (sl__conf_duration(slide, &c->win_slide_ms) < 0 || c->win_slide_ms <= 0))
+    c->plan.win_slide_ms = c->plan.win_size_ms;
+    if (slide && (sl__conf_duration(slide, &c->plan.win_slide_ms) < 0 || c->plan.win_slide_ms <= 0))
         sl__conf_problem(ck, "query.window.slide", "%s", dur);
-    else if (slide && c->win_slide_ms > c->win_size_ms)
+    else if (slide && c->plan.win_slide_ms > c->plan.win_size_ms)
         sl__conf_problem(ck, "query.window.slide",
                          "the slide must not exceed the size (Spark's rule)");
     if (off &&
-        (sl__conf_duration(off, &c->win_offset_ms) < 0 || c->win_offset_ms >= c->win_slide_ms))
+        (sl__conf_duration(off, &c->plan.win_offset_ms) < 0 || c->plan.win_offset_ms >= c->plan.win_slide_ms))
         sl__conf_problem(ck, "query.window.offset", "must be a duration shorter than the slide");
-    if (c->win_slide_ms > 0 && c->win_size_ms / c->win_slide_ms > 1000)
+    if (c->plan.win_slide_ms > 0 && c->plan.win_size_ms / c->plan.win_slide_ms > 1000)
         sl__conf_problem(ck, "query.window",
                          "a record would fall into more than 1,000 windows; "
                          "use a longer slide");
@@ -322,7 +322,7 @@ static void parse_window(checker_t *ck, json_t *q)
 static void parse_watermark(checker_t *ck, json_t *q)
 {
     sl_conf_t *c = ck->c;
-    c->wm_slot = -1;
+    c->plan.wm_slot = -1;
     json_t *w = json_object_get(q, "watermark");
     if (!w)
         return;
@@ -337,13 +337,13 @@ static void parse_watermark(checker_t *ck, json_t *q)
     const char *field = sl__conf_get_string(ck, w, "field", "query.watermark.field", 1);
     if (field) {
         sl_type_t t;
-        c->wm_slot = value_slot(ck, field, NULL, "query.watermark.field", &t);
-        if (c->wm_slot >= 0 && !sl__type_integral(t)) {
+        c->plan.wm_slot = value_slot(ck, field, NULL, "query.watermark.field", &t);
+        if (c->plan.wm_slot >= 0 && !sl__type_integral(t)) {
             sl__conf_problem(ck, "query.watermark.field",
                              "the event time must be a timestamp or a long of epoch milliseconds; "
                              "'%s' is a %s",
                              field, sl__type_name(t));
-            c->wm_slot = -1;
+            c->plan.wm_slot = -1;
         }
     }
     json_t *d = json_object_get(w, "delay");
@@ -351,14 +351,14 @@ static void parse_watermark(checker_t *ck, json_t *q)
         sl__conf_problem(ck, "query.watermark.delay",
                          "missing: how late records may be, e.g. "
                          "\"10 minutes\"");
-    else if (sl__conf_duration(d, &c->wm_delay_ms) < 0)
+    else if (sl__conf_duration(d, &c->plan.wm_delay_ms) < 0)
         sl__conf_problem(ck, "query.watermark.delay", "must be a duration such as \"10 minutes\"");
     json_t *it = json_object_get(w, "idle_timeout");
-    if (it && (sl__conf_duration(it, &c->idle_timeout_ms) < 0 || c->idle_timeout_ms == 0))
+    if (it && (sl__conf_duration(it, &c->plan.idle_timeout_ms) < 0 || c->plan.idle_timeout_ms == 0))
         sl__conf_problem(ck, "query.watermark.idle_timeout", "must be a duration such as \"30s\"");
     const char *lt = sl__conf_get_string(ck, w, "late_topic", "query.watermark.late_topic", 0);
     if (lt)
-        c->late_topic = strdup(lt);
+        c->plan.late_topic = strdup(lt);
 }
 
 static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
@@ -386,7 +386,7 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
         sl__conf_problem(ck, pf, "unknown aggregate '%s' (%s)", fn, known);
         return;
     }
-    sl_agg_spec_t *s = &c->aggs[c->naggs];
+    sl_agg_spec_t *s = &c->plan.aggs[c->plan.naggs];
     *s = (sl_agg_spec_t){.fn = (sl_agg_fn_t)f, .slot = -1, .time_slot = -1, .in_type = SL_T_LONG};
     snprintf(pf, sizeof(pf), "%s.field", p);
     const char *field = sl__conf_get_string(ck, a, "field", pf, f != SL_AGG_COUNT);
@@ -423,7 +423,7 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
         if (by)
             s->time_slot = value_slot(ck, by, NULL, pf, &t);
         else
-            s->time_slot = c->time_slot >= 0 ? c->time_slot : c->wm_slot;
+            s->time_slot = c->plan.time_slot >= 0 ? c->plan.time_slot : c->plan.wm_slot;
         if (s->time_slot < 0 && !by)
             sl__conf_problem(ck, p, "%s needs an event time: set \"by\", a window or a watermark",
                              fn);
@@ -448,7 +448,7 @@ static void parse_aggregate(checker_t *ck, json_t *a, size_t i)
         as = def;
     }
     s->as = strdup(as);
-    c->naggs++;
+    c->plan.naggs++;
 }
 
 void sl__conf_parse_query(checker_t *ck, json_t *root)
@@ -460,20 +460,20 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
     static const char *const keys[] = {"fields", "where",     "select",     "group_by",
                                        "window", "watermark", "aggregates", NULL};
     sl__conf_check_keys(ck, q, "query", keys);
-    if (!c->codec)
+    if (!c->source.codec)
         return; /* the source's problem was reported; fields cannot be checked */
     int n;
-    sl__codec_fields(c->codec, &n);
-    c->nfields = n;
-    c->meta_base = n;
-    c->nslots = n + SL_META_COUNT + c->nheaders;
+    sl__codec_fields(c->source.codec, &n);
+    c->plan.nfields = n;
+    c->plan.meta_base = n;
+    c->plan.nslots = n + SL_META_COUNT + c->source.nheaders;
     parse_fields(ck, q);
 
     const char *where = sl__conf_get_string(ck, q, "where", "query.where", 0);
     if (where) {
         char err[512];
-        c->where_text = strdup(where);
-        if (sl__expr_parse(where, field_lookup, c, &c->where, err, sizeof(err)) != SL_OK)
+        c->plan.where_text = strdup(where);
+        if (sl__expr_parse(where, field_lookup, c, &c->plan.where, err, sizeof(err)) != SL_OK)
             sl__conf_problem(ck, "query.where", "%s", err);
     }
     parse_window(ck, q);
@@ -482,21 +482,21 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
     json_t *gb = json_object_get(q, "group_by");
     json_t *aggs = json_object_get(q, "aggregates");
     json_t *sel = json_object_get(q, "select");
-    c->aggregating = gb || aggs || c->window;
+    c->plan.aggregating = gb || aggs || c->plan.window;
     if (json_is_string(gb)) {
         json_t *arr = json_pack("[O]", gb);
         json_object_set_new(q, "group_by", arr);
         gb = arr;
     }
-    if (gb && (!json_is_array(gb) || (json_array_size(gb) == 0 && !c->window))) {
+    if (gb && (!json_is_array(gb) || (json_array_size(gb) == 0 && !c->plan.window))) {
         sl__conf_problem(ck, "query.group_by",
                          "must be a field name, an expression, or a list of them");
     } else if (gb) {
         size_t ng = json_array_size(gb);
         if (ng > 64)
             sl__conf_problem(ck, "query.group_by", "at most 64 values");
-        c->group_slots = calloc(ng + 1, sizeof(int));
-        c->group_names = calloc(ng + 1, sizeof(char *));
+        c->plan.group_slots = calloc(ng + 1, sizeof(int));
+        c->plan.group_names = calloc(ng + 1, sizeof(char *));
         size_t i;
         json_t *g;
         json_array_foreach(gb, i, g)
@@ -506,17 +506,17 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
             sl_type_t t;
             const char *name = NULL;
             int slot = named_value(ck, g, p, &t, &name);
-            if (slot >= 0 && c->group_slots && c->group_names) {
-                c->group_slots[c->ngroup] = slot;
-                c->group_names[c->ngroup++] = strdup(name);
+            if (slot >= 0 && c->plan.group_slots && c->plan.group_names) {
+                c->plan.group_slots[c->plan.ngroup] = slot;
+                c->plan.group_names[c->plan.ngroup++] = strdup(name);
             }
         }
-    } else if (aggs && !c->window) {
+    } else if (aggs && !c->plan.window) {
         sl__conf_problem(ck, "query.group_by",
                          "missing: a field name or a list of them (or a window)");
     }
 
-    if (sel && c->aggregating) {
+    if (sel && c->plan.aggregating) {
         sl__conf_problem(ck, "query.select",
                          "a query with group_by, window or aggregates outputs the "
                          "group and the aggregates; select is for queries without "
@@ -525,8 +525,8 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
         if (!json_is_array(sel) || json_array_size(sel) == 0) {
             sl__conf_problem(ck, "query.select", "must be a list of fields or expressions");
         } else {
-            c->select_slots = calloc(json_array_size(sel), sizeof(int));
-            c->cols = calloc(json_array_size(sel), sizeof(sl_col_t));
+            c->plan.select_slots = calloc(json_array_size(sel), sizeof(int));
+            c->plan.cols = calloc(json_array_size(sel), sizeof(sl_col_t));
             size_t i;
             json_t *it;
             json_array_foreach(sel, i, it)
@@ -536,33 +536,33 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
                 sl_type_t t;
                 const char *name = NULL;
                 int slot = named_value(ck, it, p, &t, &name);
-                if (slot < 0 || !c->select_slots || !c->cols)
+                if (slot < 0 || !c->plan.select_slots || !c->plan.cols)
                     continue;
                 int nullable;
                 sl__conf_slot_type(c, slot, &nullable);
-                c->cols[c->ncols] = (sl_col_t){.name = strdup(name),
+                c->plan.cols[c->plan.ncols] = (sl_col_t){.name = strdup(name),
                                                .type = t,
                                                .nullable = nullable,
                                                .kind = SL_COL_SELECT,
-                                               .idx = c->nselect};
-                c->ncols++;
-                c->select_slots[c->nselect++] = slot;
+                                               .idx = c->plan.nselect};
+                c->plan.ncols++;
+                c->plan.select_slots[c->plan.nselect++] = slot;
             }
         }
-    } else if (!c->aggregating) {
+    } else if (!c->plan.aggregating) {
         sl__conf_problem(ck, "query",
                          "nothing to output: give group_by and aggregates (an "
                          "aggregation) or select (records passed through)");
     }
 
-    if (!c->aggregating)
+    if (!c->plan.aggregating)
         return;
     if (!json_is_array(aggs) || json_array_size(aggs) == 0) {
         sl__conf_problem(ck, "query.aggregates", "missing: a list such as [{\"fn\": \"count\"}]");
         return;
     }
-    c->aggs = calloc(json_array_size(aggs), sizeof(sl_agg_spec_t));
-    if (!c->aggs)
+    c->plan.aggs = calloc(json_array_size(aggs), sizeof(sl_agg_spec_t));
+    if (!c->plan.aggs)
         return;
     size_t i;
     json_t *a;
@@ -573,33 +573,33 @@ void sl__conf_parse_query(checker_t *ck, json_t *root)
 void sl__conf_check_mode(checker_t *ck)
 {
     sl_conf_t *c = ck->c;
-    if (c->mode == SL_MODE_COMPLETE && !c->aggregating)
+    if (c->plan.mode == SL_MODE_COMPLETE && !c->plan.aggregating)
         sl__conf_problem(ck, "output.mode",
                          "complete mode outputs the whole result table, so it needs "
                          "an aggregation (group_by and aggregates); use append or "
                          "update for records passed through");
     /* A window or watermark whose time was refused has its problem reported already:
      * comparing it with the other would only add a confusing second one. */
-    int times_known = c->window == SL_WIN_NONE || c->time_slot >= 0;
-    if (c->mode == SL_MODE_APPEND && c->aggregating && times_known) {
-        if (c->wm_slot < 0 || c->window == SL_WIN_NONE)
+    int times_known = c->plan.window == SL_WIN_NONE || c->plan.time_slot >= 0;
+    if (c->plan.mode == SL_MODE_APPEND && c->plan.aggregating && times_known) {
+        if (c->plan.wm_slot < 0 || c->plan.window == SL_WIN_NONE)
             sl__conf_problem(ck, "output.mode",
                              "append mode emits a row once, when it can no longer "
                              "change, so an aggregation needs a window and a "
                              "watermark on its event time (or use update mode)");
-        else if (c->wm_slot != c->time_slot)
+        else if (c->plan.wm_slot != c->plan.time_slot)
             sl__conf_problem(ck, "query.watermark.field",
                              "append mode needs the watermark on the "
                              "window's event time ('%s')",
-                             sl__conf_slot_name(c, c->time_slot));
+                             sl__conf_slot_name(c, c->plan.time_slot));
     }
-    if (c->window != SL_WIN_NONE && c->wm_slot >= 0 && times_known && c->wm_slot != c->time_slot &&
-        c->mode != SL_MODE_APPEND)
+    if (c->plan.window != SL_WIN_NONE && c->plan.wm_slot >= 0 && times_known && c->plan.wm_slot != c->plan.time_slot &&
+        c->plan.mode != SL_MODE_APPEND)
         sl__conf_problem(ck, "query.watermark.field",
                          "the watermark must be on the window's event "
                          "time ('%s') to close windows",
-                         sl__conf_slot_name(c, c->time_slot));
-    if (c->wm_slot >= 0 && c->window == SL_WIN_NONE)
+                         sl__conf_slot_name(c, c->plan.time_slot));
+    if (c->plan.wm_slot >= 0 && c->plan.window == SL_WIN_NONE)
         sl__conf_problem(ck, "query.watermark",
                          "a watermark closes windows; add a window (a watermark "
                          "without one would change nothing)");
@@ -609,33 +609,33 @@ void sl__conf_check_mode(checker_t *ck)
 void sl__conf_build_columns(checker_t *ck)
 {
     sl_conf_t *c = ck->c;
-    if (!c->aggregating)
+    if (!c->plan.aggregating)
         return;
-    int n = (c->window ? 2 : 0) + c->ngroup + c->naggs;
-    c->cols = calloc((size_t)n, sizeof(sl_col_t));
-    if (!c->cols)
+    int n = (c->plan.window ? 2 : 0) + c->plan.ngroup + c->plan.naggs;
+    c->plan.cols = calloc((size_t)n, sizeof(sl_col_t));
+    if (!c->plan.cols)
         return;
-    if (c->window) {
-        c->cols[c->ncols++] = (sl_col_t){
+    if (c->plan.window) {
+        c->plan.cols[c->plan.ncols++] = (sl_col_t){
             .name = strdup("window_start"), .type = SL_T_TIMESTAMP, .kind = SL_COL_WSTART};
-        c->cols[c->ncols++] =
+        c->plan.cols[c->plan.ncols++] =
             (sl_col_t){.name = strdup("window_end"), .type = SL_T_TIMESTAMP, .kind = SL_COL_WEND};
     }
-    for (int i = 0; i < c->ngroup; i++) {
+    for (int i = 0; i < c->plan.ngroup; i++) {
         int nullable;
-        sl_type_t t = sl__conf_slot_type(c, c->group_slots[i], &nullable);
-        c->cols[c->ncols++] = (sl_col_t){.name = strdup(c->group_names[i]),
+        sl_type_t t = sl__conf_slot_type(c, c->plan.group_slots[i], &nullable);
+        c->plan.cols[c->plan.ncols++] = (sl_col_t){.name = strdup(c->plan.group_names[i]),
                                          .type = t,
                                          .nullable = nullable,
                                          .kind = SL_COL_KEY,
                                          .idx = i};
     }
-    c->nkeycols = c->ncols;
-    for (int i = 0; i < c->naggs; i++) {
-        const sl_agg_spec_t *s = &c->aggs[i];
+    c->plan.nkeycols = c->plan.ncols;
+    for (int i = 0; i < c->plan.naggs; i++) {
+        const sl_agg_spec_t *s = &c->plan.aggs[i];
         int nullable = s->fn != SL_AGG_COUNT && s->fn != SL_AGG_COUNT_DISTINCT &&
                        s->fn != SL_AGG_APPROX_COUNT_DISTINCT;
-        c->cols[c->ncols++] = (sl_col_t){.name = strdup(s->as),
+        c->plan.cols[c->plan.ncols++] = (sl_col_t){.name = strdup(s->as),
                                          .type = sl__agg_result_type(s),
                                          .nullable = nullable,
                                          .kind = SL_COL_AGG,
@@ -647,8 +647,8 @@ void sl__conf_build_columns(checker_t *ck)
 void sl__conf_check_columns(checker_t *ck)
 {
     sl_conf_t *c = ck->c;
-    for (int i = 0; i < c->ncols; i++) {
-        const sl_col_t *col = &c->cols[i];
+    for (int i = 0; i < c->plan.ncols; i++) {
+        const sl_col_t *col = &c->plan.cols[i];
         char p[64];
         switch (col->kind) {
         case SL_COL_KEY:
@@ -664,13 +664,13 @@ void sl__conf_check_columns(checker_t *ck)
             snprintf(p, sizeof(p), "query.window");
             break;
         }
-        if (c->out_fmt == SL_OUT_AVRO && !sl__conf_valid_name(col->name))
+        if (c->output.format == SL_OUT_AVRO && !sl__conf_valid_name(col->name))
             sl__conf_problem(ck, p,
                              "'%s' is not a valid Avro field name for the Avro output "
                              "([A-Za-z_][A-Za-z0-9_]*); name it with {\"expr\": ..., \"as\": ...}",
                              col->name);
         for (int j = 0; j < i; j++) {
-            if (!strcmp(col->name, c->cols[j].name))
+            if (!strcmp(col->name, c->plan.cols[j].name))
                 sl__conf_problem(ck, p, "output column '%s' appears twice; name it with \"as\"",
                                  col->name);
         }

@@ -30,7 +30,7 @@ static char *load_schema_file(checker_t *ck, const char *rel, const char *path)
 static void parse_starting(checker_t *ck, json_t *src)
 {
     sl_conf_t *c = ck->c;
-    c->starting_ts = -1;
+    c->source.starting_ts = -1;
     json_t *so = json_object_get(src, "starting_offsets");
     json_t *st = json_object_get(src, "starting_timestamp");
     if (so && st)
@@ -47,7 +47,7 @@ static void parse_starting(checker_t *ck, json_t *src)
                 "must be \"earliest\", \"latest\" or {\"topic\": {\"partition\": offset}}, "
                 "not '%s'",
                 v);
-        c->starting_latest = !strcmp(v, "latest");
+        c->source.starting_latest = !strcmp(v, "latest");
     } else if (json_is_object(so)) {
         const char *topic;
         json_t *parts;
@@ -70,11 +70,11 @@ static void parse_starting(checker_t *ck, json_t *src)
                         ck, p, "partition '%s': an offset, -2 (earliest) or -1 (latest)", part);
                     continue;
                 }
-                sl_start_off_t *n = realloc(c->start_at, (size_t)(c->nstart_at + 1) * sizeof(*n));
+                sl_start_off_t *n = realloc(c->source.start_at, (size_t)(c->source.nstart_at + 1) * sizeof(*n));
                 if (!n)
                     return;
-                c->start_at = n;
-                n[c->nstart_at++] =
+                c->source.start_at = n;
+                n[c->source.nstart_at++] =
                     (sl_start_off_t){strdup(topic), (int)pn, json_integer_value(off)};
             }
         }
@@ -84,9 +84,9 @@ static void parse_starting(checker_t *ck, json_t *src)
                          "{\"topic\": {\"partition\": offset}}");
     }
     if (json_is_integer(st) && json_integer_value(st) >= 0)
-        c->starting_ts = json_integer_value(st);
+        c->source.starting_ts = json_integer_value(st);
     else if (json_is_string(st) &&
-             sl__ts_parse(json_string_value(st), json_string_length(st), &c->starting_ts) == 0)
+             sl__ts_parse(json_string_value(st), json_string_length(st), &c->source.starting_ts) == 0)
         ;
     else if (st)
         sl__conf_problem(
@@ -112,25 +112,25 @@ static int parse_local_source(checker_t *ck, json_t *src)
         return 0;
     }
     if (!strcmp(type, "files")) {
-        c->src_kind = SL_SRC_FILES;
+        c->source.kind = SL_SRC_FILES;
         const char *path = sl__conf_get_string(ck, src, "path", "source.path", 1);
         if (path)
-            c->src_path = sl__conf_join_path(c->base_dir, path);
+            c->source.path = sl__conf_join_path(c->base_dir, path);
         json_t *mf = json_object_get(src, "max_files");
         if (mf && (!json_is_integer(mf) || json_integer_value(mf) <= 0))
             sl__conf_problem(ck, "source.max_files", "must be a positive integer");
         else if (mf)
-            c->max_files = json_integer_value(mf);
+            c->source.max_files = json_integer_value(mf);
     } else if (!strcmp(type, "socket")) {
-        c->src_kind = SL_SRC_SOCKET;
+        c->source.kind = SL_SRC_SOCKET;
         const char *host = sl__conf_get_string(ck, src, "host", "source.host", 0);
-        c->src_host = strdup(host ? host : "127.0.0.1");
+        c->source.host = strdup(host ? host : "127.0.0.1");
         json_t *port = json_object_get(src, "port");
         if (!json_is_integer(port) || json_integer_value(port) <= 0 ||
             json_integer_value(port) > 65535)
             sl__conf_problem(ck, "source.port", "missing: a TCP port (1-65535)");
         else
-            c->src_port = (int)json_integer_value(port);
+            c->source.port = (int)json_integer_value(port);
     } else {
         sl__conf_problem(ck, "source.type", "unknown source '%s' (kafka, files or socket)", type);
         return 1;
@@ -143,12 +143,12 @@ static int parse_local_source(checker_t *ck, json_t *src)
             sl__conf_problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k,
                              type);
     }
-    if (c->src_kind == SL_SRC_SOCKET && json_object_get(src, "max_files"))
+    if (c->source.kind == SL_SRC_SOCKET && json_object_get(src, "max_files"))
         sl__conf_problem(ck, "source.max_files", "only the files source has it");
-    if (c->src_kind == SL_SRC_FILES &&
+    if (c->source.kind == SL_SRC_FILES &&
         (json_object_get(src, "host") || json_object_get(src, "port")))
         sl__conf_problem(ck, "source", "only the socket source has a host and port");
-    c->starting_ts = -1;
+    c->source.starting_ts = -1;
     return 1;
 }
 
@@ -196,18 +196,18 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
             regfree(&re);
             /* librdkafka takes a subscription starting with '^' as a pattern. */
             size_t n = strlen(pattern) + 2;
-            c->pattern = malloc(n);
-            if (c->pattern)
-                snprintf(c->pattern, n, "%s%s", pattern[0] == '^' ? "" : "^", pattern);
+            c->source.pattern = malloc(n);
+            if (c->source.pattern)
+                snprintf(c->source.pattern, n, "%s%s", pattern[0] == '^' ? "" : "^", pattern);
         }
     } else if (json_is_string(topics)) {
-        c->topics = calloc(1, sizeof(char *));
-        if (c->topics) {
-            c->topics[0] = strdup(json_string_value(topics));
-            c->ntopics = 1;
+        c->source.topics = calloc(1, sizeof(char *));
+        if (c->source.topics) {
+            c->source.topics[0] = strdup(json_string_value(topics));
+            c->source.ntopics = 1;
         }
     } else if (json_is_array(topics) && json_array_size(topics) > 0) {
-        c->topics = calloc(json_array_size(topics), sizeof(char *));
+        c->source.topics = calloc(json_array_size(topics), sizeof(char *));
         size_t i;
         json_t *t;
         json_array_foreach(topics, i, t)
@@ -216,8 +216,8 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
                 char p[64];
                 snprintf(p, sizeof(p), "source.topics[%zu]", i);
                 sl__conf_problem(ck, p, "must be a topic name");
-            } else if (c->topics) {
-                c->topics[c->ntopics++] = strdup(json_string_value(t));
+            } else if (c->source.topics) {
+                c->source.topics[c->source.ntopics++] = strdup(json_string_value(t));
             }
         }
     } else if (!pattern) {
@@ -227,7 +227,7 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
 
 format:;
     const char *fmt = sl__conf_get_string(ck, src, "format", "source.format", 0);
-    if (!fmt && c->src_kind != SL_SRC_KAFKA)
+    if (!fmt && c->source.kind != SL_SRC_KAFKA)
         fmt = "text"; /* lines of files and sockets are text unless said otherwise */
     char errbuf[512];
     if (!fmt || !strcmp(fmt, "avro")) {
@@ -272,7 +272,7 @@ format:;
         char *wtext = writer ? load_schema_file(ck, writer, "source.writer_schema") : NULL;
         if (rtext && (!writer || wtext)) {
             errbuf[0] = 0;
-            if (sl__codec_avro_new(rtext, wtext, json_is_true(cw) ? &cf : NULL, &c->codec,
+            if (sl__codec_avro_new(rtext, wtext, json_is_true(cw) ? &cf : NULL, &c->source.codec,
                                    errbuf, sizeof(errbuf)) != SL_OK)
                 sl__conf_problem(ck, "source.schema", "%s", errbuf);
         }
@@ -289,12 +289,12 @@ format:;
             sl__conf_problem(ck, "source.format",
                              "a text source has one field, value; it takes no "
                              "schema or fields");
-        if (sl__codec_text_new(&c->codec, errbuf, sizeof(errbuf)) != SL_OK)
+        if (sl__codec_text_new(&c->source.codec, errbuf, sizeof(errbuf)) != SL_OK)
             sl__conf_problem(ck, "source.format", "%s", errbuf);
     } else if (!strcmp(fmt, "json")) {
         json_t *fields = json_object_get(src, "fields");
         errbuf[0] = 0;
-        if (sl__codec_json_new(fields, &c->codec, errbuf, sizeof(errbuf)) != SL_OK)
+        if (sl__codec_json_new(fields, &c->source.codec, errbuf, sizeof(errbuf)) != SL_OK)
             sl__conf_problem(ck, "source.fields", "%s", errbuf);
     } else {
         sl__conf_problem(ck, "source.format", "unknown format '%s' (avro, json or text)", fmt);
@@ -304,12 +304,12 @@ format:;
     const char *dl = sl__conf_get_string(ck, src, "on_data_loss", "source.on_data_loss", 0);
     if (dl && strcmp(dl, "fail") && strcmp(dl, "skip"))
         sl__conf_problem(ck, "source.on_data_loss", "must be \"fail\" (the default) or \"skip\"");
-    c->data_loss_skip = dl && !strcmp(dl, "skip");
+    c->source.data_loss_skip = dl && !strcmp(dl, "skip");
     json_t *hdrs = json_object_get(src, "headers");
     if (hdrs && (!json_is_array(hdrs) || !json_array_size(hdrs))) {
         sl__conf_problem(ck, "source.headers", "must be a list of header names");
     } else if (hdrs) {
-        c->headers = calloc(json_array_size(hdrs), sizeof(char *));
+        c->source.headers = calloc(json_array_size(hdrs), sizeof(char *));
         size_t i;
         json_t *h;
         json_array_foreach(hdrs, i, h)
@@ -318,25 +318,25 @@ format:;
             snprintf(p, sizeof(p), "source.headers[%zu]", i);
             if (!json_is_string(h) || !json_string_length(h))
                 sl__conf_problem(ck, p, "must be a header name");
-            else if (c->headers)
-                c->headers[c->nheaders++] = strdup(json_string_value(h));
+            else if (c->source.headers)
+                c->source.headers[c->source.nheaders++] = strdup(json_string_value(h));
         }
     }
 
     json_t *bad = json_object_get(src, "on_decode_error");
-    c->on_bad = SL_ON_BAD_FAIL;
+    c->source.on_bad = SL_ON_BAD_FAIL;
     if (json_is_string(bad) && !strcmp(json_string_value(bad), "fail")) {
-        c->on_bad = SL_ON_BAD_FAIL;
+        c->source.on_bad = SL_ON_BAD_FAIL;
     } else if (json_is_string(bad) && !strcmp(json_string_value(bad), "skip")) {
-        c->on_bad = SL_ON_BAD_SKIP;
+        c->source.on_bad = SL_ON_BAD_SKIP;
     } else if (json_is_object(bad)) {
         static const char *const dk[] = {"dead_letter_topic", NULL};
         sl__conf_check_keys(ck, bad, "source.on_decode_error", dk);
         const char *t = sl__conf_get_string(ck, bad, "dead_letter_topic",
                                             "source.on_decode_error.dead_letter_topic", 1);
         if (t) {
-            c->on_bad = SL_ON_BAD_DEAD_LETTER;
-            c->dead_letter_topic = strdup(t);
+            c->source.on_bad = SL_ON_BAD_DEAD_LETTER;
+            c->source.dead_letter_topic = strdup(t);
         }
     } else if (bad) {
         sl__conf_problem(ck, "source.on_decode_error",

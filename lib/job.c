@@ -109,7 +109,7 @@ SL_API void sl_job_set_foreach_batch(sl_job_t *job, sl_foreach_batch_fn fn, void
 SL_API char *sl_job_memory_rows(const sl_job_t *job)
 {
     sl_job_t *j = (sl_job_t *)job;
-    if (!j->local.c)
+    if (!j->local.plan)
         return strdup("[]");
     return sl__local_memory_json(&j->local);
 }
@@ -121,7 +121,7 @@ SL_API void sl_job_stop(sl_job_t *job)
 
 SL_API char *sl_job_avro_schema(const sl_job_t *job, int key_only)
 {
-    return sl__out_avro_schema(job->conf, key_only);
+    return sl__out_avro_schema(&job->conf->plan, job->conf->name, key_only);
 }
 
 SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *caller, size_t size)
@@ -209,7 +209,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
                      "state %s was written by an incompatible job: %s. Use a new state "
                      "directory (the job then starts over from the source), or restore the "
                      "old job",
-                     c->state_dir, what);
+                     c->state.dir, what);
             free(q);
             return SL_ERR_MISMATCH;
         }
@@ -240,7 +240,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
         job->seq = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : -1;
         free(val);
         if (job->seq < 0) {
-            snprintf(errstr, errstr_size, "state %s: the batch sequence is corrupt", c->state_dir);
+            snprintf(errstr, errstr_size, "state %s: the batch sequence is corrupt", c->state.dir);
             return SL_ERR_STATE;
         }
     } else if (e != SL_ERR_NOTFOUND) {
@@ -259,7 +259,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
                  "damaged, truncated or replaced. Restore the directory from a backup; or, to "
                  "start over, move it aside: the job then reads its input again from the start "
                  "and publishes every row again",
-                 c->state_dir, at, marked);
+                 c->state.dir, at, marked);
         return SL_ERR_STATE;
     }
     /* A store written before SLUICE_STATE existed: from now on it is kept. */
@@ -298,24 +298,24 @@ static void run_batches(sl_job_t *job)
         int64_t nrec = 0;
         int done = 0;
         while (!atomic_load(&job->stop) && !job->fatal.err) {
-            int64_t left = c->interval_ms - (sl__now_ms() - start);
-            if (c->max_records && nrec >= c->max_records)
+            int64_t left = c->trigger.interval_ms - (sl__now_ms() - start);
+            if (c->trigger.max_records && nrec >= c->trigger.max_records)
                 break;
-            if ((int64_t)(job->table.n + job->nsel) >= c->max_keys)
+            if ((int64_t)(job->table.n + job->nsel) >= c->trigger.max_keys)
                 break;
             if (left <= 0) {
                 /* min_records: wait for more, up to max_trigger_delay past the interval. */
-                if (!c->min_records || nrec >= c->min_records || -left >= c->max_trigger_delay_ms)
+                if (!c->trigger.min_records || nrec >= c->trigger.min_records || -left >= c->trigger.max_trigger_delay_ms)
                     break;
-                left = c->max_trigger_delay_ms + left;
+                left = c->trigger.max_trigger_delay_ms + left;
             }
             size_t want = CONSUME_MAX;
-            if (c->max_records && (int64_t)want > c->max_records - nrec)
-                want = (size_t)(c->max_records - nrec);
+            if (c->trigger.max_records && (int64_t)want > c->trigger.max_records - nrec)
+                want = (size_t)(c->trigger.max_records - nrec);
             int wait = left < 100 ? (int)left : 100;
             if (job->lsrc) {
                 int src_done = 0;
-                int got = sl__lsrc_poll(job->lsrc, recs, (int)want, wait, c->available_now,
+                int got = sl__lsrc_poll(job->lsrc, recs, (int)want, wait, c->trigger.available_now,
                                         &src_done, err, sizeof(err));
                 if (got < 0) {
                     sl__job_fatal(job, SL_ERR_IO, "%s", err);
@@ -358,7 +358,7 @@ static void run_batches(sl_job_t *job)
             atomic_store(&job->stats.records_lost, job->src.lost);
             if (job->src.fatal.err)
                 sl__job_fatal(job, job->src.fatal.err, "%s", job->src.fatal.msg);
-            if (done || (c->available_now && !job->lsrc && sl__source_caught_up(&job->src))) {
+            if (done || (c->trigger.available_now && !job->lsrc && sl__source_caught_up(&job->src))) {
                 done = 1;
                 break;
             }
@@ -367,9 +367,9 @@ static void run_batches(sl_job_t *job)
          * close without waiting for the next record. */
         int64_t wm_idle = SL_WM_NONE;
         int64_t idle = sl__now_ms() - job->last_input_ms;
-        if (c->idle_timeout_ms && job->batch_records == 0 && job->maxev != SL_WM_NONE &&
-            idle >= c->idle_timeout_ms)
-            wm_idle = job->maxev + idle - c->wm_delay_ms;
+        if (c->plan.idle_timeout_ms && job->batch_records == 0 && job->maxev != SL_WM_NONE &&
+            idle >= c->plan.idle_timeout_ms)
+            wm_idle = job->maxev + idle - c->plan.wm_delay_ms;
         /* Another instance of the job took over: committing the batch under way would
          * publish over its output. Its records are read again at the next start. */
         if (job->fatal.err == SL_ERR_BUSY) {
@@ -402,16 +402,16 @@ static const char *source_desc(const sl_job_t *job, char *buf, size_t size)
     const sl_conf_t *c = job->conf;
     if (job->lsrc)
         snprintf(buf, size, "%s", sl__lsrc_describe(job->lsrc));
-    else if (c->pattern)
-        snprintf(buf, size, "topics matching %s on %s", c->pattern, c->bootstrap);
+    else if (c->source.pattern)
+        snprintf(buf, size, "topics matching %s on %s", c->source.pattern, c->kafka.bootstrap);
     else
-        snprintf(buf, size, "%d topic(s) on %s", c->ntopics, c->bootstrap);
+        snprintf(buf, size, "%d topic(s) on %s", c->source.ntopics, c->kafka.bootstrap);
     return buf;
 }
 
 static const char *sink_desc(const sl_conf_t *c)
 {
-    switch (c->sink) {
+    switch (c->output.sink) {
     case SL_SINK_CONSOLE:
         return "to the console (not replayed after a crash)";
     case SL_SINK_FILE:
@@ -421,7 +421,7 @@ static const char *sink_desc(const sl_conf_t *c)
     case SL_SINK_FOREACH:
         return "to a callback per batch (handed over again after a crash)";
     default:
-        return c->exactly_once ? "exactly-once (transactions)"
+        return c->output.exactly_once ? "exactly-once (transactions)"
                                : "at-least-once (idempotent producer, deduplicated on restart)";
     }
 }
@@ -440,25 +440,25 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
 
     /* A second run on the same state directory is refused before it touches Kafka: its
      * producer would fence the running one's. */
-    if ((e = sl__store_check_free(c->state_dir, errstr, errstr_size)))
+    if ((e = sl__store_check_free(c->state.dir, errstr, errstr_size)))
         return e;
     /* Kafka first: a job that cannot reach its brokers or topics writes no state. */
     int quiet = 1;
     sl__kafka_quiet(1);
-    if (c->src_kind == SL_SRC_KAFKA && (e = sl__source_open(&job->src, c, errstr, errstr_size)))
+    if (c->source.kind == SL_SRC_KAFKA && (e = sl__source_open(&job->src, c, errstr, errstr_size)))
         goto fail_sink; /* the source may be half open */
     if ((e = sl__sink_open(&job->sink, c, job->console, errstr, errstr_size)))
         goto fail_store;
     sl__local_close(&job->local); /* a memory sink's rows of an earlier run */
-    if ((e = sl__local_open(&job->local, c, job->foreach, job->foreach_opaque, errstr,
-                            errstr_size)))
+    if ((e = sl__local_open(&job->local, &c->plan, &c->output, job->foreach,
+                            job->foreach_opaque, errstr, errstr_size)))
         goto fail_store;
-    mkdirs(c->state_dir);
-    if ((e = sl__store_open(c->state_dir, 1, 0, &job->store, errstr, errstr_size)))
+    mkdirs(c->state.dir);
+    if ((e = sl__store_open(c->state.dir, 1, 0, &job->store, errstr, errstr_size)))
         goto fail_store;
     /* The state directory is ours now; the job is also alone (no other instance in its
      * consumer group) before its producer fences anything. */
-    if ((c->src_kind == SL_SRC_KAFKA &&
+    if ((c->source.kind == SL_SRC_KAFKA &&
          (e = sl__source_check_alone(&job->src, errstr, errstr_size))) ||
         (e = sl__sink_start(&job->sink, errstr, errstr_size))) {
         sl__store_close(job->store);
@@ -467,21 +467,21 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     }
     e = SL_ERR_NOMEM;
     job->wb = sl__store_batch_new();
-    job->row = calloc((size_t)c->nslots + 1, sizeof(sl_val_t));
+    job->row = calloc((size_t)c->plan.nslots + 1, sizeof(sl_val_t));
     sl__arena_init(&job->scratch);
-    if (!job->wb || !job->row || sl__table_init(&job->table, c->naggs) != SL_OK ||
-        sl__table_init(&job->ctable, c->naggs) != SL_OK || sl__job_fold_init(job) != SL_OK ||
-        sl__merge_init(&job->merge, c) != SL_OK) {
+    if (!job->wb || !job->row || sl__table_init(&job->table, c->plan.naggs) != SL_OK ||
+        sl__table_init(&job->ctable, c->plan.naggs) != SL_OK || sl__job_fold_init(job) != SL_OK ||
+        sl__merge_init(&job->merge, &c->plan, c->state.dir) != SL_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail_run;
     }
     if ((e = load_meta(job, errstr, errstr_size)))
         goto fail_run;
-    if (c->sink == SL_SINK_KAFKA &&
+    if (c->output.sink == SL_SINK_KAFKA &&
         (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)) ==
             SL_ERR_FENCED)
         e = sl__job_recover_producer(job, errstr, errstr_size);
-    if (!e && (c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH))
+    if (!e && (c->output.sink == SL_SINK_FILE || c->output.sink == SL_SINK_FOREACH))
         e = sl__local_replay(&job->local, job->store, job->wb, errstr, errstr_size);
     if (e)
         goto fail_run;
@@ -491,10 +491,10 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     }
     job->src.fresh = job->seq == 0;
     job->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
-    if (c->src_kind != SL_SRC_KAFKA)
+    if (c->source.kind != SL_SRC_KAFKA)
         e = sl__lsrc_open(c, job->store, &job->lsrc, errstr, errstr_size);
     else
-        e = sl__source_start(&job->src, job->store, c->available_now, errstr, errstr_size);
+        e = sl__source_start(&job->src, job->store, c->trigger.available_now, errstr, errstr_size);
     if (e)
         goto fail_run;
     sl__kafka_quiet(0);
@@ -502,8 +502,8 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     sl_log(SL_LOG_INFO, "job",
            "job '%s' running: %s, state %s, batch %" PRId64 " next, trigger "
            "%" PRId64 " ms%s, %s mode, output %s",
-           c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state_dir, job->seq + 1,
-           c->interval_ms, c->available_now ? " (available-now)" : "", sl__mode_name(c->mode),
+           c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state.dir, job->seq + 1,
+           c->trigger.interval_ms, c->trigger.available_now ? " (available-now)" : "", sl__mode_name(c->plan.mode),
            sink_desc(c));
 
     run_batches(job);

@@ -89,7 +89,7 @@ static void put_time(sl_job_t *job, const char *name, int64_t v)
 /* The sinks whose rows go through the outbox (redelivered after a crash). */
 static int uses_outbox(const sl_conf_t *c)
 {
-    return c->sink == SL_SINK_KAFKA || c->sink == SL_SINK_FILE || c->sink == SL_SINK_FOREACH;
+    return c->output.sink == SL_SINK_KAFKA || c->output.sink == SL_SINK_FILE || c->output.sink == SL_SINK_FOREACH;
 }
 
 /*
@@ -118,7 +118,7 @@ static int64_t event_time(const sl_job_t *job, int64_t *all)
             /* Nothing pending: read to the end, or (available-now) to the end offset seen
              * at start, or empty at start. */
             if (!part->assigned || part->at_end ||
-                (job->conf->available_now && (part->end < 0 || part->pos >= part->end)))
+                (job->conf->trigger.available_now && (part->end < 0 || part->pos >= part->end)))
                 continue;
             if (part->maxev == SL_WM_NONE) {
                 unknown = 1;
@@ -208,7 +208,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     sl__buf_init(&v);
     job->cm.queue_ms = 0;
     job->cm.write_ms = -1; /* written here, not beside the queuing */
-    if (c->aggregating) {
+    if (c->plan.aggregating) {
         if ((e = sl__merge_batch(&job->merge, job->store, job->wb, t, wm, errstr, errstr_size)))
             goto done;
         t_merge = sl__now_ms();
@@ -231,18 +231,18 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         for (size_t i = 0; i < n; i++) {
             sl__buf_reset(&k);
             sl__buf_reset(&v);
-            const sl_val_t *row = &rows[i * (size_t)c->ncols];
-            if (c->sink == SL_SINK_KAFKA)
-                e = sl__out_encode(c, row, &k, &v);
+            const sl_val_t *row = &rows[i * (size_t)c->plan.ncols];
+            if (c->output.sink == SL_SINK_KAFKA)
+                e = sl__out_encode(&c->plan, c->output.format, row, &k, &v);
             else
-                e = sl__out_json(c, row, &v);
+                e = sl__out_json(&c->plan, row, &v);
             /* A row the topic would refuse is found before anything is committed: once in
              * the outbox it would fail every publish and every restart. */
             char why[700];
-            if (!e && c->sink == SL_SINK_KAFKA &&
+            if (!e && c->output.sink == SL_SINK_KAFKA &&
                 sl__sink_check_size(&job->sink, k.len, v.len, why, sizeof(why))) {
                 char group[300];
-                sl__out_describe_group(c, row, group, sizeof(group));
+                sl__out_describe_group(&c->plan, row, group, sizeof(group));
                 snprintf(errstr, errstr_size,
                          "batch %" PRId64 ", group (%s): %s. The job stops before this batch is "
                          "committed",
@@ -270,11 +270,11 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         sl__store_batch_put(job->wb, job->store, SL_CF_META, "query", 5, c->query_desc,
                             strlen(c->query_desc));
     }
-    if (c->sink == SL_SINK_KAFKA)
+    if (c->output.sink == SL_SINK_KAFKA)
         sl__outbox_put_published(job->store, job->wb, &job->sink);
     t_rows = sl__now_ms();
     sl__crash_point("before-commit");
-    if (c->sink == SL_SINK_KAFKA && job->sink.transactional && n) {
+    if (c->output.sink == SL_SINK_KAFKA && job->sink.transactional && n) {
         if ((e = write_while_queuing(job, orows, n, errstr, errstr_size)))
             goto done;
     } else if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
@@ -286,11 +286,11 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     t_commit = sl__now_ms();
     job->fingerprint_stored = 1;
     STAT_ADD(job, batches, 1);
-    STAT_ADD(job, windows_closed, c->aggregating ? job->merge.closed : 0);
+    STAT_ADD(job, windows_closed, c->plan.aggregating ? job->merge.closed : 0);
     atomic_store(&job->stats.watermark_ms, job->cm.wm_next);
 
     /* Publish. */
-    switch (c->sink) {
+    switch (c->output.sink) {
     case SL_SINK_CONSOLE:
         /* Like Spark, a batch that read records prints its table even when the filter left
          * no rows; one that only moved positions (past transaction markers) does not. */
@@ -379,9 +379,9 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
      * (its records were checked for lateness against the one before); the new one, from
      * this batch's event times, is for the next batch to evict with. */
     int64_t evict = job->wm, wm = job->wm, maxev = job->maxev;
-    if (c->wm_slot >= 0) {
+    if (c->plan.wm_slot >= 0) {
         int64_t all;
-        wm = sl__watermark_next(wm, event_time(job, &all), c->wm_delay_ms);
+        wm = sl__watermark_next(wm, event_time(job, &all), c->plan.wm_delay_ms);
         if (wm_idle != SL_WM_NONE && wm_idle > wm)
             wm = wm_idle;
         if (all != SL_WM_NONE && (maxev == SL_WM_NONE || all > maxev))

@@ -20,7 +20,7 @@ static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
 {
     const sl_conf_t *c = job->conf;
     job->n_bad++;
-    switch (c->on_bad) {
+    switch (c->source.on_bad) {
     case SL_ON_BAD_FAIL:
         sl__job_fatal(job, SL_ERR_DECODE,
                       "%s[%d] offset %" PRId64 ": %s (the job stops before this record; set "
@@ -33,7 +33,7 @@ static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
         return 1;
     case SL_ON_BAD_DEAD_LETTER: {
         char err[512];
-        if (sl__sink_side(&job->sink, c->dead_letter_topic, r, why, err, sizeof(err)) != SL_OK) {
+        if (sl__sink_side(&job->sink, c->source.dead_letter_topic, r, why, err, sizeof(err)) != SL_OK) {
             sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
             return 0;
         }
@@ -47,29 +47,29 @@ static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
 static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 {
     const sl_conf_t *c = job->conf;
-    sl_val_t *row = job->row + c->meta_base;
-    if (c->meta_used & (1u << SL_META_TOPIC))
+    sl_val_t *row = job->row + c->plan.meta_base;
+    if (c->plan.meta_used & (1u << SL_META_TOPIC))
         row[SL_META_TOPIC] =
             (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
-    if (c->meta_used & (1u << SL_META_PARTITION))
+    if (c->plan.meta_used & (1u << SL_META_PARTITION))
         row[SL_META_PARTITION] = (sl_val_t){.t = SL_T_LONG, .u.i = m->partition};
-    if (c->meta_used & (1u << SL_META_OFFSET))
+    if (c->plan.meta_used & (1u << SL_META_OFFSET))
         row[SL_META_OFFSET] = (sl_val_t){.t = SL_T_LONG, .u.i = m->offset};
-    if (c->meta_used & (1u << SL_META_TIMESTAMP))
+    if (c->plan.meta_used & (1u << SL_META_TIMESTAMP))
         row[SL_META_TIMESTAMP] =
             m->ts >= 0 ? (sl_val_t){.t = SL_T_TIMESTAMP, .u.i = m->ts} : (sl_val_t){.t = SL_T_NULL};
-    if (c->meta_used & (1u << SL_META_KEY))
+    if (c->plan.meta_used & (1u << SL_META_KEY))
         row[SL_META_KEY] = m->key
                                ? (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)m->klen, .u.s = m->key}
                                : (sl_val_t){.t = SL_T_NULL};
-    if (c->nheaders && m->km) {
+    if (c->source.nheaders && m->km) {
         rd_kafka_headers_t *h = NULL;
         rd_kafka_message_headers(m->km, &h);
-        for (int i = 0; i < c->nheaders; i++) {
+        for (int i = 0; i < c->source.nheaders; i++) {
             const void *v;
             size_t n;
             sl_val_t *out = &row[SL_META_COUNT + i];
-            if (h && !rd_kafka_header_get_last(h, c->headers[i], &v, &n) && v)
+            if (h && !rd_kafka_header_get_last(h, c->source.headers[i], &v, &n) && v)
                 *out = (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)n, .u.s = v};
             else
                 *out = (sl_val_t){.t = SL_T_NULL};
@@ -81,12 +81,12 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 static sl_err_t keep_selected(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
-    sl_grow_t rows = {&job->sel, (size_t)c->ncols * sizeof(*job->sel)}; /* by rows */
+    sl_grow_t rows = {&job->sel, (size_t)c->plan.ncols * sizeof(*job->sel)}; /* by rows */
     if (sl__grow(&job->sel_cap, job->nsel + 1, 1024, &rows, 1))
         return SL_ERR_NOMEM;
-    sl_val_t *out = &job->sel[job->nsel * (size_t)c->ncols];
-    sl__out_select(c, job->row, out);
-    for (int i = 0; i < c->ncols; i++) {
+    sl_val_t *out = &job->sel[job->nsel * (size_t)c->plan.ncols];
+    sl__out_select(&c->plan, job->row, out);
+    for (int i = 0; i < c->plan.ncols; i++) {
         if (out[i].t == SL_T_STRING &&
             !(out[i].u.s = sl__arena_dup(&job->table.arena, out[i].u.s, out[i].n ? out[i].n : 1)))
             return SL_ERR_NOMEM;
@@ -103,8 +103,8 @@ static sl_err_t apply(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t
     if (!e)
         return SL_ERR_NOMEM;
     e->wend = wend; /* the same for every record of a window (or session start) */
-    for (int i = 0; i < c->naggs; i++) {
-        const sl_agg_spec_t *s = &c->aggs[i];
+    for (int i = 0; i < c->plan.naggs; i++) {
+        const sl_agg_spec_t *s = &c->plan.aggs[i];
         const sl_val_t *v = s->slot >= 0 ? &job->row[s->slot] : NULL;
         const sl_val_t *t = s->time_slot >= 0 ? &job->row[s->time_slot] : NULL;
         if (vals) {
@@ -137,31 +137,31 @@ sl_err_t sl__job_fold_init(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
     memset(&job->fq, 0, sizeof(job->fq));
-    job->fq.on = c->aggregating;
-    job->fq.fast = c->aggregating && c->naggs <= 64;
-    for (int i = 0; i < c->naggs; i++) {
-        job->fq.on &= c->aggs[i].slot < 0 || c->aggs[i].in_type != SL_T_STRING;
-        job->fq.fast &= fold_kind(&c->aggs[i]) >= 0;
+    job->fq.on = c->plan.aggregating;
+    job->fq.fast = c->plan.aggregating && c->plan.naggs <= 64;
+    for (int i = 0; i < c->plan.naggs; i++) {
+        job->fq.on &= c->plan.aggs[i].slot < 0 || c->plan.aggs[i].in_type != SL_T_STRING;
+        job->fq.fast &= fold_kind(&c->plan.aggs[i]) >= 0;
     }
     if (job->fq.fast) {
-        size_t n = (size_t)(c->naggs ? c->naggs : 1);
+        size_t n = (size_t)(c->plan.naggs ? c->plan.naggs : 1);
         job->fq.on = 1;
-        job->fq.naggs = c->naggs;
+        job->fq.naggs = c->plan.naggs;
         job->fq.kinds = malloc(n);
         job->fq.slots = malloc(n * sizeof(int));
         job->fq.nums = calloc((size_t)FOLD_AHEAD * n, sizeof(sl_fold_num_t));
         if (!job->fq.kinds || !job->fq.slots || !job->fq.nums)
             return SL_ERR_NOMEM;
-        for (int i = 0; i < c->naggs; i++) {
-            job->fq.kinds[i] = (uint8_t)fold_kind(&c->aggs[i]);
-            job->fq.slots[i] = c->aggs[i].slot < 0 ? 0 : c->aggs[i].slot;
+        for (int i = 0; i < c->plan.naggs; i++) {
+            job->fq.kinds[i] = (uint8_t)fold_kind(&c->plan.aggs[i]);
+            job->fq.slots[i] = c->plan.aggs[i].slot < 0 ? 0 : c->plan.aggs[i].slot;
         }
         return SL_OK;
     }
     if (!job->fq.on)
         return SL_OK;
     job->fq.vals =
-        calloc((size_t)FOLD_AHEAD * 2 * (size_t)(c->naggs ? c->naggs : 1), sizeof(sl_val_t));
+        calloc((size_t)FOLD_AHEAD * 2 * (size_t)(c->plan.naggs ? c->plan.naggs : 1), sizeof(sl_val_t));
     return job->fq.vals ? SL_OK : SL_ERR_NOMEM;
 }
 
@@ -219,7 +219,7 @@ static inline sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t kl
 /* The oldest queued fold, applied. */
 static inline sl_err_t fold_pop(sl_job_t *job)
 {
-    int naggs = job->conf->naggs;
+    int naggs = job->conf->plan.naggs;
     unsigned i = job->fq.head;
     const sl_fold_t *f = &job->fq.items[i];
     job->fq.head = (i + 1) % FOLD_AHEAD;
@@ -270,11 +270,11 @@ static inline void fold_queue(sl_job_t *job, sl_fold_t *f, uint32_t klen, int64_
     f->klen = klen;
     job->fq.n++;
     if (job->fq.fast) {
-        f->nulls = fast_inputs(job, &job->fq.nums[(size_t)i * (size_t)c->naggs]);
+        f->nulls = fast_inputs(job, &job->fq.nums[(size_t)i * (size_t)c->plan.naggs]);
     } else {
-        sl_val_t *vals = &job->fq.vals[(size_t)i * 2 * (size_t)c->naggs];
-        for (int a = 0; a < c->naggs; a++) {
-            const sl_agg_spec_t *s = &c->aggs[a];
+        sl_val_t *vals = &job->fq.vals[(size_t)i * 2 * (size_t)c->plan.naggs];
+        for (int a = 0; a < c->plan.naggs; a++) {
+            const sl_agg_spec_t *s = &c->plan.aggs[a];
             if (s->slot >= 0)
                 vals[2 * a] = job->row[s->slot];
             if (s->time_slot >= 0)
@@ -323,14 +323,14 @@ static sl_err_t fold_group(sl_job_t *job)
         sl_fold_t *f = fold_next(job, &e);
         if (!f)
             return e;
-        size_t klen = sl__key_put(job->row, c->group_slots, c->ngroup, f->key, FOLD_KEY_MAX);
+        size_t klen = sl__key_put(job->row, c->plan.group_slots, c->plan.ngroup, f->key, FOLD_KEY_MAX);
         if (klen) {
             fold_queue(job, f, (uint32_t)klen, 0);
             return SL_OK;
         }
     }
     sl__buf_reset(&job->key);
-    if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
+    if (sl__key_encode(job->row, c->plan.group_slots, c->plan.ngroup, &job->key) != SL_OK)
         return SL_ERR_NOMEM;
     return fold_into(job, 0);
 }
@@ -341,13 +341,13 @@ static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
 {
     const sl_conf_t *c = job->conf;
     job->n_late++;
-    if (!c->late_topic)
+    if (!c->plan.late_topic)
         return SL_OK;
     char why[160], err[512];
     snprintf(why, sizeof(why),
              "late: event time %" PRId64 " is behind the watermark %" PRId64 " for a closed window",
              t, job->wm_late);
-    if (sl__sink_side(&job->sink, c->late_topic, m, why, err, sizeof(err)) != SL_OK) {
+    if (sl__sink_side(&job->sink, c->plan.late_topic, m, why, err, sizeof(err)) != SL_OK) {
         sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
         return SL_ERR_KAFKA;
     }
@@ -368,26 +368,26 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
                      size_t why_size)
 {
     const sl_conf_t *c = job->conf;
-    if (c->meta_used || c->nheaders)
+    if (c->plan.meta_used || c->source.nheaders)
         fill_meta(job, m);
-    if (c->nderived || c->where)
+    if (c->plan.nderived || c->plan.where)
         sl__arena_reset(&job->scratch); /* the expressions' strings */
-    for (int i = 0; i < c->nderived; i++) {
-        const sl_derived_t *d = &c->derived[i];
+    for (int i = 0; i < c->plan.nderived; i++) {
+        const sl_derived_t *d = &c->plan.derived[i];
         sl_err_t e = sl__expr_eval(d->expr, job->row, &job->scratch, &job->row[d->slot]);
         if (e == SL_ERR_OVERFLOW)
             snprintf(why, why_size, "'%s' (field '%s') overflows a long", d->text, d->name);
         if (e)
             return e;
     }
-    if (c->where) {
-        int r = sl__expr_match(c->where, job->row, &job->scratch);
+    if (c->plan.where) {
+        int r = sl__expr_match(c->plan.where, job->row, &job->scratch);
         if (r == SL_ERR_OVERFLOW)
-            snprintf(why, why_size, "query.where '%s' overflows a long", c->where_text);
+            snprintf(why, why_size, "query.where '%s' overflows a long", c->plan.where_text);
         if (r <= 0)
             return (sl_err_t)r;
     }
-    int tslots[2] = {c->time_slot, c->wm_slot};
+    int tslots[2] = {c->plan.time_slot, c->plan.wm_slot};
     for (int i = 0; i < 2; i++) {
         if (tslots[i] >= 0 && !time_in_range(&job->row[tslots[i]])) {
             snprintf(why, why_size,
@@ -397,44 +397,44 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
         }
     }
     job->n_kept++;
-    if (c->wm_slot >= 0) {
-        const sl_val_t *t = &job->row[c->wm_slot];
+    if (c->plan.wm_slot >= 0) {
+        const sl_val_t *t = &job->row[c->plan.wm_slot];
         if (t->t != SL_T_NULL && t->u.i > part->maxev)
             part->maxev = t->u.i;
     }
-    if (!c->aggregating)
+    if (!c->plan.aggregating)
         return keep_selected(job);
-    if (c->window == SL_WIN_NONE)
+    if (c->plan.window == SL_WIN_NONE)
         return fold_group(job);
     sl__buf_reset(&job->key);
-    if (sl__key_encode(job->row, c->group_slots, c->ngroup, &job->key) != SL_OK)
+    if (sl__key_encode(job->row, c->plan.group_slots, c->plan.ngroup, &job->key) != SL_OK)
         return SL_ERR_NOMEM;
 
-    const sl_val_t *tv = &job->row[c->time_slot];
+    const sl_val_t *tv = &job->row[c->plan.time_slot];
     if (tv->t == SL_T_NULL) {
         job->n_untimed++; /* no event time, no window: as Spark, not aggregated */
         return SL_OK;
     }
     int64_t t = tv->u.i, starts[MAX_WINDOWS];
     int n = 1;
-    if (c->window == SL_WIN_SESSION)
+    if (c->plan.window == SL_WIN_SESSION)
         starts[0] = t;
     else
-        n = sl__window_starts(t, c->win_size_ms, c->win_slide_ms, c->win_offset_ms, starts,
+        n = sl__window_starts(t, c->plan.win_size_ms, c->plan.win_slide_ms, c->plan.win_offset_ms, starts,
                               MAX_WINDOWS);
     /* Complete mode keeps every window: nothing is late there. A late record is copied
      * to the late topic before any of its windows is folded, so a failed copy leaves
      * the record unapplied and the job stops before it. */
-    int check_late = c->wm_slot >= 0 && c->mode != SL_MODE_COMPLETE;
+    int check_late = c->plan.wm_slot >= 0 && c->plan.mode != SL_MODE_COMPLETE;
     int late = 0;
     for (int i = 0; check_late && i < n; i++)
-        late |= sl__window_closed(starts[i] + c->win_size_ms, job->wm_late);
+        late |= sl__window_closed(starts[i] + c->plan.win_size_ms, job->wm_late);
     sl_err_t e;
     if (late && (e = late_record(job, m, t)))
         return e;
     size_t glen = job->key.len;
     for (int i = 0; i < n; i++) {
-        int64_t end = starts[i] + c->win_size_ms;
+        int64_t end = starts[i] + c->plan.win_size_ms;
         if (check_late && sl__window_closed(end, job->wm_late))
             continue;
         job->key.len = glen;
@@ -457,7 +457,7 @@ int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
     char why[512];
     if (!r->payload)
         return bad_record(job, r, "the record has no value (a tombstone)");
-    if (sl__codec_decode(c->codec, r->payload, r->len, job->row, why, sizeof(why)) != SL_OK)
+    if (sl__codec_decode(c->source.codec, r->payload, r->len, job->row, why, sizeof(why)) != SL_OK)
         return bad_record(job, r, why);
     sl_err_t e = fold(job, r, p, why, sizeof(why));
     if (e == SL_ERR_OVERFLOW || e == SL_ERR_DECODE)
@@ -542,7 +542,7 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
     /* The timestamp only when the query reads it: a call into librdkafka a record. */
-    int ts_used = (c->meta_used & (1u << SL_META_TIMESTAMP)) != 0;
+    int ts_used = (c->plan.meta_used & (1u << SL_META_TIMESTAMP)) != 0;
     sl_rec_t r = {.payload = m->payload,
                   .len = m->len,
                   .key = m->key,

@@ -42,7 +42,7 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr
     return 0;
 }
 
-rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
+rd_kafka_conf_t *sl__kafka_conf(const sl_conf_kafka_t *k, const sl_kvs_t *role,
                                 const char *const *defaults, const char *const *fixed, char *errstr,
                                 size_t errstr_size)
 {
@@ -52,8 +52,8 @@ rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
         if (set(conf, d[0], d[1], errstr, errstr_size))
             goto fail;
     }
-    for (int i = 0; i < c->kafka.n; i++) {
-        if (set(conf, c->kafka.kv[i].k, c->kafka.kv[i].v, errstr, errstr_size))
+    for (int i = 0; i < k->props.n; i++) {
+        if (set(conf, k->props.kv[i].k, k->props.kv[i].v, errstr, errstr_size))
             goto fail;
     }
     for (int i = 0; role && i < role->n; i++) {

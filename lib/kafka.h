@@ -12,12 +12,12 @@
 #include "conf.h"
 
 /**
- * A librdkafka configuration: sluice's @p defaults, then the job's common properties, then
- * @p role's (consumer or producer), then @p fixed, which sluice owns. Both lists are
+ * A librdkafka configuration: sluice's @p defaults, then the job's common properties (@p k),
+ * then @p role's (k->consumer or k->producer), then @p fixed, which sluice owns. Both lists are
  * "name", "value" pairs, NULL-terminated, and may be NULL. NULL with @p errstr filled
  * when a property is rejected.
  */
-rd_kafka_conf_t *sl__kafka_conf(const sl_conf_t *c, const sl_kvs_t *role,
+rd_kafka_conf_t *sl__kafka_conf(const sl_conf_kafka_t *k, const sl_kvs_t *role,
                                 const char *const *defaults, const char *const *fixed, char *errstr,
                                 size_t errstr_size);
 

@@ -32,10 +32,11 @@ typedef struct change {
 /* A window start key: the group values, then the start as a timestamp value. */
 #define WSTART_LEN 9
 
-sl_err_t sl__merge_init(sl_merge_t *m, const sl_conf_t *c)
+sl_err_t sl__merge_init(sl_merge_t *m, const sl_plan_t *c, const char *state_dir)
 {
     memset(m, 0, sizeof(*m));
     m->c = c;
+    m->state_dir = state_dir;
     return sl__table_init(&m->handled, 0);
 }
 
@@ -46,14 +47,14 @@ void sl__merge_fini(sl_merge_t *m)
     memset(m, 0, sizeof(*m));
 }
 
-static int windowed(const sl_conf_t *c)
+static int windowed(const sl_plan_t *c)
 {
     return c->window != SL_WIN_NONE;
 }
 
 /* Windows close (and the expiry index is kept) only with a watermark and not in complete
  * mode, which keeps every row, as Spark does. */
-static int closing(const sl_conf_t *c)
+static int closing(const sl_plan_t *c)
 {
     return windowed(c) && c->wm_slot >= 0 && c->mode != SL_MODE_COMPLETE;
 }
@@ -61,7 +62,7 @@ static int closing(const sl_conf_t *c)
 static sl_err_t emit(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t wend,
                      const sl_acc_t *accs)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     /* A row is ncols values: the array grows by rows. */
     sl_grow_t rows = {&m->rows, (size_t)c->ncols * sizeof(sl_val_t)};
     if (sl__grow(&m->cap, m->nrows + 1, 1024, &rows, 1))
@@ -98,7 +99,7 @@ static int handled(const sl_merge_t *m, const uint8_t *key, uint32_t klen)
 static sl_err_t decode_value(sl_merge_t *m, const uint8_t *v, size_t vlen, int64_t *wend,
                              sl_acc_t *accs)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     *wend = 0;
     if (windowed(c)) {
         if (vlen < 8)
@@ -112,7 +113,7 @@ static sl_err_t decode_value(sl_merge_t *m, const uint8_t *v, size_t vlen, int64
 
 static sl_err_t put_value(sl_merge_t *m, const change_t *ch, sl_buf_t *enc)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     sl__buf_reset(enc);
     if (windowed(c)) {
         uint8_t w[8];
@@ -147,7 +148,7 @@ static sl_err_t drop(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t e
 /* Writes the changes, closes the windows the watermark passed, and emits rows. */
 static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     sl_buf_t enc, xk;
     sl__buf_init(&enc);
     sl__buf_init(&xk);
@@ -185,7 +186,7 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
 
 static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     sl_table_t *t = m->batch;
     size_t n = t->n;
     if (n == 0)
@@ -237,7 +238,7 @@ static sl_err_t merge_keys(sl_merge_t *m, char *errstr, size_t errstr_size)
         if (e) {
             if (e == SL_ERR_STATE)
                 snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt",
-                         c->state_dir);
+                         m->state_dir);
             goto done;
         }
         for (int a = 0; a < c->naggs; a++) {
@@ -320,7 +321,7 @@ static int cmp_session(const void *a, const void *b)
 
 static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     sl_table_t *t = m->batch;
     sl_arena_t *a = &t->arena;
     size_t n = t->n;
@@ -352,7 +353,7 @@ static sl_err_t merge_sessions(sl_merge_t *m, char *errstr, size_t errstr_size)
         if ((e = m->err)) {
             if (e == SL_ERR_STATE)
                 snprintf(errstr, errstr_size, "state %s: a stored session is corrupt",
-                         c->state_dir);
+                         m->state_dir);
             goto done;
         }
         for (size_t k = i; k < j; k++) {
@@ -462,7 +463,7 @@ static int collect_expired(void *opaque, const char *k, size_t klen, const char 
 
 static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     if (!closing(c) || m->wm == SL_WM_NONE)
         return SL_OK;
     expired_t x = {.m = m};
@@ -475,7 +476,7 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
     sl_err_t e =
         sl__store_scan(m->store, SL_CF_EXPIRY, NULL, 0, collect_expired, &x, errstr, errstr_size);
     if (!e && (e = m->err) == SL_ERR_STATE)
-        snprintf(errstr, errstr_size, "state %s: the expiry index is corrupt", c->state_dir);
+        snprintf(errstr, errstr_size, "state %s: the expiry index is corrupt", m->state_dir);
     if (e || x.n == 0)
         goto done;
     if (c->mode == SL_MODE_APPEND) {
@@ -498,7 +499,7 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
             if ((e = decode_value(m, (const uint8_t *)vals[i], vlens[i], &wend, accs))) {
                 if (e == SL_ERR_STATE)
                     snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt",
-                             c->state_dir);
+                             m->state_dir);
                 goto done;
             }
             if ((e = emit(m, x.keys[i], (uint32_t)x.klens[i], wend, accs)))
@@ -525,7 +526,7 @@ done:
 static int emit_stored(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
 {
     sl_merge_t *m = opaque;
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     if (handled(m, (const uint8_t *)k, (uint32_t)klen))
         return 0; /* emitted with the batch's changes */
     sl_acc_t *accs =
@@ -544,7 +545,7 @@ static int emit_stored(void *opaque, const char *k, size_t klen, const char *v, 
 sl_err_t sl__merge_batch(sl_merge_t *m, sl_store_t *st, sl_store_batch_t *wb, sl_table_t *batch,
                          int64_t wm, char *errstr, size_t errstr_size)
 {
-    const sl_conf_t *c = m->c;
+    const sl_plan_t *c = m->c;
     m->store = st;
     m->wb = wb;
     m->batch = batch;
@@ -560,7 +561,7 @@ sl_err_t sl__merge_batch(sl_merge_t *m, sl_store_t *st, sl_store_batch_t *wb, sl
         m->err = SL_OK;
         e = sl__store_scan(st, SL_CF_AGG, NULL, 0, emit_stored, m, errstr, errstr_size);
         if (!e && (e = m->err) == SL_ERR_STATE)
-            snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt", c->state_dir);
+            snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt", m->state_dir);
     }
     if (e == SL_ERR_NOMEM)
         snprintf(errstr, errstr_size, "out of memory while merging a batch into the state");

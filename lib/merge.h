@@ -17,7 +17,8 @@
 #include "table.h"
 
 typedef struct sl_merge {
-    const sl_conf_t *c;
+    const sl_plan_t *c;    /* the query (borrowed) */
+    const char *state_dir; /* for messages (borrowed) */
     /* The result rows of the last merge: nrows rows of c->ncols values; strings live in
      * the batch table's arena until it is cleared. */
     sl_val_t *rows;
@@ -27,13 +28,14 @@ typedef struct sl_merge {
     sl_store_t *store;
     sl_store_batch_t *wb;
     sl_table_t *batch;
-    int64_t wm;         /* the watermark after this batch */
+    int64_t wm;         /* the watermark this batch closes windows with */
     sl_table_t handled; /* state keys this merge wrote or deleted */
     sl_err_t err;       /* an error inside a scan callback */
     char why[768];      /* what overflowed (SL_ERR_OVERFLOW) */
 } sl_merge_t;
 
-sl_err_t sl__merge_init(sl_merge_t *m, const sl_conf_t *c);
+/** @p plan and @p state_dir are borrowed for the merge's life. */
+sl_err_t sl__merge_init(sl_merge_t *m, const sl_plan_t *plan, const char *state_dir);
 void sl__merge_fini(sl_merge_t *m);
 
 /**

@@ -10,7 +10,7 @@
 
 #include "table.h"
 
-sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
+sl_err_t sl__out_columns(const sl_plan_t *c, const uint8_t *key, size_t klen, int64_t wend,
                          const sl_acc_t *accs, sl_val_t *cols, char *why, size_t why_size)
 {
     sl_val_t keys[SL_MAX_GROUP + 1];
@@ -55,7 +55,7 @@ sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, in
     return SL_ERR_OVERFLOW;
 }
 
-void sl__out_describe_group(const sl_conf_t *c, const sl_val_t *cols, char *buf, size_t size)
+void sl__out_describe_group(const sl_plan_t *c, const sl_val_t *cols, char *buf, size_t size)
 {
     char v[64];
     buf[0] = 0;
@@ -67,7 +67,7 @@ void sl__out_describe_group(const sl_conf_t *c, const sl_val_t *cols, char *buf,
         snprintf(buf, size, c->aggregating ? "all records" : "a record passed through");
 }
 
-void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols)
+void sl__out_select(const sl_plan_t *c, const sl_val_t *row, sl_val_t *cols)
 {
     for (int i = 0; i < c->nselect; i++)
         cols[i] = row[c->select_slots[i]];
@@ -123,7 +123,7 @@ static uint8_t *json_put(uint8_t *o, const sl_val_t *v)
 }
 
 /* A row as one JSON object, in one reservation (a row a result, every batch). */
-static sl_err_t json_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
+static sl_err_t json_row(const sl_plan_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
 {
     size_t need = 2;
     for (int i = 0; i < n; i++)
@@ -143,7 +143,7 @@ static sl_err_t json_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf
     return SL_OK;
 }
 
-static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
+static sl_err_t avro_row(const sl_plan_t *c, const sl_val_t *cols, int n, sl_buf_t *b)
 {
     for (int i = 0; i < n; i++) {
         int nullable = c->cols[i].nullable;
@@ -175,15 +175,16 @@ static sl_err_t avro_row(const sl_conf_t *c, const sl_val_t *cols, int n, sl_buf
     return SL_OK;
 }
 
-sl_err_t sl__out_json(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *out)
+sl_err_t sl__out_json(const sl_plan_t *c, const sl_val_t *cols, sl_buf_t *out)
 {
     return json_row(c, cols, c->ncols, out);
 }
 
-sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key, sl_buf_t *value)
+sl_err_t sl__out_encode(const sl_plan_t *c, sl_out_fmt_t format, const sl_val_t *cols,
+                        sl_buf_t *key, sl_buf_t *value)
 {
     /* Rows passed through have no group, so no message key. */
-    if (c->out_fmt == SL_OUT_AVRO) {
+    if (format == SL_OUT_AVRO) {
         sl_err_t err = c->nkeycols ? avro_row(c, cols, c->nkeycols, key) : SL_OK;
         return err ? err : avro_row(c, cols, c->ncols, value);
     }
@@ -191,7 +192,7 @@ sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key,
     return err ? err : json_row(c, cols, c->ncols, value);
 }
 
-char *sl__out_avro_schema(const sl_conf_t *c, int key_only)
+char *sl__out_avro_schema(const sl_plan_t *c, const char *job, int key_only)
 {
     json_t *fields = json_array();
     int n = key_only ? c->nkeycols : c->ncols;
@@ -210,7 +211,7 @@ char *sl__out_avro_schema(const sl_conf_t *c, int key_only)
                   "namespace", "io.sluice.result", "fields", fields);
     char doc[400];
     snprintf(doc, sizeof(doc), "%s of sluice job %s", key_only ? "Message keys" : "Result rows",
-             c->name ? c->name : "?");
+             job ? job : "?");
     json_object_set_new(schema, "doc", json_string(doc));
     char *s = json_dumps(schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(schema);

@@ -14,7 +14,7 @@
 #define SL_MAX_GROUP 64
 
 /** Number of output columns (conf.h: window, group values, aggregates; or the select). */
-static inline int sl__out_ncols(const sl_conf_t *c)
+static inline int sl__out_ncols(const sl_plan_t *c)
 {
     return c->ncols;
 }
@@ -25,19 +25,20 @@ static inline int sl__out_ncols(const sl_conf_t *c)
  * column is filled all the same, that one null); *why then names the group, the column
  * and the sum (@p why may be NULL).
  */
-sl_err_t sl__out_columns(const sl_conf_t *c, const uint8_t *key, size_t klen, int64_t wend,
+sl_err_t sl__out_columns(const sl_plan_t *c, const uint8_t *key, size_t klen, int64_t wend,
                          const sl_acc_t *accs, sl_val_t *cols, char *why, size_t why_size);
 /** Names a row's group for people: "page=/a, window_start=..." ("all records" without
  *  group columns). */
-void sl__out_describe_group(const sl_conf_t *c, const sl_val_t *cols, char *buf, size_t size);
+void sl__out_describe_group(const sl_plan_t *c, const sl_val_t *cols, char *buf, size_t size);
 /** Fills @p cols from a record's row (queries without aggregation). */
-void sl__out_select(const sl_conf_t *c, const sl_val_t *row, sl_val_t *cols);
+void sl__out_select(const sl_plan_t *c, const sl_val_t *row, sl_val_t *cols);
 /** Appends a row as a JSON object to @p out. */
-sl_err_t sl__out_json(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *out);
+sl_err_t sl__out_json(const sl_plan_t *c, const sl_val_t *cols, sl_buf_t *out);
 /** Appends the encoded message key and value of a row to @p key and @p value. */
-sl_err_t sl__out_encode(const sl_conf_t *c, const sl_val_t *cols, sl_buf_t *key, sl_buf_t *value);
+sl_err_t sl__out_encode(const sl_plan_t *c, sl_out_fmt_t format, const sl_val_t *cols,
+                        sl_buf_t *key, sl_buf_t *value);
 /** The Avro schema (JSON text) of output values, or of keys with @p key_only; free(). */
-char *sl__out_avro_schema(const sl_conf_t *c, int key_only);
+char *sl__out_avro_schema(const sl_plan_t *c, const char *job, int key_only);
 /** Formats a value as text for people (console, inspect). */
 void sl__val_format(const sl_val_t *v, char *buf, size_t size);
 

@@ -17,30 +17,32 @@
 #include "outbox.h"
 #include "output.h"
 
-sl_err_t sl__local_open(sl_local_t *l, const sl_conf_t *c, sl_foreach_batch_fn fn, void *opaque,
-                        char *errstr, size_t errstr_size)
+sl_err_t sl__local_open(sl_local_t *l, const sl_plan_t *plan, const sl_conf_output_t *out,
+                        sl_foreach_batch_fn fn, void *opaque, char *errstr, size_t errstr_size)
 {
     memset(l, 0, sizeof(*l));
-    l->c = c;
+    l->plan = plan;
+    l->out = out;
     l->fn = fn;
     l->opaque = opaque;
     pthread_mutex_init(&l->mu, NULL);
     sl__buf_init(&l->mem);
-    if (c->sink == SL_SINK_FOREACH && !fn) {
+    const sl_conf_output_t *o = out;
+    if (o->sink == SL_SINK_FOREACH && !fn) {
         snprintf(errstr, errstr_size,
                  "output.sink is \"foreach\" but no callback was set "
                  "(sl_job_set_foreach_batch); it is for programs that "
                  "embed libsluice");
         return SL_ERR_INVAL;
     }
-    if (c->sink == SL_SINK_FILE) {
-        if (mkdir(c->out_path, 0755) != 0 && errno != EEXIST) {
-            snprintf(errstr, errstr_size, "output.path %s: cannot create it: %s", c->out_path,
+    if (o->sink == SL_SINK_FILE) {
+        if (mkdir(o->path, 0755) != 0 && errno != EEXIST) {
+            snprintf(errstr, errstr_size, "output.path %s: cannot create it: %s", o->path,
                      strerror(errno));
             return SL_ERR_IO;
         }
-        if (access(c->out_path, W_OK) != 0) {
-            snprintf(errstr, errstr_size, "output.path %s: %s", c->out_path,
+        if (access(o->path, W_OK) != 0) {
+            snprintf(errstr, errstr_size, "output.path %s: %s", o->path,
                      errno == ENOTDIR ? "not a directory" : strerror(errno));
             return SL_ERR_IO;
         }
@@ -50,7 +52,7 @@ sl_err_t sl__local_open(sl_local_t *l, const sl_conf_t *c, sl_foreach_batch_fn f
 
 void sl__local_close(sl_local_t *l)
 {
-    if (!l->c)
+    if (!l->plan)
         return;
     pthread_mutex_destroy(&l->mu);
     sl__buf_fini(&l->mem);
@@ -75,7 +77,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static sl_err_t write_file(sl_local_t *l, int64_t seq, const sl_out_row_t *json, size_t n,
                            char *errstr, size_t errstr_size)
 {
-    const char *dir = l->c->out_path;
+    const char *dir = l->out->path;
     char tmp[4096], final[4096];
     snprintf(tmp, sizeof(tmp), "%s/.batch-%012" PRId64 ".jsonl.tmp", dir, seq);
     snprintf(final, sizeof(final), "%s/batch-%012" PRId64 ".jsonl", dir, seq);
@@ -109,25 +111,26 @@ fail:
 sl_err_t sl__local_deliver(sl_local_t *l, int64_t seq, const sl_val_t *rows, size_t n,
                            const sl_out_row_t *json, char *errstr, size_t errstr_size)
 {
-    const sl_conf_t *c = l->c;
-    switch (c->sink) {
+    const sl_plan_t *p = l->plan;
+    const sl_conf_output_t *o = l->out;
+    switch (o->sink) {
     case SL_SINK_FILE:
         return n ? write_file(l, seq, json, n, errstr, errstr_size) : SL_OK;
     case SL_SINK_FOREACH: {
-        sl_batch_t b = {.c = c, .rows = rows, .n = n};
+        sl_batch_t b = {.plan = p, .rows = rows, .n = n};
         l->fn(l->opaque, seq, &b);
         return SL_OK;
     }
     case SL_SINK_MEMORY: {
         sl_err_t e = SL_OK;
         pthread_mutex_lock(&l->mu);
-        if (c->mode == SL_MODE_COMPLETE)
+        if (p->mode == SL_MODE_COMPLETE)
             sl__buf_reset(&l->mem);
         for (size_t i = 0; i < n && !e; i++) {
             if (l->mem.len)
                 e = sl__buf_append(&l->mem, ",", 1);
             if (!e)
-                e = sl__out_json(c, &rows[i * (size_t)c->ncols], &l->mem);
+                e = sl__out_json(p, &rows[i * (size_t)p->ncols], &l->mem);
         }
         pthread_mutex_unlock(&l->mu);
         if (e)
@@ -169,7 +172,7 @@ typedef struct replay {
 } replay_t;
 
 /* Rebuilds the values of JSON rows for the callback; strings point into @p docs. */
-static sl_err_t parse_rows(const sl_conf_t *c, replay_t *r, json_t **docs, sl_val_t *rows)
+static sl_err_t parse_rows(const sl_plan_t *p, replay_t *r, json_t **docs, sl_val_t *rows)
 {
     for (size_t i = 0; i < r->n; i++) {
         json_error_t je;
@@ -177,10 +180,10 @@ static sl_err_t parse_rows(const sl_conf_t *c, replay_t *r, json_t **docs, sl_va
                              JSON_ALLOW_NUL, &je);
         if (!json_is_object(docs[i]))
             return SL_ERR_STATE;
-        for (int k = 0; k < c->ncols; k++) {
-            json_t *v = json_object_get(docs[i], c->cols[k].name);
-            sl_val_t *out = &rows[i * (size_t)c->ncols + (size_t)k];
-            if (sl__codec_json_value(v, c->cols[k].type, out) < 0)
+        for (int k = 0; k < p->ncols; k++) {
+            json_t *v = json_object_get(docs[i], p->cols[k].name);
+            sl_val_t *out = &rows[i * (size_t)p->ncols + (size_t)k];
+            if (sl__codec_json_value(v, p->cols[k].type, out) < 0)
                 return SL_ERR_STATE;
         }
     }
@@ -190,23 +193,24 @@ static sl_err_t parse_rows(const sl_conf_t *c, replay_t *r, json_t **docs, sl_va
 static sl_err_t flush_replay(replay_t *r)
 {
     sl_local_t *l = r->l;
-    const sl_conf_t *c = l->c;
+    const sl_plan_t *p = l->plan;
+    const sl_conf_output_t *o = l->out;
     sl_err_t e = SL_OK;
     if (r->seq < 0)
         return SL_OK;
-    if (c->sink == SL_SINK_FILE) {
+    if (o->sink == SL_SINK_FILE) {
         sl_out_row_t *js = malloc((r->n ? r->n : 1) * sizeof(*js));
         for (size_t i = 0; js && i < r->n; i++)
             js[i] = (sl_out_row_t){.val = r->json.p + r->spans[i],
                                    .vlen = r->spans[i + 1] - r->spans[i]};
         e = js ? write_file(l, r->seq, js, r->n, r->errstr, r->errstr_size) : SL_ERR_NOMEM;
         free(js);
-    } else if (c->sink == SL_SINK_FOREACH) {
+    } else if (o->sink == SL_SINK_FOREACH) {
         json_t **docs = calloc(r->n + 1, sizeof(*docs));
-        sl_val_t *rows = calloc(r->n * (size_t)c->ncols + 1, sizeof(*rows));
-        e = docs && rows ? parse_rows(c, r, docs, rows) : SL_ERR_NOMEM;
+        sl_val_t *rows = calloc(r->n * (size_t)p->ncols + 1, sizeof(*rows));
+        e = docs && rows ? parse_rows(p, r, docs, rows) : SL_ERR_NOMEM;
         if (!e) {
-            sl_batch_t b = {.c = c, .rows = rows, .n = r->n};
+            sl_batch_t b = {.plan = p, .rows = rows, .n = r->n};
             l->fn(l->opaque, r->seq, &b);
         } else {
             snprintf(r->errstr, r->errstr_size, "outbox: batch %" PRId64 " cannot be read back",
@@ -276,9 +280,9 @@ sl_err_t sl__local_replay(sl_local_t *l, sl_store_t *st, sl_store_batch_t *wb, c
 
 static const sl_val_t *at(const sl_batch_t *b, size_t row, int col)
 {
-    if (!b || row >= b->n || col < 0 || col >= b->c->ncols)
+    if (!b || row >= b->n || col < 0 || col >= b->plan->ncols)
         return NULL;
-    return &b->rows[row * (size_t)b->c->ncols + (size_t)col];
+    return &b->rows[row * (size_t)b->plan->ncols + (size_t)col];
 }
 
 SL_API size_t sl_batch_rows(const sl_batch_t *b)
@@ -288,17 +292,17 @@ SL_API size_t sl_batch_rows(const sl_batch_t *b)
 
 SL_API int sl_batch_columns(const sl_batch_t *b)
 {
-    return b ? b->c->ncols : 0;
+    return b ? b->plan->ncols : 0;
 }
 
 SL_API const char *sl_batch_column_name(const sl_batch_t *b, int col)
 {
-    return b && col >= 0 && col < b->c->ncols ? b->c->cols[col].name : NULL;
+    return b && col >= 0 && col < b->plan->ncols ? b->plan->cols[col].name : NULL;
 }
 
 SL_API const char *sl_batch_column_type(const sl_batch_t *b, int col)
 {
-    return b && col >= 0 && col < b->c->ncols ? sl__type_name(b->c->cols[col].type) : NULL;
+    return b && col >= 0 && col < b->plan->ncols ? sl__type_name(b->plan->cols[col].type) : NULL;
 }
 
 SL_API int sl_batch_is_null(const sl_batch_t *b, size_t row, int col)
@@ -335,7 +339,7 @@ SL_API char *sl_batch_row_json(const sl_batch_t *b, size_t row)
         return NULL;
     sl_buf_t out;
     sl__buf_init(&out);
-    if (sl__out_json(b->c, &b->rows[row * (size_t)b->c->ncols], &out) ||
+    if (sl__out_json(b->plan, &b->rows[row * (size_t)b->plan->ncols], &out) ||
         sl__buf_append(&out, "", 1)) {
         sl__buf_fini(&out);
         return NULL;

@@ -23,26 +23,28 @@
 #include "util.h"
 
 struct sl_batch {
-    const sl_conf_t *c;
-    const sl_val_t *rows; /* n rows of c->ncols values */
+    const sl_plan_t *plan; /* its columns */
+    const sl_val_t *rows;  /* n rows of plan->ncols values */
     size_t n;
 };
 
 typedef struct sl_local {
-    const sl_conf_t *c;
+    const sl_plan_t *plan;       /* the rows' columns and the output mode (borrowed) */
+    const sl_conf_output_t *out; /* which sink, and a file sink's directory (borrowed) */
     sl_foreach_batch_fn fn;
     void *opaque;
     pthread_mutex_t mu; /* guards mem, read by sl_job_memory_rows() from any thread */
     sl_buf_t mem;       /* memory sink: JSON rows joined by commas */
 } sl_local_t;
 
-/** Prepares the sink: the file sink's directory is created and checked. */
-sl_err_t sl__local_open(sl_local_t *l, const sl_conf_t *c, sl_foreach_batch_fn fn, void *opaque,
-                        char *errstr, size_t errstr_size);
+/** Prepares the sink: the file sink's directory is created and checked. @p plan and
+ *  @p out are borrowed while the sink lives. */
+sl_err_t sl__local_open(sl_local_t *l, const sl_plan_t *plan, const sl_conf_output_t *out,
+                        sl_foreach_batch_fn fn, void *opaque, char *errstr, size_t errstr_size);
 void sl__local_close(sl_local_t *l);
 
 /**
- * Delivers batch @p seq: @p rows (c->ncols values each) and, for the file sink, their
+ * Delivers batch @p seq: @p rows (plan->ncols values each) and, for the file sink, their
  * JSON encodings (the values of @p json, as the outbox holds them).
  */
 sl_err_t sl__local_deliver(sl_local_t *l, int64_t seq, const sl_val_t *rows, size_t n,

@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char err[65536];
     err[0] = 0;
     if (sl__conf_parse(text, dir, "fuzz.json", &c, err, sizeof(err)) == SL_OK) {
-        free(sl__out_avro_schema(c, 0));
-        free(sl__out_avro_schema(c, 1));
+        free(sl__out_avro_schema(&c->plan, c->name, 0));
+        free(sl__out_avro_schema(&c->plan, c->name, 1));
         sl__conf_destroy(c);
     } else if (!err[0] || c) {
         abort(); /* a refusal says why and yields no configuration */

@@ -107,7 +107,7 @@ Test(formats, json_in_avro_out, .timeout = 300)
     /* The schema the output was written with, derived from the same job. */
     sl_conf_t *conf;
     cr_assert_eq(sl__conf_parse(json, dir, "formats", &conf, err, sizeof(err)), SL_OK, "%s", err);
-    char *schema = sl__out_avro_schema(conf, 0);
+    char *schema = sl__out_avro_schema(&conf->plan, conf->name, 0);
     cr_log_info("derived output schema: %s", schema);
     /* The CLI prints the same schema for users of the output topic. */
     tk_write_file(dir, "job.json", json);

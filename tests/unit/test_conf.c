@@ -47,21 +47,21 @@ Test(conf, a_valid_job_and_its_defaults)
     sl_conf_t *c;
     cr_assert_eq(sl__conf_parse(GOOD, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
     cr_assert_str_eq(c->name, "pages");
-    cr_assert_str_eq(c->bootstrap, "127.0.0.1:9092");
-    cr_assert_eq(c->ntopics, 1);
-    cr_assert_eq(c->interval_ms, 2000, "default trigger interval is 2 s");
-    cr_assert_eq(c->max_keys, 200000, "a batch holds at most 200,000 groups by default");
-    cr_assert_eq(c->ngroup, 1);
-    cr_assert_eq(c->naggs, 3);
-    cr_assert_str_eq(c->aggs[0].as, "count");
-    cr_assert_str_eq(c->aggs[1].as, "sum_bytes");
-    cr_assert_str_eq(c->aggs[2].as, "lat");
-    cr_assert_eq(c->consumer.n, 1);
+    cr_assert_str_eq(c->kafka.bootstrap, "127.0.0.1:9092");
+    cr_assert_eq(c->source.ntopics, 1);
+    cr_assert_eq(c->trigger.interval_ms, 2000, "default trigger interval is 2 s");
+    cr_assert_eq(c->trigger.max_keys, 200000, "a batch holds at most 200,000 groups by default");
+    cr_assert_eq(c->plan.ngroup, 1);
+    cr_assert_eq(c->plan.naggs, 3);
+    cr_assert_str_eq(c->plan.aggs[0].as, "count");
+    cr_assert_str_eq(c->plan.aggs[1].as, "sum_bytes");
+    cr_assert_str_eq(c->plan.aggs[2].as, "lat");
+    cr_assert_eq(c->kafka.consumer.n, 1);
     char want[1024];
     snprintf(want, sizeof(want), "%s/st", dir);
-    cr_assert_str_eq(c->state_dir, want, "state dir is relative to the job file");
-    cr_assert_eq(c->sink, SL_SINK_KAFKA);
-    cr_assert_eq(c->out_fmt, SL_OUT_AVRO);
+    cr_assert_str_eq(c->state.dir, want, "state dir is relative to the job file");
+    cr_assert_eq(c->output.sink, SL_SINK_KAFKA);
+    cr_assert_eq(c->output.format, SL_OUT_AVRO);
     uint64_t fp = c->fingerprint;
     sl__conf_destroy(c);
 
@@ -71,8 +71,8 @@ Test(conf, a_valid_job_and_its_defaults)
     snprintf(other, sizeof(other), GOOD_FMT,
              "\"trigger\": {\"interval\": 50, \"max_keys\": 5000},");
     cr_assert_eq(sl__conf_parse(other, dir, "job.json", &c, err, sizeof(err)), SL_OK, "%s", err);
-    cr_assert_eq(c->interval_ms, 50);
-    cr_assert_eq(c->max_keys, 5000);
+    cr_assert_eq(c->trigger.interval_ms, 50);
+    cr_assert_eq(c->trigger.max_keys, 5000);
     cr_assert_eq(c->fingerprint, fp);
     sl__conf_destroy(c);
     snprintf(other, sizeof(other), GOOD_FMT, "");
@@ -220,24 +220,24 @@ Test(conf, windows_and_watermarks)
                             "\"delay\": \"1m\", \"idle_timeout\": \"30s\"}, \"group_by\": "
                             "\"page\", \"aggregates\": [{\"fn\": \"count\"}]",
                             "\"sink\": \"console\", \"mode\": \"append\"");
-    cr_assert_eq(c->window, SL_WIN_SLIDING);
-    cr_assert_eq(c->win_size_ms, 600000);
-    cr_assert_eq(c->win_slide_ms, 300000);
-    cr_assert_eq(c->wm_delay_ms, 60000);
-    cr_assert_eq(c->idle_timeout_ms, 30000);
-    cr_assert_eq(c->mode, SL_MODE_APPEND);
-    cr_assert_eq(c->ncols, 4);
-    cr_assert_str_eq(c->cols[0].name, "window_start");
-    cr_assert_str_eq(c->cols[1].name, "window_end");
-    cr_assert_str_eq(c->cols[2].name, "page");
-    cr_assert_eq(c->nkeycols, 3, "the window is part of the message key");
+    cr_assert_eq(c->plan.window, SL_WIN_SLIDING);
+    cr_assert_eq(c->plan.win_size_ms, 600000);
+    cr_assert_eq(c->plan.win_slide_ms, 300000);
+    cr_assert_eq(c->plan.wm_delay_ms, 60000);
+    cr_assert_eq(c->plan.idle_timeout_ms, 30000);
+    cr_assert_eq(c->plan.mode, SL_MODE_APPEND);
+    cr_assert_eq(c->plan.ncols, 4);
+    cr_assert_str_eq(c->plan.cols[0].name, "window_start");
+    cr_assert_str_eq(c->plan.cols[1].name, "window_end");
+    cr_assert_str_eq(c->plan.cols[2].name, "page");
+    cr_assert_eq(c->plan.nkeycols, 3, "the window is part of the message key");
     sl__conf_destroy(c);
 
     c = parse_ok("\"window\": {\"time\": \"ts\", \"gap\": \"30s\"}, \"group_by\": [],"
                  " \"aggregates\": [{\"fn\": \"count\"}, {\"fn\": \"last\", \"field\": \"page\"}]",
                  "\"sink\": \"console\", \"mode\": \"complete\"");
-    cr_assert_eq(c->window, SL_WIN_SESSION);
-    cr_assert_eq(c->aggs[1].time_slot, c->time_slot, "last is ordered by the window's time");
+    cr_assert_eq(c->plan.window, SL_WIN_SESSION);
+    cr_assert_eq(c->plan.aggs[1].time_slot, c->plan.time_slot, "last is ordered by the window's time");
     sl__conf_destroy(c);
 
     parse_bad("\"window\": {\"time\": \"page\", \"size\": \"1m\"}, \"aggregates\": "
@@ -294,12 +294,12 @@ Test(conf, output_mode_rules)
     sl_conf_t *c = parse_ok("\"where\": \"n > 1\", \"select\": [\"page\", {\"expr\": \"n * 2\", "
                             "\"as\": \"n2\"}, \"length(line)\"]",
                             "\"sink\": \"console\", \"mode\": \"append\"");
-    cr_assert_eq(c->aggregating, 0);
-    cr_assert_eq(c->ncols, 3);
-    cr_assert_str_eq(c->cols[1].name, "n2");
-    cr_assert_str_eq(c->cols[2].name, "length(line)", "an unnamed expression is named by its text");
-    cr_assert_eq(c->cols[2].type, SL_T_LONG);
-    cr_assert_eq(c->nkeycols, 0);
+    cr_assert_eq(c->plan.aggregating, 0);
+    cr_assert_eq(c->plan.ncols, 3);
+    cr_assert_str_eq(c->plan.cols[1].name, "n2");
+    cr_assert_str_eq(c->plan.cols[2].name, "length(line)", "an unnamed expression is named by its text");
+    cr_assert_eq(c->plan.cols[2].type, SL_T_LONG);
+    cr_assert_eq(c->plan.nkeycols, 0);
     sl__conf_destroy(c);
 }
 
@@ -313,10 +313,10 @@ Test(conf, derived_fields_and_group_by_expressions)
                             "\"page\"}, {\"fn\": \"approx_count_distinct\", \"field\": \"n\", "
                             "\"rsd\": 0.01}]",
                             "\"sink\": \"console\"");
-    cr_assert_eq(c->nderived, 3);
-    cr_assert_str_eq(c->cols[0].name, "len");
-    cr_assert_str_eq(c->cols[1].name, "p");
-    cr_assert_eq(c->aggs[1].hll_p, 14);
+    cr_assert_eq(c->plan.nderived, 3);
+    cr_assert_str_eq(c->plan.cols[0].name, "len");
+    cr_assert_str_eq(c->plan.cols[1].name, "p");
+    cr_assert_eq(c->plan.aggs[1].hll_p, 14);
     sl__conf_destroy(c);
     parse_bad("\"fields\": [{\"as\": \"page\", \"expr\": \"n + 1\"}], \"group_by\": \"page\", "
               "\"aggregates\": [{\"fn\": \"count\"}]",
@@ -393,7 +393,7 @@ Test(conf, durations_are_bounded)
     sl_conf_t *c = parse_ok("\"window\": {\"time\": \"ts\", \"size\": \"876000h\"}, \"group_by\": "
                             "\"page\", \"aggregates\": [{\"fn\": \"count\"}]",
                             "\"sink\": \"console\"");
-    cr_assert_eq(c->win_size_ms, 876000LL * 3600000);
+    cr_assert_eq(c->plan.win_size_ms, 876000LL * 3600000);
     sl__conf_destroy(c);
 }
 

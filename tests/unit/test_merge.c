@@ -54,10 +54,10 @@ static void open_job(const char *window, const char *mode)
              " \"output\": {\"sink\": \"memory\", \"mode\": \"%s\"}, \"state\": {\"dir\": \"st\"}}",
              window, mode);
     cr_assert_eq(sl__conf_parse(json, dir, "job.json", &conf, err, sizeof(err)), SL_OK, "%s", err);
-    cr_assert_eq(sl__store_open(conf->state_dir, 1, 0, &store, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(sl__store_open(conf->state.dir, 1, 0, &store, err, sizeof(err)), SL_OK, "%s", err);
     wb = sl__store_batch_new();
-    cr_assert_eq(sl__table_init(&batch, conf->naggs), SL_OK);
-    cr_assert_eq(sl__merge_init(&merge, conf), SL_OK);
+    cr_assert_eq(sl__table_init(&batch, conf->plan.naggs), SL_OK);
+    cr_assert_eq(sl__merge_init(&merge, &conf->plan, conf->state.dir), SL_OK);
 }
 
 /* Adds @p n records of @p page to the window starting at @p start (ending at @p end). */
@@ -73,7 +73,7 @@ static void add(const char *page, int64_t start, int64_t end, int n)
     cr_assert_not_null(e);
     e->wend = end;
     for (int i = 0; i < n; i++)
-        cr_assert_eq(sl__acc_update(&conf->aggs[0], &e->acc[0], NULL, NULL, &batch.arena), SL_OK);
+        cr_assert_eq(sl__acc_update(&conf->plan.aggs[0], &e->acc[0], NULL, NULL, &batch.arena), SL_OK);
     sl__buf_fini(&key);
 }
 
@@ -95,7 +95,7 @@ static void clear(void)
 /* Row @p i: window start (s), page and count. */
 static void expect_row(size_t i, int64_t start, int64_t end, const char *page, int64_t count)
 {
-    const sl_val_t *r = &merge.rows[i * (size_t)conf->ncols];
+    const sl_val_t *r = &merge.rows[i * (size_t)conf->plan.ncols];
     cr_assert_eq(r[0].u.i, start, "row %zu: start %lld", i, (long long)r[0].u.i);
     cr_assert_eq(r[1].u.i, end, "row %zu: end %lld", i, (long long)r[1].u.i);
     cr_assert(r[2].n == strlen(page) && !memcmp(r[2].u.s, page, r[2].n));

@@ -48,7 +48,7 @@ static void encode(const char *page, int64_t count, double avg, char *key, char 
     sl_buf_t k, v;
     sl__buf_init(&k);
     sl__buf_init(&v);
-    cr_assert_eq(sl__out_encode(conf, cols, &k, &v), SL_OK);
+    cr_assert_eq(sl__out_encode(&conf->plan, conf->output.format, cols, &k, &v), SL_OK);
     snprintf(key, 256, "%.*s", (int)k.len, (const char *)k.p);
     snprintf(val, 256, "%.*s", (int)v.len, (const char *)v.p);
     sl__buf_fini(&k);
