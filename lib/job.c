@@ -195,14 +195,14 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     const sl_conf_t *c = job->conf;
     char *val = NULL;
     size_t vlen;
-    sl_err_t e = sl__store_get(job->store, SL_CF_META, "job", 3, &val, &vlen, errstr, errstr_size);
+    sl_err_t e = sl__store_get(job->run.store, SL_CF_META, "job", 3, &val, &vlen, errstr, errstr_size);
     if (e == SL_OK) {
         uint64_t stored = vlen == 8 ? sl__be64_get((const uint8_t *)val) : 0;
         free(val);
         if (stored != c->fingerprint) {
             char *q = NULL;
             size_t qlen;
-            sl__store_get(job->store, SL_CF_META, "query", 5, &q, &qlen, errstr, errstr_size);
+            sl__store_get(job->run.store, SL_CF_META, "query", 5, &q, &qlen, errstr, errstr_size);
             char what[1536];
             describe_change(q, c->query_desc, what, sizeof(what));
             snprintf(errstr, errstr_size,
@@ -221,7 +221,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     const char *names[] = {"wm", "maxev", "wm_evict"};
     for (int i = 0; i < 3; i++) {
         *times[i] = SL_WM_NONE;
-        e = sl__store_get(job->store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen, errstr,
+        e = sl__store_get(job->run.store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen, errstr,
                           errstr_size);
         if (e == SL_OK) {
             *times[i] = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : SL_WM_NONE;
@@ -235,7 +235,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     if (job->wm_late == SL_WM_NONE)
         job->wm_late = job->wm;
     atomic_store(&job->stats.watermark_ms, job->wm);
-    e = sl__store_get(job->store, SL_CF_META, "seq", 3, &val, &vlen, errstr, errstr_size);
+    e = sl__store_get(job->run.store, SL_CF_META, "seq", 3, &val, &vlen, errstr, errstr_size);
     if (e == SL_OK) {
         job->seq = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : -1;
         free(val);
@@ -248,7 +248,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     }
     /* RocksDB opened the store behind what was committed there: its log or MANIFEST was
      * damaged or replaced. Going on would read the input again and publish it again. */
-    int64_t marked = sl__store_marked(job->store);
+    int64_t marked = sl__store_marked(job->run.store);
     if (marked > job->seq) {
         char at[48] = "empty";
         if (job->seq)
@@ -264,7 +264,7 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     }
     /* A store written before SLUICE_STATE existed: from now on it is kept. */
     if (marked < 0 && job->seq > 0)
-        return sl__store_mark(job->store, job->seq, errstr, errstr_size);
+        return sl__store_mark(job->run.store, job->seq, errstr, errstr_size);
     return SL_OK;
 }
 
@@ -301,7 +301,7 @@ static void run_batches(sl_job_t *job)
             int64_t left = c->trigger.interval_ms - (sl__now_ms() - start);
             if (c->trigger.max_records && nrec >= c->trigger.max_records)
                 break;
-            if ((int64_t)(job->table.n + job->nsel) >= c->trigger.max_keys)
+            if ((int64_t)(job->rd.table.n + job->rd.nsel) >= c->trigger.max_keys)
                 break;
             if (left <= 0) {
                 /* min_records: wait for more, up to max_trigger_delay past the interval. */
@@ -313,21 +313,21 @@ static void run_batches(sl_job_t *job)
             if (c->trigger.max_records && (int64_t)want > c->trigger.max_records - nrec)
                 want = (size_t)(c->trigger.max_records - nrec);
             int wait = left < 100 ? (int)left : 100;
-            if (job->lsrc) {
+            if (job->run.lsrc) {
                 int src_done = 0;
-                int got = sl__lsrc_poll(job->lsrc, recs, (int)want, wait, c->trigger.available_now,
+                int got = sl__lsrc_poll(job->run.lsrc, recs, (int)want, wait, c->trigger.available_now,
                                         &src_done, err, sizeof(err));
                 if (got < 0) {
                     sl__job_fatal(job, SL_ERR_IO, "%s", err);
                     break;
                 }
                 for (int i = 0; i < got && !job->fatal.err; i++) {
-                    if (sl__job_process_rec(job, &recs[i], &job->lpart))
-                        sl__lsrc_ack(job->lsrc, &recs[i]);
+                    if (sl__job_process_rec(job, &recs[i], &job->run.lpart))
+                        sl__lsrc_ack(job->run.lsrc, &recs[i]);
                 }
                 done = src_done && !job->fatal.err;
             } else {
-                ssize_t got = rd_kafka_consume_batch_queue(job->src.q, wait, msgs, want);
+                ssize_t got = rd_kafka_consume_batch_queue(job->run.src.q, wait, msgs, want);
                 if (got < 0) {
                     sl__job_fatal(job, SL_ERR_KAFKA, "consume failed: %s",
                                   rd_kafka_err2str(rd_kafka_last_error()));
@@ -340,25 +340,25 @@ static void run_batches(sl_job_t *job)
                         sl__job_process(job, msgs[i]);
                     rd_kafka_message_destroy(msgs[i]);
                 }
-                sl__source_refill(&job->src, (size_t)got, bytes);
+                sl__source_refill(&job->run.src, (size_t)got, bytes);
             }
-            nrec += (int64_t)job->n_in; /* records, not partition-end events */
-            if (job->n_in) {
+            nrec += (int64_t)job->rd.n_in; /* records, not partition-end events */
+            if (job->rd.n_in) {
                 job->last_input_ms = sl__now_ms();
                 if (!atomic_load(&job->stats.first_record_ms))
                     atomic_store(&job->stats.first_record_ms, job->last_input_ms);
             }
-            STAT_ADD(job, records_in, job->n_in);
-            STAT_ADD(job, records_bad, job->n_bad);
-            STAT_ADD(job, records_kept, job->n_kept);
-            STAT_ADD(job, records_late, job->n_late);
-            STAT_ADD(job, records_untimed, job->n_untimed);
-            job->batch_records += job->n_in;
-            job->n_in = job->n_bad = job->n_kept = job->n_late = job->n_untimed = 0;
-            atomic_store(&job->stats.records_lost, job->src.lost);
-            if (job->src.fatal.err)
-                sl__job_fatal(job, job->src.fatal.err, "%s", job->src.fatal.msg);
-            if (done || (c->trigger.available_now && !job->lsrc && sl__source_caught_up(&job->src))) {
+            STAT_ADD(job, records_in, job->rd.n_in);
+            STAT_ADD(job, records_bad, job->rd.n_bad);
+            STAT_ADD(job, records_kept, job->rd.n_kept);
+            STAT_ADD(job, records_late, job->rd.n_late);
+            STAT_ADD(job, records_untimed, job->rd.n_untimed);
+            job->rd.batch_records += job->rd.n_in;
+            job->rd.n_in = job->rd.n_bad = job->rd.n_kept = job->rd.n_late = job->rd.n_untimed = 0;
+            atomic_store(&job->stats.records_lost, job->run.src.lost);
+            if (job->run.src.fatal.err)
+                sl__job_fatal(job, job->run.src.fatal.err, "%s", job->run.src.fatal.msg);
+            if (done || (c->trigger.available_now && !job->run.lsrc && sl__source_caught_up(&job->run.src))) {
                 done = 1;
                 break;
             }
@@ -367,7 +367,7 @@ static void run_batches(sl_job_t *job)
          * close without waiting for the next record. */
         int64_t wm_idle = SL_WM_NONE;
         int64_t idle = sl__now_ms() - job->last_input_ms;
-        if (c->plan.idle_timeout_ms && job->batch_records == 0 && job->maxev != SL_WM_NONE &&
+        if (c->plan.idle_timeout_ms && job->rd.batch_records == 0 && job->maxev != SL_WM_NONE &&
             idle >= c->plan.idle_timeout_ms)
             wm_idle = job->maxev + idle - c->plan.wm_delay_ms;
         /* Another instance of the job took over: committing the batch under way would
@@ -400,8 +400,8 @@ static void run_batches(sl_job_t *job)
 static const char *source_desc(const sl_job_t *job, char *buf, size_t size)
 {
     const sl_conf_t *c = job->conf;
-    if (job->lsrc)
-        snprintf(buf, size, "%s", sl__lsrc_describe(job->lsrc));
+    if (job->run.lsrc)
+        snprintf(buf, size, "%s", sl__lsrc_describe(job->run.lsrc));
     else if (c->source.pattern)
         snprintf(buf, size, "topics matching %s on %s", c->source.pattern, c->kafka.bootstrap);
     else
@@ -426,85 +426,92 @@ static const char *sink_desc(const sl_conf_t *c)
     }
 }
 
+/* Closes what a run opened, in reverse: the files or socket source, the consumer before
+ * the store (closing it calls the rebalance callback, which reads positions from the
+ * store), the store, the sinks. Each part may be closed or never opened. */
+static void run_fini(sl_run_t *run)
+{
+    sl__lsrc_close(run->lsrc);
+    run->lsrc = NULL;
+    sl__source_close(&run->src);
+    sl__store_close(run->store);
+    run->store = NULL;
+    sl__sink_close(&run->sink);
+}
+
 SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
 {
     sl_conf_t *c = job->conf;
+    sl_run_t *run = &job->run;
     sl_err_t e;
     char srcdesc[700];
     sl__first_err_clear(&job->fatal);
     job->seq = 0;
     job->fingerprint_stored = 0;
     job->last_input_ms = sl__now_ms();
-    sl__buf_init(&job->key);
-    sl__buf_init(&job->out);
 
     /* A second run on the same state directory is refused before it touches Kafka: its
      * producer would fence the running one's. */
     if ((e = sl__store_check_free(c->state.dir, errstr, errstr_size)))
         return e;
-    /* Kafka first: a job that cannot reach its brokers or topics writes no state. */
+    /* Kafka first: a job that cannot reach its brokers or topics writes no state. While
+     * it starts, librdkafka's complaints are held back (one line says what is wrong). */
     int quiet = 1;
     sl__kafka_quiet(1);
-    if (c->source.kind == SL_SRC_KAFKA && (e = sl__source_open(&job->src, c, errstr, errstr_size)))
-        goto fail_sink; /* the source may be half open */
-    if ((e = sl__sink_open(&job->sink, c, job->console, errstr, errstr_size)))
-        goto fail_store;
+    if (c->source.kind == SL_SRC_KAFKA &&
+        (e = sl__source_open(&run->src, c, errstr, errstr_size)))
+        goto fail_open;
+    if ((e = sl__sink_open(&run->sink, c, job->console, errstr, errstr_size)))
+        goto fail_open;
     sl__local_close(&job->local); /* a memory sink's rows of an earlier run */
     if ((e = sl__local_open(&job->local, &c->plan, &c->output, job->foreach,
                             job->foreach_opaque, errstr, errstr_size)))
-        goto fail_store;
+        goto fail_open;
     mkdirs(c->state.dir);
-    if ((e = sl__store_open(c->state.dir, 1, 0, &job->store, errstr, errstr_size)))
-        goto fail_store;
+    if ((e = sl__store_open(c->state.dir, 1, 0, &run->store, errstr, errstr_size)))
+        goto fail_open;
     /* The state directory is ours now; the job is also alone (no other instance in its
      * consumer group) before its producer fences anything. */
     if ((c->source.kind == SL_SRC_KAFKA &&
-         (e = sl__source_check_alone(&job->src, errstr, errstr_size))) ||
-        (e = sl__sink_start(&job->sink, errstr, errstr_size))) {
-        sl__store_close(job->store);
-        job->store = NULL;
-        goto fail_store;
-    }
-    e = SL_ERR_NOMEM;
-    job->wb = sl__store_batch_new();
-    job->row = calloc((size_t)c->plan.nslots + 1, sizeof(sl_val_t));
-    sl__arena_init(&job->scratch);
-    if (!job->wb || !job->row || sl__table_init(&job->table, c->plan.naggs) != SL_OK ||
-        sl__table_init(&job->ctable, c->plan.naggs) != SL_OK || sl__job_fold_init(job) != SL_OK ||
-        sl__merge_init(&job->merge, &c->plan, c->state.dir) != SL_OK) {
+         (e = sl__source_check_alone(&run->src, errstr, errstr_size))) ||
+        (e = sl__sink_start(&run->sink, errstr, errstr_size)))
+        goto fail_open;
+    if ((e = sl__reading_init(&job->rd, &c->plan)) ||
+        (e = sl__commit_init(&job->cm, &c->plan, c->state.dir))) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto fail_run;
+        goto fail_batches;
     }
     if ((e = load_meta(job, errstr, errstr_size)))
-        goto fail_run;
+        goto fail_batches;
     if (c->output.sink == SL_SINK_KAFKA &&
-        (e = sl__outbox_reconcile(job->store, job->wb, &job->sink, errstr, errstr_size)) ==
+        (e = sl__outbox_reconcile(run->store, job->cm.wb, &run->sink, errstr, errstr_size)) ==
             SL_ERR_FENCED)
         e = sl__job_recover_producer(job, errstr, errstr_size);
     if (!e && (c->output.sink == SL_SINK_FILE || c->output.sink == SL_SINK_FOREACH))
-        e = sl__local_replay(&job->local, job->store, job->wb, errstr, errstr_size);
+        e = sl__local_replay(&job->local, run->store, job->cm.wb, errstr, errstr_size);
     if (e)
-        goto fail_run;
+        goto fail_batches;
     if (atomic_load(&job->stop)) { /* SIGTERM during start-up: nothing read, nothing to do */
         sl_log(SL_LOG_INFO, "job", "job '%s' stopped while starting", c->name);
-        goto fail_run;
+        goto fail_batches;
     }
-    job->src.fresh = job->seq == 0;
-    job->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
+    run->src.fresh = job->seq == 0;
+    run->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
     if (c->source.kind != SL_SRC_KAFKA)
-        e = sl__lsrc_open(c, job->store, &job->lsrc, errstr, errstr_size);
+        e = sl__lsrc_open(c, run->store, &run->lsrc, errstr, errstr_size);
     else
-        e = sl__source_start(&job->src, job->store, c->trigger.available_now, errstr, errstr_size);
+        e = sl__source_start(&run->src, run->store, c->trigger.available_now, errstr,
+                             errstr_size);
     if (e)
-        goto fail_run;
+        goto fail_batches;
     sl__kafka_quiet(0);
     quiet = 0;
     sl_log(SL_LOG_INFO, "job",
            "job '%s' running: %s, state %s, batch %" PRId64 " next, trigger "
            "%" PRId64 " ms%s, %s mode, output %s",
            c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state.dir, job->seq + 1,
-           c->trigger.interval_ms, c->trigger.available_now ? " (available-now)" : "", sl__mode_name(c->plan.mode),
-           sink_desc(c));
+           c->trigger.interval_ms, c->trigger.available_now ? " (available-now)" : "",
+           sl__mode_name(c->plan.mode), sink_desc(c));
 
     run_batches(job);
     e = job->fatal.err;
@@ -513,42 +520,11 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     else
         sl_log(SL_LOG_INFO, "job", "job '%s' stopped after batch %" PRId64, c->name, job->seq);
 
-fail_run:
-    sl__table_fini(&job->table);
-    sl__table_fini(&job->ctable);
-    sl__merge_fini(&job->merge);
-    sl__arena_fini(&job->scratch);
-    free(job->row);
-    job->row = NULL;
-    free(job->sel);
-    job->sel = NULL;
-    job->sel_cap = job->nsel = 0;
-    free(job->csel);
-    job->csel = NULL;
-    free(job->fq.vals);
-    free(job->fq.kinds);
-    free(job->fq.slots);
-    free(job->fq.nums);
-    job->fq.vals = NULL;
-    job->fq.kinds = NULL;
-    job->fq.slots = NULL;
-    job->fq.nums = NULL;
-    job->csel_cap = job->cnsel = 0;
-    sl__store_batch_destroy(job->wb);
-    job->wb = NULL;
-    sl__lsrc_close(job->lsrc);
-    job->lsrc = NULL;
-    /* The consumer before the store: closing it calls the rebalance callback, which reads
-     * positions from the store. */
-    sl__source_close(&job->src);
-    sl__store_close(job->store);
-    job->store = NULL;
-fail_store:
-    sl__sink_close(&job->sink);
-fail_sink:
-    sl__source_close(&job->src);
-    sl__buf_fini(&job->key);
-    sl__buf_fini(&job->out);
+fail_batches:
+    sl__reading_fini(&job->rd);
+    sl__commit_fini(&job->cm);
+fail_open:
+    run_fini(run);
     if (quiet)
         sl__kafka_quiet(0);
     return e;

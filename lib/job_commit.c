@@ -32,9 +32,9 @@
  * error) is recovered from. */
 sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_size)
 {
-    if (job->src.rk) {
+    if (job->run.src.rk) {
         char why[1024];
-        if (sl__source_check_alone(&job->src, why, sizeof(why)) == SL_ERR_BUSY) {
+        if (sl__source_check_alone(&job->run.src, why, sizeof(why)) == SL_ERR_BUSY) {
             char fenced[512];
             snprintf(fenced, sizeof(fenced), "%s", errstr);
             snprintf(errstr, errstr_size,
@@ -44,7 +44,7 @@ sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_siz
             return SL_ERR_BUSY;
         }
     }
-    /* A WriteBatch of its own: job->wb may hold a batch that is not written yet (a
+    /* A WriteBatch of its own: job->cm.wb may hold a batch that is not written yet (a
      * producer fenced while it queued the batch's rows), which must stay whole. */
     sl_store_batch_t *wb = sl__store_batch_new();
     if (!wb) {
@@ -54,9 +54,9 @@ sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_siz
     sl_err_t e;
     for (int attempt = 1;; attempt++) {
         sl_log(SL_LOG_WARN, "sink", "%s; starting a new producer and reconciling", errstr);
-        e = sl__sink_reset(&job->sink, errstr, errstr_size);
+        e = sl__sink_reset(&job->run.sink, errstr, errstr_size);
         if (!e)
-            e = sl__outbox_reconcile(job->store, wb, &job->sink, errstr, errstr_size);
+            e = sl__outbox_reconcile(job->run.store, wb, &job->run.sink, errstr, errstr_size);
         if (e != SL_ERR_FENCED || attempt == 5)
             break;
     }
@@ -64,11 +64,31 @@ sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_siz
     return e;
 }
 
+sl_err_t sl__commit_init(sl_commit_t *cm, const sl_plan_t *plan, const char *state_dir)
+{
+    memset(cm, 0, sizeof(*cm));
+    sl__buf_init(&cm->out);
+    if (sl__table_init(&cm->table, plan->naggs) != SL_OK ||
+        sl__merge_init(&cm->merge, plan, state_dir) != SL_OK || !(cm->wb = sl__store_batch_new()))
+        return SL_ERR_NOMEM;
+    return SL_OK;
+}
+
+void sl__commit_fini(sl_commit_t *cm)
+{
+    sl__table_fini(&cm->table);
+    sl__merge_fini(&cm->merge);
+    sl__store_batch_destroy(cm->wb);
+    sl__buf_fini(&cm->out);
+    free(cm->sel);
+    memset(cm, 0, sizeof(*cm));
+}
+
 static int positions_moved(const sl_job_t *job)
 {
-    if (job->lsrc && sl__lsrc_moved(job->lsrc))
+    if (job->run.lsrc && sl__lsrc_moved(job->run.lsrc))
         return 1;
-    const sl_source_t *src = &job->src;
+    const sl_source_t *src = &job->run.src;
     for (int t = 0; t < src->ntopics; t++) {
         for (int p = 0; p < src->topics[t].nparts; p++) {
             const sl_part_t *part = &src->topics[t].parts[p];
@@ -83,7 +103,7 @@ static void put_time(sl_job_t *job, const char *name, int64_t v)
 {
     uint8_t b[8];
     sl__be64_put(b, (uint64_t)v);
-    sl__store_batch_put(job->wb, job->store, SL_CF_META, name, strlen(name), b, 8);
+    sl__store_batch_put(job->cm.wb, job->run.store, SL_CF_META, name, strlen(name), b, 8);
 }
 
 /* The sinks whose rows go through the outbox (redelivered after a crash). */
@@ -102,11 +122,11 @@ static int uses_outbox(const sl_conf_t *c)
  */
 static int64_t event_time(const sl_job_t *job, int64_t *all)
 {
-    if (job->lsrc) { /* one stream, read in order: Spark's rule, the largest seen */
-        *all = job->lpart.maxev;
+    if (job->run.lsrc) { /* one stream, read in order: Spark's rule, the largest seen */
+        *all = job->run.lpart.maxev;
         return *all;
     }
-    const sl_source_t *src = &job->src;
+    const sl_source_t *src = &job->run.src;
     int64_t min_active = INT64_MAX;
     int active = 0, unknown = 0;
     *all = SL_WM_NONE;
@@ -155,18 +175,18 @@ static void *state_write_thread(void *opaque)
  * in a transaction: the two take about as long as each other with many keys, and the
  * transaction is committed only after both (readers see none of the rows before; a crash
  * leaves the transaction open, and the next start aborts it and publishes what the
- * outbox holds, this batch's rows too once its state is written). The rows (job->out)
+ * outbox holds, this batch's rows too once its state is written). The rows (job->cm.out)
  * are kept until the next batch, after the producer has them or was reset, and freed
  * after the sink is closed: no copies.
  */
 static sl_err_t write_while_queuing(sl_job_t *job, const sl_out_row_t *orows, size_t n,
                                     char *errstr, size_t errstr_size)
 {
-    state_write_t w = {.store = job->store, .wb = job->wb, .t0 = sl__now_ms()};
+    state_write_t w = {.store = job->run.store, .wb = job->cm.wb, .t0 = sl__now_ms()};
     pthread_t th;
     int threaded = !pthread_create(&th, NULL, state_write_thread, &w);
     sl_err_t e =
-        sl__sink_publish_start(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
+        sl__sink_publish_start(&job->run.sink, orows, n, 0, "mid-publish", errstr, errstr_size);
     job->cm.queue_ms = sl__now_ms() - w.t0;
     if (threaded)
         pthread_join(th, NULL);
@@ -175,7 +195,7 @@ static sl_err_t write_while_queuing(sl_job_t *job, const sl_out_row_t *orows, si
     job->cm.write_ms = w.ms;
     if (w.err) {
         if (!e)
-            sl__sink_publish_abort(&job->sink);
+            sl__sink_publish_abort(&job->run.sink);
         snprintf(errstr, errstr_size, "%s", w.errstr);
         return w.err;
     }
@@ -195,7 +215,7 @@ static sl_err_t write_while_queuing(sl_job_t *job, const sl_out_row_t *orows, si
 static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
 {
     const sl_conf_t *c = job->conf;
-    sl_table_t *t = &job->ctable;
+    sl_table_t *t = &job->cm.table;
     int64_t seq = job->cm.seq, wm = job->cm.wm;
     int64_t t0 = sl__now_ms(), t_merge = t0, t_rows, t_commit = 0;
     sl_err_t e = SL_OK;
@@ -209,14 +229,14 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
     job->cm.queue_ms = 0;
     job->cm.write_ms = -1; /* written here, not beside the queuing */
     if (c->plan.aggregating) {
-        if ((e = sl__merge_batch(&job->merge, job->store, job->wb, t, wm, errstr, errstr_size)))
+        if ((e = sl__merge_batch(&job->cm.merge, job->run.store, job->cm.wb, t, wm, errstr, errstr_size)))
             goto done;
         t_merge = sl__now_ms();
-        rows = job->merge.rows;
-        n = job->merge.nrows;
+        rows = job->cm.merge.rows;
+        n = job->cm.merge.nrows;
     } else {
-        rows = job->csel;
-        n = job->cnsel;
+        rows = job->cm.sel;
+        n = job->cm.nsel;
     }
     if (uses_outbox(c)) {
         spans = malloc((2 * n + 1) * sizeof(*spans));
@@ -227,7 +247,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
             goto done;
         }
         sl_outbox_writer_t w;
-        sl__outbox_begin(&w, job->store, job->wb, seq, &job->out);
+        sl__outbox_begin(&w, job->run.store, job->cm.wb, seq, &job->cm.out);
         for (size_t i = 0; i < n; i++) {
             sl__buf_reset(&k);
             sl__buf_reset(&v);
@@ -240,7 +260,7 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
              * the outbox it would fail every publish and every restart. */
             char why[700];
             if (!e && c->output.sink == SL_SINK_KAFKA &&
-                sl__sink_check_size(&job->sink, k.len, v.len, why, sizeof(why))) {
+                sl__sink_check_size(&job->run.sink, k.len, v.len, why, sizeof(why))) {
                 char group[300];
                 sl__out_describe_group(&c->plan, row, group, sizeof(group));
                 snprintf(errstr, errstr_size,
@@ -260,33 +280,33 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         for (size_t i = 0; i < n; i++) {
             orows[i].seq = seq;
             orows[i].idx = (uint32_t)i;
-            sl__outbox_row(job->out.p + spans[2 * i], spans[2 * i + 1], &orows[i]);
+            sl__outbox_row(job->cm.out.p + spans[2 * i], spans[2 * i + 1], &orows[i]);
         }
     }
     if (!job->fingerprint_stored) {
         uint8_t fp[8];
         sl__be64_put(fp, c->fingerprint);
-        sl__store_batch_put(job->wb, job->store, SL_CF_META, "job", 3, fp, 8);
-        sl__store_batch_put(job->wb, job->store, SL_CF_META, "query", 5, c->query_desc,
+        sl__store_batch_put(job->cm.wb, job->run.store, SL_CF_META, "job", 3, fp, 8);
+        sl__store_batch_put(job->cm.wb, job->run.store, SL_CF_META, "query", 5, c->query_desc,
                             strlen(c->query_desc));
     }
     if (c->output.sink == SL_SINK_KAFKA)
-        sl__outbox_put_published(job->store, job->wb, &job->sink);
+        sl__outbox_put_published(job->run.store, job->cm.wb, &job->run.sink);
     t_rows = sl__now_ms();
     sl__crash_point("before-commit");
-    if (c->output.sink == SL_SINK_KAFKA && job->sink.transactional && n) {
+    if (c->output.sink == SL_SINK_KAFKA && job->run.sink.transactional && n) {
         if ((e = write_while_queuing(job, orows, n, errstr, errstr_size)))
             goto done;
-    } else if ((e = sl__store_write(job->store, job->wb, 1, errstr, errstr_size))) {
+    } else if ((e = sl__store_write(job->run.store, job->cm.wb, 1, errstr, errstr_size))) {
         goto done;
     }
-    if ((e = sl__store_mark(job->store, seq, errstr, errstr_size)))
+    if ((e = sl__store_mark(job->run.store, seq, errstr, errstr_size)))
         goto done;
     sl__crash_point("after-commit");
     t_commit = sl__now_ms();
     job->fingerprint_stored = 1;
     STAT_ADD(job, batches, 1);
-    STAT_ADD(job, windows_closed, c->plan.aggregating ? job->merge.closed : 0);
+    STAT_ADD(job, windows_closed, c->plan.aggregating ? job->cm.merge.closed : 0);
     atomic_store(&job->stats.watermark_ms, job->cm.wm_next);
 
     /* Publish. */
@@ -295,24 +315,24 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         /* Like Spark, a batch that read records prints its table even when the filter left
          * no rows; one that only moved positions (past transaction markers) does not. */
         if (job->cm.records || n)
-            sl__sink_console(&job->sink, seq, rows, n);
+            sl__sink_console(&job->run.sink, seq, rows, n);
         break;
     case SL_SINK_KAFKA:
         if (!n)
             break;
-        e = sl__sink_publish(&job->sink, orows, n, 0, "mid-publish", errstr, errstr_size);
+        e = sl__sink_publish(&job->run.sink, orows, n, 0, "mid-publish", errstr, errstr_size);
         if (e == SL_ERR_FENCED && !(e = sl__job_recover_producer(job, errstr, errstr_size)))
             break; /* the outbox is empty now */
         if (e)
             goto done;
         sl__crash_point("after-publish-before-outbox-delete");
-        e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
+        e = sl__outbox_delete(job->run.store, job->cm.wb, seq, seq + 1, errstr, errstr_size);
         break;
     default:
         /* File and foreach rows come from the outbox entries, which hold their JSON. */
         e = sl__local_deliver(&job->local, seq, rows, n, orows, errstr, errstr_size);
         if (!e && uses_outbox(c))
-            e = sl__outbox_delete(job->store, job->wb, seq, seq + 1, errstr, errstr_size);
+            e = sl__outbox_delete(job->run.store, job->cm.wb, seq, seq + 1, errstr, errstr_size);
         break;
     }
     if (e)
@@ -332,7 +352,7 @@ done:
     sl__buf_fini(&k);
     sl__buf_fini(&v);
     sl__table_clear(t);
-    job->cnsel = 0;
+    job->cm.nsel = 0;
     return e;
 }
 
@@ -346,10 +366,10 @@ static void *commit_thread(void *opaque)
 /* Waits for the commit under way, if any; its error, with its message in @p errstr. */
 sl_err_t sl__job_finish_commit(sl_job_t *job, char *errstr, size_t errstr_size)
 {
-    if (!job->committing)
+    if (!job->cm.running)
         return SL_OK;
-    pthread_join(job->committer, NULL);
-    job->committing = 0;
+    pthread_join(job->cm.thread, NULL);
+    job->cm.running = 0;
     if (job->cm.err)
         snprintf(errstr, errstr_size, "%s", job->cm.errstr);
     return job->cm.err;
@@ -369,7 +389,7 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
     sl_err_t e = sl__job_finish_commit(job, errstr, errstr_size);
     if (e)
         return e;
-    if ((e = sl__job_fold_flush(job)) || job->fq.lost) {
+    if ((e = sl__job_fold_flush(job)) || job->rd.fq.lost) {
         /* Positions already passed the records of the fold that failed. */
         snprintf(errstr, errstr_size,
                  "out of memory while aggregating; the batch is not committed");
@@ -389,12 +409,12 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
     }
     /* Nothing read, nothing to evict: no batch. A watermark that moved past the one last
      * evicted with makes a batch of no records, as Spark's no-data batch. */
-    if (job->table.n == 0 && job->nsel == 0 && !positions_moved(job) && wm == job->wm &&
+    if (job->rd.table.n == 0 && job->rd.nsel == 0 && !positions_moved(job) && wm == job->wm &&
         evict == job->wm_late)
         return SL_OK;
     int64_t seq = job->seq + 1;
     /* Positions: every partition whose next offset moved in this batch. */
-    sl_source_t *src = &job->src;
+    sl_source_t *src = &job->run.src;
     for (int ti = 0; ti < src->ntopics; ti++) {
         for (int pi = 0; pi < src->topics[ti].nparts; pi++) {
             sl_part_t *part = &src->topics[ti].parts[pi];
@@ -404,11 +424,11 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
             uint8_t pv[8];
             int kl = sl__source_pos_key(key, sizeof(key), src->topics[ti].name, pi);
             sl__be64_put(pv, (uint64_t)part->pos);
-            sl__store_batch_put(job->wb, job->store, SL_CF_META, key, (size_t)kl, pv, 8);
+            sl__store_batch_put(job->cm.wb, job->run.store, SL_CF_META, key, (size_t)kl, pv, 8);
         }
     }
-    if (job->lsrc)
-        sl__lsrc_put(job->lsrc, job->store, job->wb);
+    if (job->run.lsrc)
+        sl__lsrc_put(job->run.lsrc, job->run.store, job->cm.wb);
     put_time(job, "seq", seq);
     if (wm != job->wm)
         put_time(job, "wm", wm);
@@ -416,27 +436,27 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
         put_time(job, "wm_evict", evict);
     if (maxev != job->maxev)
         put_time(job, "maxev", maxev);
-    if ((e = sl__sink_flush_side(&job->sink, errstr, errstr_size)))
+    if ((e = sl__sink_flush_side(&job->run.sink, errstr, errstr_size)))
         return e;
 
     /* Hand over. */
-    sl_table_t tt = job->ctable;
-    job->ctable = job->table;
-    job->table = tt;
-    sl_val_t *ts = job->csel;
-    size_t tcap = job->csel_cap;
-    job->csel = job->sel;
-    job->cnsel = job->nsel;
-    job->csel_cap = job->sel_cap;
-    job->sel = ts;
-    job->sel_cap = tcap;
-    job->nsel = 0;
+    sl_table_t tt = job->cm.table;
+    job->cm.table = job->rd.table;
+    job->rd.table = tt;
+    sl_val_t *ts = job->cm.sel;
+    size_t tcap = job->cm.sel_cap;
+    job->cm.sel = job->rd.sel;
+    job->cm.nsel = job->rd.nsel;
+    job->cm.sel_cap = job->rd.sel_cap;
+    job->rd.sel = ts;
+    job->rd.sel_cap = tcap;
+    job->rd.nsel = 0;
     job->cm.seq = seq;
     job->cm.wm = evict;
     job->cm.wm_next = wm;
-    job->cm.records = job->batch_records;
+    job->cm.records = job->rd.batch_records;
     job->cm.err = SL_OK;
-    job->batch_records = 0;
+    job->rd.batch_records = 0;
     job->seq = seq;
     job->wm_late = evict;
     job->wm = wm;
@@ -445,15 +465,15 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
         for (int pi = 0; pi < src->topics[ti].nparts; pi++)
             src->topics[ti].parts[pi].committed = src->topics[ti].parts[pi].pos;
     }
-    job->src.fresh = 0; /* partitions that appear from now on start at the earliest offset */
+    job->run.src.fresh = 0; /* partitions that appear from now on start at the earliest offset */
     /* A files or socket source commits in line: its progress marks are the live ones. */
-    if (!job->lsrc && !pthread_create(&job->committer, NULL, commit_thread, job)) {
-        job->committing = 1;
+    if (!job->run.lsrc && !pthread_create(&job->cm.thread, NULL, commit_thread, job)) {
+        job->cm.running = 1;
         return SL_OK;
     }
     if ((e = commit_batch(job, errstr, errstr_size)))
         return e;
-    if (job->lsrc)
-        sl__lsrc_committed(job->lsrc);
+    if (job->run.lsrc)
+        sl__lsrc_committed(job->run.lsrc);
     return SL_OK;
 }

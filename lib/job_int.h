@@ -41,28 +41,22 @@ typedef union sl_fold_num {
     double d;
 } sl_fold_num_t;
 
-struct sl_job {
-    sl_conf_t *conf;
-    FILE *console;
-    atomic_int stop;
-    sl_foreach_batch_fn foreach;
-    void *foreach_opaque;
-    struct {
-        atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
-        atomic_uint_fast64_t records_late, records_untimed, windows_closed, records_lost;
-        atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms;
-    } stats;
-    sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
-
-    /* while running */
-    sl_source_t src; /* Kafka */
-    sl_lsrc_t *lsrc; /* or files or a socket */
-    sl_part_t lpart; /* the event time of the files or socket source */
-    sl_sink_t sink;
+/* What a run holds open: the source, the sinks and the store. Opened by sl_job_run() in
+ * that order (the store's lock checked first) and closed by sl__run_fini() in reverse,
+ * the consumer before the store its rebalance callback reads. */
+typedef struct sl_run {
+    sl_source_t src;  /* Kafka */
+    sl_lsrc_t *lsrc;  /* or files or a socket */
+    sl_part_t lpart;  /* the event time of the files or socket source */
+    sl_sink_t sink;   /* Kafka or the console; dead letters and late records */
     sl_store_t *store;
-    sl_store_batch_t *wb;
+} sl_run_t;
+
+/* The batch being read, owned by the consuming thread: its table (or selected rows), the
+ * row a record becomes, and the fold queue. Handed over to the commit (sl_commit_t) by
+ * swapping tables. */
+typedef struct sl_reading {
     sl_table_t table;
-    sl_merge_t merge;
     sl_arena_t scratch; /* strings made by derived fields, reset per record */
     sl_val_t *row;
     sl_val_t *sel; /* a query without aggregation: the batch's selected rows */
@@ -80,24 +74,52 @@ struct sl_job {
         sl_fold_num_t *nums; /* fast: per item, per aggregate, its input */
         int lost;            /* a queued fold failed (out of memory): the batch must not commit */
     } fq;
-    /* The batch being committed: its table and selected rows (swapped with table and
-     * sel at the hand-over), what the commit needs to know of it, and how it ended. The
-     * commit thread owns these, merge, out, wb, the sink's output producer and the local
-     * sinks until finish_commit() joins it. */
-    sl_table_t ctable;
-    sl_val_t *csel;
-    size_t cnsel, csel_cap;
-    struct {
-        int64_t seq, wm; /* wm: the watermark the batch evicts state (closes windows) with */
-        int64_t wm_next; /* the watermark computed after it, reported in the stats */
-        uint64_t records;
-        int64_t queue_ms, write_ms; /* queuing the rows, and the state write beside it (-1: none) */
-        sl_err_t err;
-        char errstr[1024];
-    } cm;
-    pthread_t committer;
-    int committing;
+    /* counted per record without atomics, added to stats after each consume call */
+    uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
+    uint64_t batch_records; /* records (good or bad) in the batch under way */
+} sl_reading_t;
+
+/* The batch being committed: its table and selected rows (swapped with the reading's at
+ * the hand-over), what the commit needs to know of it, and how it ended. The commit
+ * thread owns this, the sink's output producer and the local sinks from the hand-over
+ * until sl__job_finish_commit() joins it. */
+typedef struct sl_commit {
+    sl_table_t table;
+    sl_val_t *sel;
+    size_t nsel, sel_cap;
+    sl_merge_t merge;
+    sl_store_batch_t *wb;
     sl_buf_t out; /* encoded rows of the batch being published */
+    int64_t seq, wm; /* wm: the watermark the batch evicts state (closes windows) with */
+    int64_t wm_next; /* the watermark computed after it, reported in the stats */
+    uint64_t records;
+    int64_t queue_ms, write_ms; /* queuing the rows, and the state write beside it (-1: none) */
+    sl_err_t err;
+    char errstr[1024];
+    pthread_t thread;
+    int running;
+} sl_commit_t;
+
+/* A job: its configuration, the program's callbacks and its counters, which outlive a
+ * run; and while it runs, what the run holds open, the batch being read and the batch
+ * being committed. */
+struct sl_job {
+    sl_conf_t *conf;
+    FILE *console;
+    atomic_int stop;
+    sl_foreach_batch_fn foreach;
+    void *foreach_opaque;
+    struct {
+        atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
+        atomic_uint_fast64_t records_late, records_untimed, windows_closed, records_lost;
+        atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms;
+    } stats;
+    sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
+
+    /* while running */
+    sl_run_t run;
+    sl_reading_t rd;
+    sl_commit_t cm;
     int64_t seq;
     int fingerprint_stored;
     /* Event time, by Spark's rule (two watermarks): wm is the watermark the last commit
@@ -107,9 +129,6 @@ struct sl_job {
      * Spark). maxev is the largest event time committed, last_input_ms when input last
      * arrived (for idle_timeout); each partition keeps its own largest (sl_part_t.maxev). */
     int64_t wm, wm_late, maxev, last_input_ms;
-    /* counted per record without atomics, added to stats after each consume call */
-    uint64_t n_in, n_bad, n_kept, n_late, n_untimed;
-    uint64_t batch_records; /* records (good or bad) in the batch under way */
     sl_first_err_t fatal; /* why the job stops: it finishes its batch first */
 };
 
@@ -133,8 +152,13 @@ sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t err
 sl_err_t sl__job_finish_commit(sl_job_t *job, char *errstr, size_t errstr_size);
 /** Replaces a fenced output producer and reconciles the outbox. */
 sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_size);
-/** Sets up the fold queue for the job's query; SL_ERR_NOMEM. */
-sl_err_t sl__job_fold_init(sl_job_t *job);
+/** Sets up the batch being read (its table, row, fold queue) for the job's query;
+ *  SL_ERR_NOMEM. sl__reading_fini() frees it, also after a failed init. */
+sl_err_t sl__reading_init(sl_reading_t *rd, const sl_plan_t *plan);
+void sl__reading_fini(sl_reading_t *rd);
+/** Sets up the batch being committed; SL_ERR_NOMEM. sl__commit_fini() frees it. */
+sl_err_t sl__commit_init(sl_commit_t *cm, const sl_plan_t *plan, const char *state_dir);
+void sl__commit_fini(sl_commit_t *cm);
 /** Applies every queued fold to the batch table; SL_ERR_NOMEM when one failed. */
 sl_err_t sl__job_fold_flush(sl_job_t *job);
 

@@ -19,7 +19,7 @@
 static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
 {
     const sl_conf_t *c = job->conf;
-    job->n_bad++;
+    job->rd.n_bad++;
     switch (c->source.on_bad) {
     case SL_ON_BAD_FAIL:
         sl__job_fatal(job, SL_ERR_DECODE,
@@ -33,7 +33,7 @@ static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
         return 1;
     case SL_ON_BAD_DEAD_LETTER: {
         char err[512];
-        if (sl__sink_side(&job->sink, c->source.dead_letter_topic, r, why, err, sizeof(err)) != SL_OK) {
+        if (sl__sink_side(&job->run.sink, c->source.dead_letter_topic, r, why, err, sizeof(err)) != SL_OK) {
             sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
             return 0;
         }
@@ -47,7 +47,7 @@ static int bad_record(sl_job_t *job, const sl_rec_t *r, const char *why)
 static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 {
     const sl_conf_t *c = job->conf;
-    sl_val_t *row = job->row + c->plan.meta_base;
+    sl_val_t *row = job->rd.row + c->plan.meta_base;
     if (c->plan.meta_used & (1u << SL_META_TOPIC))
         row[SL_META_TOPIC] =
             (sl_val_t){.t = SL_T_STRING, .n = (uint32_t)strlen(m->topic), .u.s = m->topic};
@@ -81,17 +81,17 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 static sl_err_t keep_selected(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
-    sl_grow_t rows = {&job->sel, (size_t)c->plan.ncols * sizeof(*job->sel)}; /* by rows */
-    if (sl__grow(&job->sel_cap, job->nsel + 1, 1024, &rows, 1))
+    sl_grow_t rows = {&job->rd.sel, (size_t)c->plan.ncols * sizeof(*job->rd.sel)}; /* by rows */
+    if (sl__grow(&job->rd.sel_cap, job->rd.nsel + 1, 1024, &rows, 1))
         return SL_ERR_NOMEM;
-    sl_val_t *out = &job->sel[job->nsel * (size_t)c->plan.ncols];
-    sl__out_select(&c->plan, job->row, out);
+    sl_val_t *out = &job->rd.sel[job->rd.nsel * (size_t)c->plan.ncols];
+    sl__out_select(&c->plan, job->rd.row, out);
     for (int i = 0; i < c->plan.ncols; i++) {
         if (out[i].t == SL_T_STRING &&
-            !(out[i].u.s = sl__arena_dup(&job->table.arena, out[i].u.s, out[i].n ? out[i].n : 1)))
+            !(out[i].u.s = sl__arena_dup(&job->rd.table.arena, out[i].u.s, out[i].n ? out[i].n : 1)))
             return SL_ERR_NOMEM;
     }
-    job->nsel++;
+    job->rd.nsel++;
     return SL_OK;
 }
 
@@ -99,19 +99,19 @@ static sl_err_t apply(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t
                       const sl_val_t *vals)
 {
     const sl_conf_t *c = job->conf;
-    sl_entry_t *e = sl__table_upsert_hashed(&job->table, key, klen, h);
+    sl_entry_t *e = sl__table_upsert_hashed(&job->rd.table, key, klen, h);
     if (!e)
         return SL_ERR_NOMEM;
     e->wend = wend; /* the same for every record of a window (or session start) */
     for (int i = 0; i < c->plan.naggs; i++) {
         const sl_agg_spec_t *s = &c->plan.aggs[i];
-        const sl_val_t *v = s->slot >= 0 ? &job->row[s->slot] : NULL;
-        const sl_val_t *t = s->time_slot >= 0 ? &job->row[s->time_slot] : NULL;
+        const sl_val_t *v = s->slot >= 0 ? &job->rd.row[s->slot] : NULL;
+        const sl_val_t *t = s->time_slot >= 0 ? &job->rd.row[s->time_slot] : NULL;
         if (vals) {
             v = v ? &vals[2 * i] : NULL;
             t = t ? &vals[2 * i + 1] : NULL;
         }
-        if (sl__acc_update(s, &e->acc[i], v, t, &job->table.arena) != SL_OK)
+        if (sl__acc_update(s, &e->acc[i], v, t, &job->rd.table.arena) != SL_OK)
             return SL_ERR_NOMEM;
     }
     return SL_OK;
@@ -133,46 +133,64 @@ static int fold_kind(const sl_agg_spec_t *s)
     }
 }
 
-sl_err_t sl__job_fold_init(sl_job_t *job)
+sl_err_t sl__reading_init(sl_reading_t *rd, const sl_plan_t *p)
 {
-    const sl_conf_t *c = job->conf;
-    memset(&job->fq, 0, sizeof(job->fq));
-    job->fq.on = c->plan.aggregating;
-    job->fq.fast = c->plan.aggregating && c->plan.naggs <= 64;
-    for (int i = 0; i < c->plan.naggs; i++) {
-        job->fq.on &= c->plan.aggs[i].slot < 0 || c->plan.aggs[i].in_type != SL_T_STRING;
-        job->fq.fast &= fold_kind(&c->plan.aggs[i]) >= 0;
+    memset(rd, 0, sizeof(*rd));
+    sl__arena_init(&rd->scratch);
+    sl__buf_init(&rd->key);
+    if (sl__table_init(&rd->table, p->naggs) != SL_OK ||
+        !(rd->row = calloc((size_t)p->nslots + 1, sizeof(sl_val_t))))
+        return SL_ERR_NOMEM;
+    /* The fold queue: its inputs copied by value when no aggregate takes a string; as
+     * plain numbers when every aggregate is a count, or a sum or average of a number. */
+    rd->fq.on = p->aggregating;
+    rd->fq.fast = p->aggregating && p->naggs <= 64;
+    for (int i = 0; i < p->naggs; i++) {
+        rd->fq.on &= p->aggs[i].slot < 0 || p->aggs[i].in_type != SL_T_STRING;
+        rd->fq.fast &= fold_kind(&p->aggs[i]) >= 0;
     }
-    if (job->fq.fast) {
-        size_t n = (size_t)(c->plan.naggs ? c->plan.naggs : 1);
-        job->fq.on = 1;
-        job->fq.naggs = c->plan.naggs;
-        job->fq.kinds = malloc(n);
-        job->fq.slots = malloc(n * sizeof(int));
-        job->fq.nums = calloc((size_t)FOLD_AHEAD * n, sizeof(sl_fold_num_t));
-        if (!job->fq.kinds || !job->fq.slots || !job->fq.nums)
+    size_t n = (size_t)(p->naggs ? p->naggs : 1);
+    if (rd->fq.fast) {
+        rd->fq.on = 1;
+        rd->fq.naggs = p->naggs;
+        rd->fq.kinds = malloc(n);
+        rd->fq.slots = malloc(n * sizeof(int));
+        rd->fq.nums = calloc((size_t)FOLD_AHEAD * n, sizeof(sl_fold_num_t));
+        if (!rd->fq.kinds || !rd->fq.slots || !rd->fq.nums)
             return SL_ERR_NOMEM;
-        for (int i = 0; i < c->plan.naggs; i++) {
-            job->fq.kinds[i] = (uint8_t)fold_kind(&c->plan.aggs[i]);
-            job->fq.slots[i] = c->plan.aggs[i].slot < 0 ? 0 : c->plan.aggs[i].slot;
+        for (int i = 0; i < p->naggs; i++) {
+            rd->fq.kinds[i] = (uint8_t)fold_kind(&p->aggs[i]);
+            rd->fq.slots[i] = p->aggs[i].slot < 0 ? 0 : p->aggs[i].slot;
         }
-        return SL_OK;
+    } else if (rd->fq.on &&
+               !(rd->fq.vals = calloc((size_t)FOLD_AHEAD * 2 * n, sizeof(sl_val_t)))) {
+        return SL_ERR_NOMEM;
     }
-    if (!job->fq.on)
-        return SL_OK;
-    job->fq.vals =
-        calloc((size_t)FOLD_AHEAD * 2 * (size_t)(c->plan.naggs ? c->plan.naggs : 1), sizeof(sl_val_t));
-    return job->fq.vals ? SL_OK : SL_ERR_NOMEM;
+    return SL_OK;
+}
+
+void sl__reading_fini(sl_reading_t *rd)
+{
+    sl__table_fini(&rd->table);
+    sl__arena_fini(&rd->scratch);
+    sl__buf_fini(&rd->key);
+    free(rd->row);
+    free(rd->sel);
+    free(rd->fq.vals);
+    free(rd->fq.kinds);
+    free(rd->fq.slots);
+    free(rd->fq.nums);
+    memset(rd, 0, sizeof(*rd));
 }
 
 /* The record's inputs of fast folds into @p nums; the null ones as bits. */
 static inline uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
 {
-    const sl_val_t *row = job->row;
-    const int *slots = job->fq.slots;
-    const uint8_t *kinds = job->fq.kinds;
+    const sl_val_t *row = job->rd.row;
+    const int *slots = job->rd.fq.slots;
+    const uint8_t *kinds = job->rd.fq.kinds;
     uint64_t nulls = 0;
-    for (int a = 0, n = job->fq.naggs; a < n; a++) {
+    for (int a = 0, n = job->rd.fq.naggs; a < n; a++) {
         const sl_val_t *v = &row[slots[a]];
         int k = kinds[a];
         if (k == FK_COUNT_ALL)
@@ -190,12 +208,12 @@ static inline uint64_t fast_inputs(const sl_job_t *job, sl_fold_num_t *nums)
 static inline sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t klen, uint64_t h,
                                   int64_t wend, const sl_fold_num_t *nums, uint64_t nulls)
 {
-    sl_entry_t *e = sl__table_upsert_hashed(&job->table, key, klen, h);
+    sl_entry_t *e = sl__table_upsert_hashed(&job->rd.table, key, klen, h);
     if (!e)
         return SL_ERR_NOMEM;
     e->wend = wend;
-    int naggs = job->fq.naggs;
-    const uint8_t *kinds = job->fq.kinds;
+    int naggs = job->rd.fq.naggs;
+    const uint8_t *kinds = job->rd.fq.kinds;
     for (int a = 0; a < naggs; a++) {
         sl_acc_t *acc = &e->acc[a];
         if (nulls >> a & 1)
@@ -220,22 +238,22 @@ static inline sl_err_t apply_fast(sl_job_t *job, const uint8_t *key, uint32_t kl
 static inline sl_err_t fold_pop(sl_job_t *job)
 {
     int naggs = job->conf->plan.naggs;
-    unsigned i = job->fq.head;
-    const sl_fold_t *f = &job->fq.items[i];
-    job->fq.head = (i + 1) % FOLD_AHEAD;
-    job->fq.n--;
-    sl_err_t e = job->fq.fast ? apply_fast(job, f->key, f->klen, f->hash, f->wend,
-                                           &job->fq.nums[(size_t)i * (size_t)naggs], f->nulls)
+    unsigned i = job->rd.fq.head;
+    const sl_fold_t *f = &job->rd.fq.items[i];
+    job->rd.fq.head = (i + 1) % FOLD_AHEAD;
+    job->rd.fq.n--;
+    sl_err_t e = job->rd.fq.fast ? apply_fast(job, f->key, f->klen, f->hash, f->wend,
+                                           &job->rd.fq.nums[(size_t)i * (size_t)naggs], f->nulls)
                               : apply(job, f->key, f->klen, f->hash, f->wend,
-                                      &job->fq.vals[(size_t)i * 2 * (size_t)naggs]);
+                                      &job->rd.fq.vals[(size_t)i * 2 * (size_t)naggs]);
     if (e)
-        job->fq.lost = 1;
+        job->rd.fq.lost = 1;
     return e;
 }
 
 sl_err_t sl__job_fold_flush(sl_job_t *job)
 {
-    while (job->fq.n) {
+    while (job->rd.fq.n) {
         sl_err_t e = fold_pop(job);
         if (e)
             return e;
@@ -255,50 +273,50 @@ sl_err_t sl__job_fold_flush(sl_job_t *job)
  */
 static sl_fold_t *fold_next(sl_job_t *job, sl_err_t *e)
 {
-    if (job->fq.n == FOLD_AHEAD && (*e = fold_pop(job)))
+    if (job->rd.fq.n == FOLD_AHEAD && (*e = fold_pop(job)))
         return NULL;
-    return &job->fq.items[(job->fq.head + job->fq.n) % FOLD_AHEAD];
+    return &job->rd.fq.items[(job->rd.fq.head + job->rd.fq.n) % FOLD_AHEAD];
 }
 
 static inline void fold_queue(sl_job_t *job, sl_fold_t *f, uint32_t klen, int64_t wend)
 {
     const sl_conf_t *c = job->conf;
-    unsigned i = (unsigned)(f - job->fq.items);
+    unsigned i = (unsigned)(f - job->rd.fq.items);
     uint64_t h = sl__hash(f->key, klen);
     f->hash = h;
     f->wend = wend;
     f->klen = klen;
-    job->fq.n++;
-    if (job->fq.fast) {
-        f->nulls = fast_inputs(job, &job->fq.nums[(size_t)i * (size_t)c->plan.naggs]);
+    job->rd.fq.n++;
+    if (job->rd.fq.fast) {
+        f->nulls = fast_inputs(job, &job->rd.fq.nums[(size_t)i * (size_t)c->plan.naggs]);
     } else {
-        sl_val_t *vals = &job->fq.vals[(size_t)i * 2 * (size_t)c->plan.naggs];
+        sl_val_t *vals = &job->rd.fq.vals[(size_t)i * 2 * (size_t)c->plan.naggs];
         for (int a = 0; a < c->plan.naggs; a++) {
             const sl_agg_spec_t *s = &c->plan.aggs[a];
             if (s->slot >= 0)
-                vals[2 * a] = job->row[s->slot];
+                vals[2 * a] = job->rd.row[s->slot];
             if (s->time_slot >= 0)
-                vals[2 * a + 1] = job->row[s->time_slot];
+                vals[2 * a + 1] = job->rd.row[s->time_slot];
         }
     }
-    sl__table_prefetch(&job->table, h);
-    if (job->fq.n > FOLD_AHEAD / 2)
+    sl__table_prefetch(&job->rd.table, h);
+    if (job->rd.fq.n > FOLD_AHEAD / 2)
         sl__table_prefetch_entry(
-            &job->table,
-            job->fq.items[(job->fq.head + job->fq.n - 1 - FOLD_AHEAD / 2) % FOLD_AHEAD].hash);
+            &job->rd.table,
+            job->rd.fq.items[(job->rd.fq.head + job->rd.fq.n - 1 - FOLD_AHEAD / 2) % FOLD_AHEAD].hash);
 }
 
-/* The fold of the key in job->key. */
+/* The fold of the key in job->rd.key. */
 static sl_err_t fold_into(sl_job_t *job, int64_t wend)
 {
-    const uint8_t *key = job->key.p;
-    uint32_t klen = (uint32_t)job->key.len;
+    const uint8_t *key = job->rd.key.p;
+    uint32_t klen = (uint32_t)job->rd.key.len;
     sl_err_t e = SL_OK;
-    if (!job->fq.on || klen > FOLD_KEY_MAX) {
+    if (!job->rd.fq.on || klen > FOLD_KEY_MAX) {
         uint64_t h = sl__hash(key, klen);
         if ((e = sl__job_fold_flush(job)))
             return e;
-        if (job->fq.fast) {
+        if (job->rd.fq.fast) {
             sl_fold_num_t nums[64];
             uint64_t nulls = fast_inputs(job, nums);
             return apply_fast(job, key, klen, h, wend, nums, nulls);
@@ -318,19 +336,19 @@ static sl_err_t fold_into(sl_job_t *job, int64_t wend)
 static sl_err_t fold_group(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
-    if (job->fq.on) {
+    if (job->rd.fq.on) {
         sl_err_t e = SL_OK;
         sl_fold_t *f = fold_next(job, &e);
         if (!f)
             return e;
-        size_t klen = sl__key_put(job->row, c->plan.group_slots, c->plan.ngroup, f->key, FOLD_KEY_MAX);
+        size_t klen = sl__key_put(job->rd.row, c->plan.group_slots, c->plan.ngroup, f->key, FOLD_KEY_MAX);
         if (klen) {
             fold_queue(job, f, (uint32_t)klen, 0);
             return SL_OK;
         }
     }
-    sl__buf_reset(&job->key);
-    if (sl__key_encode(job->row, c->plan.group_slots, c->plan.ngroup, &job->key) != SL_OK)
+    sl__buf_reset(&job->rd.key);
+    if (sl__key_encode(job->rd.row, c->plan.group_slots, c->plan.ngroup, &job->rd.key) != SL_OK)
         return SL_ERR_NOMEM;
     return fold_into(job, 0);
 }
@@ -340,14 +358,14 @@ static sl_err_t fold_group(sl_job_t *job)
 static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
 {
     const sl_conf_t *c = job->conf;
-    job->n_late++;
+    job->rd.n_late++;
     if (!c->plan.late_topic)
         return SL_OK;
     char why[160], err[512];
     snprintf(why, sizeof(why),
              "late: event time %" PRId64 " is behind the watermark %" PRId64 " for a closed window",
              t, job->wm_late);
-    if (sl__sink_side(&job->sink, c->plan.late_topic, m, why, err, sizeof(err)) != SL_OK) {
+    if (sl__sink_side(&job->run.sink, c->plan.late_topic, m, why, err, sizeof(err)) != SL_OK) {
         sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
         return SL_ERR_KAFKA;
     }
@@ -371,17 +389,17 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
     if (c->plan.meta_used || c->source.nheaders)
         fill_meta(job, m);
     if (c->plan.nderived || c->plan.where)
-        sl__arena_reset(&job->scratch); /* the expressions' strings */
+        sl__arena_reset(&job->rd.scratch); /* the expressions' strings */
     for (int i = 0; i < c->plan.nderived; i++) {
         const sl_derived_t *d = &c->plan.derived[i];
-        sl_err_t e = sl__expr_eval(d->expr, job->row, &job->scratch, &job->row[d->slot]);
+        sl_err_t e = sl__expr_eval(d->expr, job->rd.row, &job->rd.scratch, &job->rd.row[d->slot]);
         if (e == SL_ERR_OVERFLOW)
             snprintf(why, why_size, "'%s' (field '%s') overflows a long", d->text, d->name);
         if (e)
             return e;
     }
     if (c->plan.where) {
-        int r = sl__expr_match(c->plan.where, job->row, &job->scratch);
+        int r = sl__expr_match(c->plan.where, job->rd.row, &job->rd.scratch);
         if (r == SL_ERR_OVERFLOW)
             snprintf(why, why_size, "query.where '%s' overflows a long", c->plan.where_text);
         if (r <= 0)
@@ -389,16 +407,16 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
     }
     int tslots[2] = {c->plan.time_slot, c->plan.wm_slot};
     for (int i = 0; i < 2; i++) {
-        if (tslots[i] >= 0 && !time_in_range(&job->row[tslots[i]])) {
+        if (tslots[i] >= 0 && !time_in_range(&job->rd.row[tslots[i]])) {
             snprintf(why, why_size,
                      "the event time %" PRId64 " ('%s') is outside years 1 to 9999",
-                     job->row[tslots[i]].u.i, sl__conf_slot_name(c, tslots[i]));
+                     job->rd.row[tslots[i]].u.i, sl__conf_slot_name(c, tslots[i]));
             return SL_ERR_DECODE;
         }
     }
-    job->n_kept++;
+    job->rd.n_kept++;
     if (c->plan.wm_slot >= 0) {
-        const sl_val_t *t = &job->row[c->plan.wm_slot];
+        const sl_val_t *t = &job->rd.row[c->plan.wm_slot];
         if (t->t != SL_T_NULL && t->u.i > part->maxev)
             part->maxev = t->u.i;
     }
@@ -406,13 +424,13 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
         return keep_selected(job);
     if (c->plan.window == SL_WIN_NONE)
         return fold_group(job);
-    sl__buf_reset(&job->key);
-    if (sl__key_encode(job->row, c->plan.group_slots, c->plan.ngroup, &job->key) != SL_OK)
+    sl__buf_reset(&job->rd.key);
+    if (sl__key_encode(job->rd.row, c->plan.group_slots, c->plan.ngroup, &job->rd.key) != SL_OK)
         return SL_ERR_NOMEM;
 
-    const sl_val_t *tv = &job->row[c->plan.time_slot];
+    const sl_val_t *tv = &job->rd.row[c->plan.time_slot];
     if (tv->t == SL_T_NULL) {
-        job->n_untimed++; /* no event time, no window: as Spark, not aggregated */
+        job->rd.n_untimed++; /* no event time, no window: as Spark, not aggregated */
         return SL_OK;
     }
     int64_t t = tv->u.i, starts[MAX_WINDOWS];
@@ -432,15 +450,15 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
     sl_err_t e;
     if (late && (e = late_record(job, m, t)))
         return e;
-    size_t glen = job->key.len;
+    size_t glen = job->rd.key.len;
     for (int i = 0; i < n; i++) {
         int64_t end = starts[i] + c->plan.win_size_ms;
         if (check_late && sl__window_closed(end, job->wm_late))
             continue;
-        job->key.len = glen;
+        job->rd.key.len = glen;
         sl_val_t ws = {.t = SL_T_TIMESTAMP, .u.i = starts[i]};
         static const int zero = 0;
-        if (sl__key_encode(&ws, &zero, 1, &job->key) != SL_OK)
+        if (sl__key_encode(&ws, &zero, 1, &job->rd.key) != SL_OK)
             return SL_ERR_NOMEM;
         if ((e = fold_into(job, end)))
             return e;
@@ -453,11 +471,11 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
 int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
 {
     const sl_conf_t *c = job->conf;
-    job->n_in++;
+    job->rd.n_in++;
     char why[512];
     if (!r->payload)
         return bad_record(job, r, "the record has no value (a tombstone)");
-    if (sl__codec_decode(c->source.codec, r->payload, r->len, job->row, why, sizeof(why)) != SL_OK)
+    if (sl__codec_decode(c->source.codec, r->payload, r->len, job->rd.row, why, sizeof(why)) != SL_OK)
         return bad_record(job, r, why);
     sl_err_t e = fold(job, r, p, why, sizeof(why));
     if (e == SL_ERR_OVERFLOW || e == SL_ERR_DECODE)
@@ -467,7 +485,7 @@ int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
         return 0;
     }
     if (e) {
-        job->n_late--; /* its late copy failed: the job stops before the record */
+        job->rd.n_late--; /* its late copy failed: the job stops before the record */
         return 0;
     }
     return 1;
@@ -477,7 +495,7 @@ int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
  * records it had not read yet): stop, or skip to the log start (on_data_loss). */
 static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
 {
-    sl_part_t *p = m->rkt ? sl__source_part(&job->src, m) : NULL;
+    sl_part_t *p = m->rkt ? sl__source_part(&job->run.src, m) : NULL;
     if (!p || p->pos < 0) {
         sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: %s",
                       m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
@@ -485,14 +503,14 @@ static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
-    int64_t pos = sl__source_data_loss(&job->src, job->src.rk, topic, m->partition, p->pos);
+    int64_t pos = sl__source_data_loss(&job->run.src, job->run.src.rk, topic, m->partition, p->pos);
     if (pos < 0) {
-        sl__job_fatal(job, SL_ERR_KAFKA, "%s", job->src.fatal.msg);
+        sl__job_fatal(job, SL_ERR_KAFKA, "%s", job->run.src.fatal.msg);
         return;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = pos;
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(job->src.rk, l, 10000);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(job->run.src.rk, l, 10000);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
         sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: cannot move to offset %" PRId64 ": %s",
@@ -508,14 +526,14 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
     const sl_conf_t *c = job->conf;
     if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            sl_part_t *p = sl__source_part(&job->src, m);
+            sl_part_t *p = sl__source_part(&job->run.src, m);
             if (p && m->offset > p->pos)
                 p->pos = m->offset; /* also steps over transaction markers at the end */
             if (p && m->offset >= p->pos)
                 p->at_end = 1;
         } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
             char why[512];
-            rd_kafka_resp_err_t fe = rd_kafka_fatal_error(job->src.rk, why, sizeof(why));
+            rd_kafka_resp_err_t fe = rd_kafka_fatal_error(job->run.src.rk, why, sizeof(why));
             if (fe == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
                 sl__job_fatal(job, SL_ERR_BUSY,
                               "source: %s: another instance of job '%s' joined its consumer "
@@ -538,7 +556,7 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
         }
         return;
     }
-    sl_part_t *p = sl__source_part(&job->src, m);
+    sl_part_t *p = sl__source_part(&job->run.src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
     /* The timestamp only when the query reads it: a call into librdkafka a record. */
@@ -547,7 +565,7 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
                   .len = m->len,
                   .key = m->key,
                   .klen = m->key_len,
-                  .topic = job->src.last_name,
+                  .topic = job->run.src.last_name,
                   .partition = m->partition,
                   .offset = m->offset,
                   .ts = ts_used ? rd_kafka_message_timestamp(m, NULL) : -1,
