@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agg.h"
-#include "outbox.h"
-#include "output.h"
+#include "commit/outbox.h"
+#include "query/agg.h"
+#include "query/table.h"
+#include "sink/output.h"
 #include "store.h"
-#include "table.h"
 #include "util.h"
 
 typedef struct layout {

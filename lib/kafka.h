@@ -9,7 +9,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 
 /**
  * A librdkafka configuration: sluice's @p defaults, then the job's common properties (@p k),

@@ -176,7 +176,7 @@ static result_t raw_consume(const char *bs, const char *topic, uint64_t n)
     rd_kafka_conf_set(c, "group.id", group, NULL, 0);
     rd_kafka_conf_set(c, "auto.offset.reset", "earliest", NULL, 0);
     rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
-    /* The prefetch and fetch sizes sluice's source uses (lib/source.c): they read 7 to
+    /* The prefetch and fetch sizes sluice's source uses (lib/source/source.c): they read 7 to
      * 10% faster than librdkafka's defaults here, so the limit is measured with them. */
     rd_kafka_conf_set(c, "queued.min.messages", "100000", NULL, 0);
     rd_kafka_conf_set(c, "max.partition.fetch.bytes", "262144", NULL, 0);

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
+#include "query/table.h"
 #include "sluice/sluice_dev.h"
-#include "codec.h"
-#include "table.h"
 
 static const char *TREE =
     "{\"type\":\"record\",\"name\":\"F\",\"fields\":["

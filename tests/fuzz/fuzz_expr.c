@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "expr.h"
 #include "fuzz.h"
+#include "query/expr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

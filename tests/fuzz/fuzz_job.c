@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sluice/sluice_dev.h"
-#include "conf.h"
+#include "conf/conf.h"
 #include "fuzz.h"
-#include "output.h"
+#include "sink/output.h"
+#include "sluice/sluice_dev.h"
 
 static char dir[] = "/tmp/sluice-fuzz-job-XXXXXX";
 

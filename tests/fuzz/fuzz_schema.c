@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sluice/sluice_dev.h"
-#include "codec.h"
+#include "codec/codec.h"
 #include "fuzz.h"
+#include "sluice/sluice_dev.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

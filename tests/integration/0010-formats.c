@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "conf.h"
-#include "output.h"
+#include "codec/codec.h"
+#include "conf/conf.h"
+#include "sink/output.h"
 #include "sluice/sluice.h"
 #include "tk.h"
 

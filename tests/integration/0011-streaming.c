@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "row.h"
+#include "codec/row.h"
 #include "sluice/sluice.h"
 #include "tk.h"
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agg.h"
+#include "query/agg.h"
 #include "sluice/sluice.h"
 
 static sl_agg_spec_t spec(sl_agg_fn_t fn, sl_type_t in, int slot)

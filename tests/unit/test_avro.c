@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
 #include "sluice/sluice_dev.h"
-#include "codec.h"
 #include "util.h"
 
 static sl_codec_t *make(const char *reader, const char *writer, const sl_confluent_t *confluent,

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/conf.h"
 #include "sluice/sluice_dev.h"
-#include "conf.h"
 #include "tk.h"
 
 static char *dir;

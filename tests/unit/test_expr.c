@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "expr.h"
+#include "query/expr.h"
 
 /* Fields: a long, b double, s string, f boolean. */
 static int lookup(void *opaque, const char *name, size_t len, sl_type_t *type)

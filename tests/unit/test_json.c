@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "codec.h"
+#include "codec/codec.h"
 
 static sl_codec_t *make(void)
 {

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conf.h"
-#include "merge.h"
+#include "commit/merge.h"
+#include "conf/conf.h"
+#include "query/table.h"
+#include "query/window.h"
 #include "store.h"
-#include "table.h"
 #include "tk.h"
-#include "window.h"
 
 static char *dir;
 static sl_conf_t *conf;

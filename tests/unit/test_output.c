@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "output.h"
-#include "sink.h"
+#include "codec/codec_int.h"
+#include "sink/output.h"
+#include "sink/sink.h"
 #include "tk.h"
 
 static char *dir;
@@ -104,7 +104,7 @@ Test(output, console_table_like_spark)
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
     memset(&s, 0, sizeof(s));
-    s.conf = conf;
+    s.plan = &conf->plan;
     s.console = mem;
     sl_val_t rows[2 * 3] = {{.t = SL_T_STRING, .n = 2, .u.s = "/a"},
                             {.t = SL_T_LONG, .u.i = 12},

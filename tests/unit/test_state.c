@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "outbox.h"
+#include "commit/outbox.h"
 #include "store.h"
 #include "tk.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "table.h"
+#include "query/table.h"
 
 Test(table, key_round_trip_all_types)
 {

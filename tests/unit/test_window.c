@@ -3,7 +3,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "window.h"
+#include "query/window.h"
 
 Test(window, tumbling_holds_each_time_once)
 {

@@ -8,9 +8,9 @@
 
 #include <stdint.h>
 
-#include "agg.h"
-#include "codec.h"
-#include "expr.h"
+#include "codec/codec.h"
+#include "query/agg.h"
+#include "query/expr.h"
 
 /* A batch ends early once it holds this many groups (or, without aggregation, rows): a
  * batch costs about 1 KiB of memory per group between its table, its merge, its outbox

@@ -144,7 +144,7 @@ void sl__outbox_put_published(sl_store_t *st, sl_store_batch_t *wb, const sl_sin
             continue;
         char key[512];
         uint8_t v[8];
-        int kl = pub_key(key, sizeof(key), sink->conf->output.topic, p);
+        int kl = pub_key(key, sizeof(key), sink->output->topic, p);
         sl__be64_put(v, (uint64_t)sink->confirmed[p]);
         sl__store_batch_put(wb, st, SL_CF_META, key, (size_t)kl, v, 8);
     }
@@ -210,7 +210,6 @@ static int header_num(rd_kafka_headers_t *h, const char *name, int64_t *out)
 static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *errstr,
                             size_t errstr_size)
 {
-    const sl_conf_t *c = sink->conf;
     /* fetch.wait.max.ms: the end of each partition is known from an empty fetch, which
      * otherwise waits 500 ms. */
     static const char *const fixed[] = {"isolation.level",
@@ -224,7 +223,8 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
                                         "fetch.wait.max.ms",
                                         "10",
                                         NULL};
-    rd_kafka_conf_t *kc = sl__kafka_conf(&c->kafka, &c->kafka.consumer, NULL, fixed, errstr, errstr_size);
+    rd_kafka_conf_t *kc = sl__kafka_conf(sink->kafka, &sink->kafka->consumer, NULL, fixed, errstr,
+                                        errstr_size);
     if (!kc)
         return SL_ERR_INVAL;
     char err[512];
@@ -238,14 +238,14 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
     for (int p = 0; p < sink->nparts; p++) {
         char key[512], *v = NULL, e2[256];
         size_t vl;
-        int kl = pub_key(key, sizeof(key), c->output.topic, p);
+        int kl = pub_key(key, sizeof(key), sink->output->topic, p);
         int64_t from = RD_KAFKA_OFFSET_BEGINNING;
         if (sl__store_get(st, SL_CF_META, key, (size_t)kl, &v, &vl, e2, sizeof(e2)) == SL_OK &&
             vl == 8)
             from = (int64_t)sl__be64_get((const uint8_t *)v);
         free(v);
         sink->confirmed[p] = from >= 0 ? from : -1;
-        rd_kafka_topic_partition_list_add(l, c->output.topic, p)->offset = from;
+        rd_kafka_topic_partition_list_add(l, sink->output->topic, p)->offset = from;
     }
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
@@ -261,7 +261,7 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
             snprintf(errstr, errstr_size,
                      "reconcile: %s was not readable to its end within 180 s (an open "
                      "transaction of another producer?)",
-                     c->output.topic);
+                     sink->output->topic);
             e = SL_ERR_KAFKA;
             break;
         }
@@ -278,7 +278,7 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
                 m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
                 sl_log(SL_LOG_WARN, "reconcile", "%s", rd_kafka_message_errstr(m));
             } else {
-                snprintf(errstr, errstr_size, "reconcile: reading %s[%d]: %s", c->output.topic,
+                snprintf(errstr, errstr_size, "reconcile: reading %s[%d]: %s", sink->output->topic,
                          m->partition, rd_kafka_message_errstr(m));
                 e = SL_ERR_KAFKA;
             }
@@ -289,8 +289,8 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
             size_t js;
             int64_t seq, idx;
             if (!rd_kafka_message_headers(m, &h) &&
-                !rd_kafka_header_get_last(h, "sluice-job", &job, &js) && js == strlen(c->name) &&
-                !memcmp(job, c->name, js) && !header_num(h, "sluice-seq", &seq) &&
+                !rd_kafka_header_get_last(h, "sluice-job", &job, &js) && js == strlen(sink->job) &&
+                !memcmp(job, sink->job, js) && !header_num(h, "sluice-seq", &seq) &&
                 !header_num(h, "sluice-idx", &idx)) {
                 if ((e = SL_GROW(f->ids, f->cap, f->n + 1, 1024))) {
                     rd_kafka_message_destroy(m);
@@ -307,7 +307,7 @@ static sl_err_t scan_output(sl_store_t *st, sl_sink_t *sink, found_t *f, char *e
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     sl_log(SL_LOG_INFO, "reconcile", "read %" PRIu64 " record(s) of %s, %zu of this job's", read,
-           c->output.topic, f->n);
+           sink->output->topic, f->n);
     return e;
 }
 
@@ -344,7 +344,7 @@ sl_err_t sl__outbox_reconcile(sl_store_t *st, sl_store_batch_t *wb, sl_sink_t *s
     sl_log(missing ? SL_LOG_WARN : SL_LOG_INFO, "reconcile",
            "%zu row(s) left in the outbox by an interrupted run: %zu already in %s, %zu "
            "published now",
-           pr.n, pr.n - missing, sink->conf->output.topic, missing);
+           pr.n, pr.n - missing, sink->output->topic, missing);
     if (missing &&
         (e = sl__sink_publish(sink, pr.rows, missing, 1, "mid-reconcile", errstr, errstr_size)))
         goto done;

@@ -73,7 +73,7 @@ static int topic_index(sl_source_t *src, const char *name)
         if (!strcmp(src->topics[i].name, name))
             return i;
     }
-    if (!src->conf->source.pattern || regexec(&src->re, name, 0, NULL, 0) != 0)
+    if (!src->cs->pattern || regexec(&src->re, name, 0, NULL, 0) != 0)
         return -1;
     sl_source_topic_t *nt = realloc(src->topics, (size_t)(src->ntopics + 1) * sizeof(*nt));
     if (!nt)
@@ -82,7 +82,7 @@ static int topic_index(sl_source_t *src, const char *name)
     nt[src->ntopics] = (sl_source_topic_t){.name = strdup(name)};
     if (!nt[src->ntopics].name)
         return -1;
-    sl_log(SL_LOG_INFO, "source", "topic %s matches the pattern %s", name, src->conf->source.pattern);
+    sl_log(SL_LOG_INFO, "source", "topic %s matches the pattern %s", name, src->cs->pattern);
     return src->ntopics++;
 }
 
@@ -122,13 +122,13 @@ static int64_t stored_pos(sl_source_t *src, const char *topic, int partition)
 static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
                                char *how, size_t how_size)
 {
-    const sl_conf_t *c = src->conf;
+    const sl_conf_source_t *c = src->cs;
     if (!src->fresh) {
         snprintf(how, how_size, "the earliest offset (new since the job first ran)");
         return RD_KAFKA_OFFSET_BEGINNING;
     }
-    for (int i = 0; i < c->source.nstart_at; i++) {
-        const sl_start_off_t *s = &c->source.start_at[i];
+    for (int i = 0; i < c->nstart_at; i++) {
+        const sl_start_off_t *s = &c->start_at[i];
         if (s->partition == partition && !strcmp(s->topic, topic)) {
             if (s->offset >= 0)
                 snprintf(how, how_size, "offset %" PRId64 " (starting_offsets)", s->offset);
@@ -140,10 +140,10 @@ static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *top
                                      : s->offset;
         }
     }
-    if (c->source.starting_ts >= 0) {
+    if (c->starting_ts >= 0) {
         /* The first offset whose timestamp is at or after it; the end when none is. */
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = c->source.starting_ts;
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = c->starting_ts;
         rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, 10000);
         int64_t off = e ? RD_KAFKA_OFFSET_INVALID : l->elems[0].offset;
         if (!e && l->elems[0].err)
@@ -152,15 +152,15 @@ static int64_t starting_offset(sl_source_t *src, rd_kafka_t *rk, const char *top
         if (e) {
             src_fail(src, SL_ERR_KAFKA,
                      "source %s[%d]: cannot find the offset of starting_timestamp %" PRId64 ": %s",
-                     topic, partition, c->source.starting_ts, rd_kafka_err2str(e));
+                     topic, partition, c->starting_ts, rd_kafka_err2str(e));
             return RD_KAFKA_OFFSET_END;
         }
         snprintf(how, how_size, "offset %" PRId64 " (starting_timestamp %" PRId64 ")", off,
-                 c->source.starting_ts);
+                 c->starting_ts);
         return off < 0 ? RD_KAFKA_OFFSET_END : off;
     }
-    snprintf(how, how_size, "the %s offset", c->source.starting_latest ? "latest" : "earliest");
-    return c->source.starting_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+    snprintf(how, how_size, "the %s offset", c->starting_latest ? "latest" : "earliest");
+    return c->starting_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
 }
 
 int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic, int partition,
@@ -190,7 +190,7 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
                  "the stored position %" PRId64 " is past the partition's end %" PRId64
                  " (was the topic deleted and made again?)",
                  pos, hi);
-    if (!src->conf->source.data_loss_skip) {
+    if (!src->cs->data_loss_skip) {
         src_fail(src, SL_ERR_KAFKA,
                  "source %s[%d]: %s. The job stops rather than skip them silently; set "
                  "source.on_data_loss to \"skip\" to go on from offset %" PRId64,
@@ -297,10 +297,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, size_t errstr_size)
+sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_t *kafka,
+                         const sl_conf_source_t *cs, const char *state_dir, char *errstr,
+                         size_t errstr_size)
 {
     memset(src, 0, sizeof(*src));
-    src->conf = conf;
+    src->job = job;
+    src->kafka = kafka;
+    src->cs = cs;
     src->last_topic = -1;
     src->admin = -1;
     /* The group is the job's; and the member is static (KIP-345), so a restarted job takes
@@ -310,26 +314,26 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
      * instance (host and state directory), so that another instance of the job is another
      * member, seen by sl__source_check_alone(), not the same one fenced by the broker. */
     char *group = src->group, *instance = src->instance;
-    snprintf(group, sizeof(src->group), "sluice-%s", conf->name);
+    snprintf(group, sizeof(src->group), "sluice-%s", job);
     uint64_t th = 0;
-    for (int i = 0; i < conf->source.ntopics; i++)
-        th = th * 31 + sl__hash(conf->source.topics[i], strlen(conf->source.topics[i]));
-    if (conf->source.pattern)
-        th = th * 31 + sl__hash(conf->source.pattern, strlen(conf->source.pattern));
+    for (int i = 0; i < cs->ntopics; i++)
+        th = th * 31 + sl__hash(cs->topics[i], strlen(cs->topics[i]));
+    if (cs->pattern)
+        th = th * 31 + sl__hash(cs->pattern, strlen(cs->pattern));
     char where[4400], host[256] = "", cwd[4096] = "";
     gethostname(host, sizeof(host) - 1);
-    if (conf->state.dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+    if (state_dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
         cwd[0] = 0;
-    int wl = snprintf(where, sizeof(where), "%s:%s/%s", host, cwd, conf->state.dir);
+    int wl = snprintf(where, sizeof(where), "%s:%s/%s", host, cwd, state_dir);
     uint64_t ih = sl__hash(where, wl > 0 && (size_t)wl < sizeof(where) ? (size_t)wl : 0);
     snprintf(src->legacy_instance, sizeof(src->legacy_instance), "%s-%08x", group,
              (unsigned)(th & 0xffffffffu));
     snprintf(instance, sizeof(src->instance), "%s-%08x", src->legacy_instance,
              (unsigned)(ih & 0xffffffffu));
     int has_group = 0, has_instance = 0;
-    for (int i = 0; i < conf->kafka.props.n + conf->kafka.consumer.n; i++) {
+    for (int i = 0; i < kafka->props.n + kafka->consumer.n; i++) {
         const sl_kv_t *kv =
-            i < conf->kafka.props.n ? &conf->kafka.props.kv[i] : &conf->kafka.consumer.kv[i - conf->kafka.props.n];
+            i < kafka->props.n ? &kafka->props.kv[i] : &kafka->consumer.kv[i - kafka->props.n];
         if (!strcmp(kv->k, "group.id")) {
             has_group = 1;
             snprintf(group, sizeof(src->group), "%s", kv->v);
@@ -367,7 +371,7 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
                                            "4194304",
                                            NULL};
     rd_kafka_conf_t *kc =
-        sl__kafka_conf(&conf->kafka, &conf->kafka.consumer, defaults, fixed, errstr, errstr_size);
+        sl__kafka_conf(kafka, &kafka->consumer, defaults, fixed, errstr, errstr_size);
     if (!kc)
         return SL_ERR_INVAL;
     rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
@@ -379,23 +383,23 @@ sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, 
         snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", err);
         return SL_ERR_KAFKA;
     }
-    if (conf->source.pattern) {
-        if (regcomp(&src->re, conf->source.pattern, REG_EXTENDED | REG_NOSUB) != 0) {
+    if (cs->pattern) {
+        if (regcomp(&src->re, cs->pattern, REG_EXTENDED | REG_NOSUB) != 0) {
             snprintf(errstr, errstr_size, "source.pattern: not a regular expression");
             return SL_ERR_INVAL;
         }
         src->has_re = 1;
     }
-    src->topics = calloc((size_t)conf->source.ntopics + 1, sizeof(*src->topics));
+    src->topics = calloc((size_t)cs->ntopics + 1, sizeof(*src->topics));
     if (!src->topics)
         return SL_ERR_NOMEM;
-    src->ntopics = conf->source.ntopics;
-    for (int i = 0; i < conf->source.ntopics; i++) {
-        src->topics[i].name = strdup(conf->source.topics[i]);
+    src->ntopics = cs->ntopics;
+    for (int i = 0; i < cs->ntopics; i++) {
+        src->topics[i].name = strdup(cs->topics[i]);
         if (!src->topics[i].name)
             return SL_ERR_NOMEM;
     }
-    return sl__kafka_check_topics(src->rk, conf->kafka.bootstrap, conf->source.topics, conf->source.ntopics,
+    return sl__kafka_check_topics(src->rk, kafka->bootstrap, cs->topics, cs->ntopics,
                                   "source.topics", NULL, errstr, errstr_size);
 }
 
@@ -409,7 +413,7 @@ sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_si
                                             "message.max.bytes") > 0;
     if (!src->admin) {
         sl_log(SL_LOG_DEBUG, "source", "the broker cannot describe groups: other instances of "
-               "job '%s' are not looked for", src->conf->name);
+               "job '%s' are not looked for", src->job);
         return SL_OK;
     }
     const char *groups[] = {src->group};
@@ -428,7 +432,7 @@ sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_si
                "'%s' are not looked for",
                src->group, ge ? rd_kafka_error_string(ge) : ev ? rd_kafka_event_error_string(ev)
                                                              : "no answer",
-               src->conf->name);
+               src->job);
         n = 0;
     }
     char *me = rd_kafka_memberid(src->rk);
@@ -445,7 +449,7 @@ sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_si
                  "transactions and publish partial aggregates; run one instance of a job (a "
                  "state directory each is not enough). Stop the other one; if it has stopped "
                  "already, the group lets it go within session.timeout.ms (45 s by default)",
-                 src->conf->name, src->group, iid ? iid : mid,
+                 src->job, src->group, iid ? iid : mid,
                  rd_kafka_MemberDescription_client_id(m), rd_kafka_MemberDescription_host(m));
         e = SL_ERR_BUSY;
         break;
@@ -461,12 +465,12 @@ sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_si
 /* Available-now: the end of every partition as it is now is where the job stops. */
 static sl_err_t record_ends(sl_source_t *src, char *errstr, size_t errstr_size)
 {
-    if (src->conf->source.pattern) {
+    if (src->cs->pattern) {
         /* The topics that match now are the ones an available-now run reads. */
         const struct rd_kafka_metadata *md;
         rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 1, NULL, &md, 10000);
         if (err) {
-            snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", src->conf->kafka.bootstrap,
+            snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", src->kafka->bootstrap,
                      rd_kafka_err2str(err));
             return SL_ERR_KAFKA;
         }
@@ -475,7 +479,7 @@ static sl_err_t record_ends(sl_source_t *src, char *errstr, size_t errstr_size)
         rd_kafka_metadata_destroy(md);
         if (!src->ntopics) {
             snprintf(errstr, errstr_size, "source.pattern: no topic on %s matches %s",
-                     src->conf->kafka.bootstrap, src->conf->source.pattern);
+                     src->kafka->bootstrap, src->cs->pattern);
             return SL_ERR_KAFKA;
         }
     }
@@ -488,7 +492,7 @@ static sl_err_t record_ends(sl_source_t *src, char *errstr, size_t errstr_size)
     }
     for (int t = 0; t < src->ntopics; t++)
         names[t] = src->topics[t].name;
-    sl_err_t e = sl__kafka_check_topics(src->rk, src->conf->kafka.bootstrap, names, src->ntopics,
+    sl_err_t e = sl__kafka_check_topics(src->rk, src->kafka->bootstrap, names, src->ntopics,
                                         "source.topics", nparts, errstr, errstr_size);
     free(names);
     for (int t = 0; !e && t < src->ntopics; t++) {
@@ -525,8 +529,8 @@ sl_err_t sl__source_start(sl_source_t *src, sl_store_t *store, int available_now
             return e;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(src->ntopics + 1);
-    if (src->conf->source.pattern)
-        rd_kafka_topic_partition_list_add(l, src->conf->source.pattern, RD_KAFKA_PARTITION_UA);
+    if (src->cs->pattern)
+        rd_kafka_topic_partition_list_add(l, src->cs->pattern, RD_KAFKA_PARTITION_UA);
     else
         for (int i = 0; i < src->ntopics; i++)
             rd_kafka_topic_partition_list_add(l, src->topics[i].name, RD_KAFKA_PARTITION_UA);

@@ -20,8 +20,8 @@
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 
-#include "conf.h"
-#include "source.h"
+#include "conf/conf.h"
+#include "source/source.h"
 
 /** One encoded result row and its place in the output: batch @p seq, row @p idx. */
 typedef struct sl_out_row {
@@ -40,7 +40,10 @@ typedef struct sl_sink_fails {
 } sl_sink_fails_t;
 
 typedef struct sl_sink {
-    const sl_conf_t *conf;
+    const char *job;                /* the job's name, in each record's headers */
+    const sl_conf_kafka_t *kafka;   /* the Kafka clients' properties */
+    const sl_conf_output_t *output; /* where rows go */
+    const sl_plan_t *plan;          /* their columns (console), the late records' topic */
     FILE *console;
     rd_kafka_t *rk;        /* output producer; NULL for the console sink */
     rd_kafka_topic_t *rkt; /* rk's handle of the output topic, with its metadata known */
@@ -69,10 +72,14 @@ size_t sl__sink_record_size(const sl_sink_t *s, size_t klen, size_t vlen);
 sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char *errstr,
                              size_t errstr_size);
 
-/** Opens the producers the job needs and checks the topics they write to exist. With
- *  exactly-once delivery it also checks transaction.timeout.ms against the broker's
- *  maximum; it fences nothing yet (sl__sink_start() does). */
-sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char *errstr,
+/** Opens the producers job @p job needs: the output's (@p output), and one for dead
+ *  letters (to @p dead_letter_topic, NULL for none) and late records (the plan's
+ *  late_topic), and checks the topics they write to exist. With exactly-once delivery it
+ *  also checks transaction.timeout.ms against the broker's maximum; it fences nothing yet
+ *  (sl__sink_start() does). The configuration parts are borrowed for the life of @p s. */
+sl_err_t sl__sink_open(sl_sink_t *s, const char *job, const sl_conf_kafka_t *kafka,
+                       const sl_conf_output_t *output, const sl_plan_t *plan,
+                       const char *dead_letter_topic, FILE *console, char *errstr,
                        size_t errstr_size);
 /** With exactly-once delivery, fences any earlier producer of this job (init_transactions)
  *  and aborts its open transaction: call it once the job knows it is the only one. */

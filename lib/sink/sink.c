@@ -34,7 +34,7 @@ static rd_kafka_t *new_producer(sl_sink_t *s, const char *const *defaults, const
                                 char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *kc =
-        sl__kafka_conf(&s->conf->kafka, &s->conf->kafka.producer, defaults, fixed, errstr, errstr_size);
+        sl__kafka_conf(s->kafka, &s->kafka->producer, defaults, fixed, errstr, errstr_size);
     if (!kc)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
@@ -69,7 +69,7 @@ static sl_err_t open_output(sl_sink_t *s, char *errstr, size_t errstr_size)
     /* Learn the output topic's partitions now: otherwise the first batch waits about a
      * second for librdkafka's lazy metadata refresh (measured: a first commit of 1 s,
      * 12 ms with this). */
-    s->rkt = rd_kafka_topic_new(s->rk, s->conf->output.topic, NULL);
+    s->rkt = rd_kafka_topic_new(s->rk, s->output->topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     if (s->rkt && rd_kafka_metadata(s->rk, 0, s->rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
@@ -94,49 +94,54 @@ static sl_err_t init_output(sl_sink_t *s, char *errstr, size_t errstr_size)
     return SL_OK;
 }
 
-sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char *errstr,
+sl_err_t sl__sink_open(sl_sink_t *s, const char *job, const sl_conf_kafka_t *kafka,
+                       const sl_conf_output_t *output, const sl_plan_t *plan,
+                       const char *dead_letter_topic, FILE *console, char *errstr,
                        size_t errstr_size)
 {
     memset(s, 0, sizeof(*s));
-    s->conf = conf;
+    s->job = job;
+    s->kafka = kafka;
+    s->output = output;
+    s->plan = plan;
     s->console = console ? console : stdout;
     sl_err_t e;
-    if (conf->source.on_bad == SL_ON_BAD_DEAD_LETTER || conf->plan.late_topic) {
+    if (dead_letter_topic || plan->late_topic) {
         static const char *const idem[] = {"enable.idempotence", "true", "acks", "all", NULL};
         if (!(s->dlq = new_producer(s, NULL, idem, errstr, errstr_size)))
             return SL_ERR_KAFKA;
-        char *t[] = {conf->source.dead_letter_topic};
-        if (conf->source.dead_letter_topic &&
-            (e = sl__kafka_check_topics(s->dlq, conf->kafka.bootstrap, t, 1,
+        char *t[] = {(char *)dead_letter_topic};
+        if (dead_letter_topic &&
+            (e = sl__kafka_check_topics(s->dlq, kafka->bootstrap, t, 1,
                                         "source.on_decode_error.dead_letter_topic", NULL, errstr,
                                         errstr_size)))
             return e;
-        char *lt[] = {conf->plan.late_topic};
-        if (conf->plan.late_topic &&
-            (e = sl__kafka_check_topics(s->dlq, conf->kafka.bootstrap, lt, 1,
+        char *lt[] = {plan->late_topic};
+        if (plan->late_topic &&
+            (e = sl__kafka_check_topics(s->dlq, kafka->bootstrap, lt, 1,
                                         "query.watermark.late_topic", NULL, errstr, errstr_size)))
             return e;
     }
-    if (conf->output.sink != SL_SINK_KAFKA)
+    if (output->sink != SL_SINK_KAFKA)
         return SL_OK;
-    s->transactional = conf->output.exactly_once;
-    snprintf(s->txn_id, sizeof(s->txn_id), "sluice-%s", conf->name);
+    s->transactional = output->exactly_once;
+    snprintf(s->txn_id, sizeof(s->txn_id), "sluice-%s", job);
     /* Check the topic and the timeout with an idempotent handle first: a transactional
      * one would fence a running instance before we know this one can run. */
     static const char *const idem[] = {"enable.idempotence", "true", NULL};
     rd_kafka_t *probe = new_producer(s, NULL, idem, errstr, errstr_size);
     if (!probe)
         return SL_ERR_KAFKA;
-    char *t[] = {conf->output.topic};
+    char *t[] = {output->topic};
     int nparts = 0;
-    e = sl__kafka_check_topics(probe, conf->kafka.bootstrap, t, 1, "output.topic", &nparts, errstr,
+    e = sl__kafka_check_topics(probe, kafka->bootstrap, t, 1, "output.topic", &nparts, errstr,
                                errstr_size);
     if (!e) {
         char v[32] = "1000000";
         size_t sz = sizeof(v);
         rd_kafka_conf_get(rd_kafka_conf(probe), "message.max.bytes", v, &sz);
         s->max_bytes = s->producer_max = strtoll(v, NULL, 10);
-        s->topic_max = sl__kafka_config_value(probe, RD_KAFKA_RESOURCE_TOPIC, conf->output.topic,
+        s->topic_max = sl__kafka_config_value(probe, RD_KAFKA_RESOURCE_TOPIC, output->topic,
                                               "max.message.bytes");
         if (s->topic_max >= 1000 && s->topic_max < s->max_bytes) {
             s->max_bytes = s->topic_max;
@@ -147,13 +152,13 @@ sl_err_t sl__sink_open(sl_sink_t *s, const sl_conf_t *conf, FILE *console, char 
         char ours[32] = "60000";
         size_t sz = sizeof(ours);
         rd_kafka_conf_get(rd_kafka_conf(probe), "transaction.timeout.ms", ours, &sz);
-        for (int i = 0; i < conf->kafka.producer.n; i++) {
-            if (!strcmp(conf->kafka.producer.kv[i].k, "transaction.timeout.ms"))
-                snprintf(ours, sizeof(ours), "%s", conf->kafka.producer.kv[i].v);
+        for (int i = 0; i < kafka->producer.n; i++) {
+            if (!strcmp(kafka->producer.kv[i].k, "transaction.timeout.ms"))
+                snprintf(ours, sizeof(ours), "%s", kafka->producer.kv[i].v);
         }
-        for (int i = 0; i < conf->kafka.props.n; i++) {
-            if (!strcmp(conf->kafka.props.kv[i].k, "transaction.timeout.ms"))
-                snprintf(ours, sizeof(ours), "%s", conf->kafka.props.kv[i].v);
+        for (int i = 0; i < kafka->props.n; i++) {
+            if (!strcmp(kafka->props.kv[i].k, "transaction.timeout.ms"))
+                snprintf(ours, sizeof(ours), "%s", kafka->props.kv[i].v);
         }
         int64_t max = sl__kafka_config_value(probe, RD_KAFKA_RESOURCE_BROKER, NULL,
                                              "transaction.max.timeout.ms");
@@ -187,7 +192,7 @@ size_t sl__sink_record_size(const sl_sink_t *s, size_t klen, size_t vlen)
 {
     /* A batch header of 61 bytes, a record's framing of at most 40, the three headers
      * with their names and varints, and room to spare. */
-    return klen + vlen + strlen(s->conf->name) + 256;
+    return klen + vlen + strlen(s->job) + 256;
 }
 
 sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char *errstr,
@@ -204,7 +209,7 @@ sl_err_t sl__sink_check_size(const sl_sink_t *s, size_t klen, size_t vlen, char 
              "'%s' takes: %lld bytes (its max.message.bytes %s, the producer's "
              "message.max.bytes %lld). Raise the topic's max.message.bytes and, above 1000000, "
              "kafka.producer \"message.max.bytes\", or make the rows smaller",
-             size, klen, vlen, s->conf->output.topic, (long long)s->max_bytes, topic,
+             size, klen, vlen, s->output->topic, (long long)s->max_bytes, topic,
              (long long)s->producer_max);
     return SL_ERR_INVAL;
 }
@@ -333,10 +338,10 @@ static int queue_rows(sl_sink_t *s, const sl_out_row_t *rows, size_t n, int copy
         ssize_t sn = (ssize_t)sl__i64_format(rows[i].seq, sbuf);
         ssize_t in = (ssize_t)sl__i64_format(rows[i].idx, ibuf);
         rd_kafka_headers_t *h = rd_kafka_headers_new(3);
-        rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
+        rd_kafka_header_add(h, "sluice-job", -1, s->job, -1);
         rd_kafka_header_add(h, "sluice-seq", -1, sbuf, sn);
         rd_kafka_header_add(h, "sluice-idx", -1, ibuf, in);
-        if ((e = produce(s->rk, s->rkt, s->conf->output.topic, rows[i].key, rows[i].klen, rows[i].val,
+        if ((e = produce(s->rk, s->rkt, s->output->topic, rows[i].key, rows[i].klen, rows[i].val,
                          rows[i].vlen, copy, h, errstr, errstr_size)))
             break;
     }
@@ -417,7 +422,7 @@ sl_err_t sl__sink_side(sl_sink_t *s, const char *topic, const sl_rec_t *m, const
     int pn = snprintf(part, sizeof(part), "%d", m->partition);
     int on = snprintf(off, sizeof(off), "%" PRId64, m->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-    rd_kafka_header_add(h, "sluice-job", -1, s->conf->name, -1);
+    rd_kafka_header_add(h, "sluice-job", -1, s->job, -1);
     rd_kafka_header_add(h, "sluice-error", -1, why, -1);
     rd_kafka_header_add(h, "sluice-source-topic", -1, m->topic, -1);
     rd_kafka_header_add(h, "sluice-source-partition", -1, part, pn);
@@ -455,15 +460,15 @@ static void rule(FILE *out, const int *w, int n)
 
 void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nrows)
 {
-    const sl_conf_t *c = s->conf;
-    int n = sl__out_ncols(&c->plan);
+    const sl_plan_t *plan = s->plan;
+    int n = sl__out_ncols(plan);
     size_t shown = nrows < CONSOLE_ROWS ? nrows : CONSOLE_ROWS;
     int *w = calloc((size_t)n, sizeof(int));
     if (!w)
         return;
     char buf[64];
     for (int i = 0; i < n; i++) {
-        w[i] = (int)strlen(c->plan.cols[i].name);
+        w[i] = (int)strlen(plan->cols[i].name);
         for (size_t r = 0; r < shown; r++) {
             cell(&rows[r * (size_t)n + (size_t)i], buf, sizeof(buf));
             if ((int)strlen(buf) > w[i])
@@ -477,7 +482,7 @@ void sl__sink_console(sl_sink_t *s, int64_t seq, const sl_val_t *rows, size_t nr
             seq);
     rule(out, w, n);
     for (int i = 0; i < n; i++)
-        fprintf(out, "|%*s", w[i], c->plan.cols[i].name);
+        fprintf(out, "|%*s", w[i], plan->cols[i].name);
     fputs("|\n", out);
     rule(out, w, n);
     for (size_t r = 0; r < shown; r++) {

@@ -23,21 +23,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "conf.h"
+#include "commit/merge.h"
+#include "commit/outbox.h"
+#include "conf/conf.h"
 #include "job_int.h"
 #include "kafka.h"
 #include "log.h"
-#include "merge.h"
-#include "outbox.h"
-#include "output.h"
-#include "sink.h"
-#include "sink_local.h"
-#include "source.h"
-#include "source_local.h"
+#include "query/table.h"
+#include "query/window.h"
+#include "sink/output.h"
+#include "sink/sink.h"
+#include "sink/sink_local.h"
+#include "source/source.h"
+#include "source/source_local.h"
 #include "store.h"
-#include "table.h"
 #include "util.h"
-#include "window.h"
 
 #define CONSUME_MAX 1000
 
@@ -459,9 +459,11 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     int quiet = 1;
     sl__kafka_quiet(1);
     if (c->source.kind == SL_SRC_KAFKA &&
-        (e = sl__source_open(&run->src, c, errstr, errstr_size)))
+        (e = sl__source_open(&run->src, c->name, &c->kafka, &c->source, c->state.dir, errstr,
+                             errstr_size)))
         goto fail_open;
-    if ((e = sl__sink_open(&run->sink, c, job->console, errstr, errstr_size)))
+    if ((e = sl__sink_open(&run->sink, c->name, &c->kafka, &c->output, &c->plan,
+                           c->source.dead_letter_topic, job->console, errstr, errstr_size)))
         goto fail_open;
     sl__local_close(&job->local); /* a memory sink's rows of an earlier run */
     if ((e = sl__local_open(&job->local, &c->plan, &c->output, job->foreach,
@@ -498,7 +500,7 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     run->src.fresh = job->seq == 0;
     run->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
     if (c->source.kind != SL_SRC_KAFKA)
-        e = sl__lsrc_open(c, run->store, &run->lsrc, errstr, errstr_size);
+        e = sl__lsrc_open(&c->source, run->store, &run->lsrc, errstr, errstr_size);
     else
         e = sl__source_start(&run->src, run->store, c->trigger.available_now, errstr,
                              errstr_size);

@@ -7,7 +7,7 @@
 #ifndef SL_OUTPUT_H
 #define SL_OUTPUT_H
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "util.h"
 
 /* At most this many group-by values (a key is decoded on the stack). */

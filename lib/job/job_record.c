@@ -11,8 +11,8 @@
 
 #include "job_int.h"
 #include "log.h"
-#include "output.h"
-#include "window.h"
+#include "query/window.h"
+#include "sink/output.h"
 
 /* An undecodable record: 1 when it is dealt with (skipped, or sent to the dead-letter
  * topic) and its position may pass it, 0 when the job stops before it. */

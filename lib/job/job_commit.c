@@ -10,19 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commit/merge.h"
+#include "commit/outbox.h"
 #include "crash.h"
 #include "job_int.h"
 #include "log.h"
-#include "merge.h"
-#include "outbox.h"
-#include "output.h"
-#include "sink.h"
-#include "sink_local.h"
-#include "source.h"
-#include "source_local.h"
+#include "query/window.h"
+#include "sink/output.h"
+#include "sink/sink.h"
+#include "sink/sink_local.h"
+#include "source/source.h"
+#include "source/source_local.h"
 #include "store.h"
 #include "util.h"
-#include "window.h"
 
 /* A new producer fences the old one and aborts its open transaction; the outbox still
  * holds the batch, so reconciliation publishes what is missing. But a fence that came from

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "table.h"
+#include "query/table.h"
 
 sl_err_t sl__out_columns(const sl_plan_t *c, const uint8_t *key, size_t klen, int64_t wend,
                          const sl_acc_t *accs, sl_val_t *cols, char *why, size_t why_size)

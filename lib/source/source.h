@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <regex.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "store.h"
 
 /* One input record, from Kafka or another source: what the query and the side topics
@@ -57,7 +57,9 @@ typedef struct sl_refill {
 } sl_refill_t;
 
 typedef struct sl_source {
-    const sl_conf_t *conf;
+    const char *job;              /* the job's name */
+    const sl_conf_kafka_t *kafka; /* the Kafka clients' properties */
+    const sl_conf_source_t *cs;   /* what to read and from where to start */
     sl_store_t *store; /* borrowed; positions are read from it on assignment */
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
@@ -83,10 +85,14 @@ typedef struct sl_source {
 } sl_source_t;
 
 /**
- * Creates the consumer and checks that the brokers answer and every source topic
- * exists. Does not subscribe yet. Fills @p errstr with one line on failure.
+ * Creates the consumer of job @p job and checks that the brokers answer and every source
+ * topic exists. Does not subscribe yet. @p state_dir names this instance in the consumer
+ * group. The configuration parts are borrowed for the life of @p src. Fills @p errstr
+ * with one line on failure.
  */
-sl_err_t sl__source_open(sl_source_t *src, const sl_conf_t *conf, char *errstr, size_t errstr_size);
+sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_t *kafka,
+                         const sl_conf_source_t *cs, const char *state_dir, char *errstr,
+                         size_t errstr_size);
 /**
  * Checks through the consumer group that no other instance of the job runs: a member of
  * the group other than this instance (its group.instance.id, or, once joined, its member

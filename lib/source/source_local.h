@@ -16,15 +16,15 @@
 #ifndef SL_SOURCE_LOCAL_H
 #define SL_SOURCE_LOCAL_H
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "source.h"
 #include "store.h"
 
 typedef struct sl_lsrc sl_lsrc_t;
 
-/** Opens the source of @p c (files or socket); the files source reads its progress from
- *  @p store. */
-sl_err_t sl__lsrc_open(const sl_conf_t *c, sl_store_t *store, sl_lsrc_t **out, char *errstr,
+/** Opens the source @p c describes (files or socket), borrowing it until closed; the
+ *  files source reads its progress from @p store. */
+sl_err_t sl__lsrc_open(const sl_conf_source_t *c, sl_store_t *store, sl_lsrc_t **out, char *errstr,
                        size_t errstr_size);
 void sl__lsrc_close(sl_lsrc_t *s);
 

@@ -9,14 +9,14 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "conf.h"
-#include "merge.h"
-#include "sink.h"
-#include "sink_local.h"
-#include "source.h"
-#include "source_local.h"
+#include "commit/merge.h"
+#include "conf/conf.h"
+#include "query/table.h"
+#include "sink/sink.h"
+#include "sink/sink_local.h"
+#include "source/source.h"
+#include "source/source_local.h"
 #include "store.h"
-#include "table.h"
 
 #define MAX_WINDOWS 1000 /* per record; conf_query.c refuses a window/slide ratio above */
 

@@ -6,7 +6,7 @@
 #ifndef SL_AGG_H
 #define SL_AGG_H
 
-#include "row.h"
+#include "codec/row.h"
 #include "util.h"
 
 typedef enum sl_agg_fn {

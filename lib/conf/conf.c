@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "conf_int.h"
+#include "query/window.h"
 #include "util.h"
-#include "window.h"
 
 void sl__conf_problem(checker_t *ck, const char *path, const char *fmt, ...)
 {

@@ -12,9 +12,9 @@
 #ifndef SL_MERGE_H
 #define SL_MERGE_H
 
-#include "conf.h"
+#include "conf/conf.h"
+#include "query/table.h"
 #include "store.h"
-#include "table.h"
 
 typedef struct sl_merge {
     const sl_plan_t *c;    /* the query (borrowed) */

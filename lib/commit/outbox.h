@@ -14,7 +14,7 @@
 #ifndef SL_OUTBOX_H
 #define SL_OUTBOX_H
 
-#include "sink.h"
+#include "sink/sink.h"
 #include "store.h"
 #include "util.h"
 

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "row.h"
+#include "codec/row.h"
 #include "sluice/sluice.h"
 #include "util.h"
 

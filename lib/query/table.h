@@ -12,7 +12,7 @@
 #define SL_TABLE_H
 
 #include "agg.h"
-#include "row.h"
+#include "codec/row.h"
 #include "util.h"
 
 /** Appends the key of @p row's values at @p slots to @p out. */

@@ -30,7 +30,7 @@ typedef struct file_ent {
 } file_ent_t;
 
 struct sl_lsrc {
-    const sl_conf_t *c;
+    const sl_conf_source_t *c;
     char desc[600];
     /* files */
     file_ent_t *files;
@@ -95,9 +95,9 @@ static int load_file_pos(void *opaque, const char *k, size_t klen, const char *v
 /* Picks up new files of the directory. */
 static int scan_dir(sl_lsrc_t *s, char *errstr, size_t errstr_size)
 {
-    DIR *d = opendir(s->c->source.path);
+    DIR *d = opendir(s->c->path);
     if (!d) {
-        snprintf(errstr, errstr_size, "source.path %s: %s", s->c->source.path, strerror(errno));
+        snprintf(errstr, errstr_size, "source.path %s: %s", s->c->path, strerror(errno));
         return -1;
     }
     struct dirent *de;
@@ -106,7 +106,7 @@ static int scan_dir(sl_lsrc_t *s, char *errstr, size_t errstr_size)
             continue;
         char full[4096];
         struct stat st;
-        snprintf(full, sizeof(full), "%s/%s", s->c->source.path, de->d_name);
+        snprintf(full, sizeof(full), "%s/%s", s->c->path, de->d_name);
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
         file_ent_t *f = find_file(s, de->d_name);
@@ -148,10 +148,10 @@ static int next_file(sl_lsrc_t *s, int available_now, char *errstr, size_t errst
     }
     if (!best)
         return 0;
-    if (s->c->source.max_files && s->started >= s->c->source.max_files && best->off == 0)
+    if (s->c->max_files && s->started >= s->c->max_files && best->off == 0)
         return 0; /* the batch has its files; this one waits for the next */
     char full[4096];
-    snprintf(full, sizeof(full), "%s/%s", s->c->source.path, best->name);
+    snprintf(full, sizeof(full), "%s/%s", s->c->path, best->name);
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -319,7 +319,7 @@ static int poll_socket(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, in
 
 /* ---- the interface ---- */
 
-sl_err_t sl__lsrc_open(const sl_conf_t *c, sl_store_t *store, sl_lsrc_t **out, char *errstr,
+sl_err_t sl__lsrc_open(const sl_conf_source_t *c, sl_store_t *store, sl_lsrc_t **out, char *errstr,
                        size_t errstr_size)
 {
     sl_lsrc_t *s = calloc(1, sizeof(*s));
@@ -330,8 +330,8 @@ sl_err_t sl__lsrc_open(const sl_conf_t *c, sl_store_t *store, sl_lsrc_t **out, c
     }
     s->c = c;
     s->fd = -1;
-    if (c->source.kind == SL_SRC_FILES) {
-        snprintf(s->desc, sizeof(s->desc), "files in %s", c->source.path);
+    if (c->kind == SL_SRC_FILES) {
+        snprintf(s->desc, sizeof(s->desc), "files in %s", c->path);
         sl_err_t e =
             sl__store_scan(store, SL_CF_META, "file/", 5, load_file_pos, s, errstr, errstr_size);
         if (!e && scan_dir(s, errstr, errstr_size) < 0)
@@ -341,8 +341,8 @@ sl_err_t sl__lsrc_open(const sl_conf_t *c, sl_store_t *store, sl_lsrc_t **out, c
             return e;
         }
     } else {
-        snprintf(s->desc, sizeof(s->desc), "%s:%d", c->source.host, c->source.port);
-        if ((s->fd = connect_to(c->source.host, c->source.port, errstr, errstr_size)) < 0) {
+        snprintf(s->desc, sizeof(s->desc), "%s:%d", c->host, c->port);
+        if ((s->fd = connect_to(c->host, c->port, errstr, errstr_size)) < 0) {
             sl__lsrc_close(s);
             return SL_ERR_IO;
         }
@@ -373,7 +373,7 @@ int sl__lsrc_poll(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, int ava
                   int *done, char *errstr, size_t errstr_size)
 {
     *done = 0;
-    if (s->c->source.kind == SL_SRC_FILES)
+    if (s->c->kind == SL_SRC_FILES)
         return poll_files(s, recs, max, timeout_ms, available_now, done, errstr, errstr_size);
     return poll_socket(s, recs, max, timeout_ms, done, errstr, errstr_size);
 }
@@ -381,7 +381,7 @@ int sl__lsrc_poll(sl_lsrc_t *s, sl_rec_t *recs, int max, int timeout_ms, int ava
 void sl__lsrc_ack(sl_lsrc_t *s, const sl_rec_t *rec)
 {
     /* Records come from the mapped file, and are acknowledged before the next poll. */
-    if (s->c->source.kind != SL_SRC_FILES || !s->map)
+    if (s->c->kind != SL_SRC_FILES || !s->map)
         return;
     file_ent_t *f = &s->files[s->cur_idx];
     if (strcmp(f->name, rec->topic) != 0)

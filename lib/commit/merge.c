@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "output.h"
-#include "window.h"
+#include "query/window.h"
+#include "sink/output.h"
 
 /* One aggregate the batch changes: its key, window end, combined accumulators, and what
  * the state held before. */

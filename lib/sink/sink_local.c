@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "codec_int.h"
+#include "codec/codec_int.h"
+#include "commit/outbox.h"
 #include "log.h"
-#include "outbox.h"
 #include "output.h"
 
 sl_err_t sl__local_open(sl_local_t *l, const sl_plan_t *plan, const sl_conf_output_t *out,

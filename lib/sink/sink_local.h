@@ -16,7 +16,7 @@
 
 #include <pthread.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "sink.h"
 #include "sluice/sluice.h"
 #include "store.h"
