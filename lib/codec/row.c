@@ -48,8 +48,13 @@ int sl__val_cmp(const sl_val_t *a, const sl_val_t *b)
 
 int sl__ts_format(int64_t ms, int iso, char *buf, size_t size)
 {
-    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-    int frac = (int)(ms - secs * 1000);
+    /* Floor division, in steps that cannot overflow at the ends of a long. */
+    int64_t secs = ms / 1000;
+    int frac = (int)(ms % 1000);
+    if (frac < 0) {
+        secs--;
+        frac += 1000;
+    }
     time_t t = (time_t)secs;
     struct tm tm;
     if (!gmtime_r(&t, &tm))

@@ -41,9 +41,16 @@ sl_err_t sl__local_open(sl_local_t *l, const sl_plan_t *plan, const sl_conf_outp
                      strerror(errno));
             return SL_ERR_IO;
         }
-        if (access(o->path, W_OK) != 0) {
+        /* access() alone takes a writable regular file: the first batch would then fail
+         * to write its file only after its state was committed. */
+        struct stat st;
+        int bad = stat(o->path, &st) != 0      ? errno
+                  : !S_ISDIR(st.st_mode)       ? ENOTDIR
+                  : access(o->path, W_OK) != 0 ? errno
+                                               : 0;
+        if (bad) {
             snprintf(errstr, errstr_size, "output.path %s: %s", o->path,
-                     errno == ENOTDIR ? "not a directory" : strerror(errno));
+                     bad == ENOTDIR ? "not a directory" : strerror(bad));
             return SL_ERR_IO;
         }
     }

@@ -27,6 +27,7 @@ typedef struct file_ent {
     int done;        /* read to its end */
     int dirty;       /* changed since the last commit */
     int in_snapshot; /* present when an available-now run started */
+    int present;     /* seen in the directory (one known from the state may be gone) */
 } file_ent_t;
 
 struct sl_lsrc {
@@ -116,6 +117,7 @@ static int scan_dir(sl_lsrc_t *s, char *errstr, size_t errstr_size)
             return -1;
         }
         f->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        f->present = 1;
         if (!s->snapshot_taken)
             f->in_snapshot = 1;
     }
@@ -140,7 +142,7 @@ static int next_file(sl_lsrc_t *s, int available_now, char *errstr, size_t errst
     file_ent_t *best = NULL;
     for (size_t i = 0; i < s->nfiles; i++) {
         file_ent_t *f = &s->files[i];
-        if (f->done || (available_now && !f->in_snapshot) || !f->mtime_ms)
+        if (f->done || (available_now && !f->in_snapshot) || !f->present)
             continue;
         if (!best || f->mtime_ms < best->mtime_ms ||
             (f->mtime_ms == best->mtime_ms && strcmp(f->name, best->name) < 0))
