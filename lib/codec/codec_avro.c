@@ -53,10 +53,7 @@ static int flatten(sl_codec_t *c, avro_schema_t s, const char *path, int nullabl
         for (size_t i = 0; i < n; i++) {
             const char *fname = avro_schema_record_field_name(s, (int)i);
             char sub[512];
-            if (*path)
-                snprintf(sub, sizeof(sub), "%s.%s", path, fname);
-            else
-                snprintf(sub, sizeof(sub), "%s", fname);
+            snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", fname);
             if (flatten(c, avro_schema_record_field_get_by_index(s, (int)i), sub, nullable,
                         depth + 1) < 0)
                 return -1;
@@ -218,10 +215,7 @@ static aop_t *compile(compile_ctx_t *cx, avro_schema_t s, const char *path, int 
         for (uint32_t i = 0; i < op->n; i++) {
             const char *fname = avro_schema_record_field_name(s, (int)i);
             char sub[512];
-            if (*path)
-                snprintf(sub, sizeof(sub), "%s.%s", path, fname);
-            else
-                snprintf(sub, sizeof(sub), "%s", fname);
+            snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", fname);
             op->kids[i] =
                 compile(cx, avro_schema_record_field_get_by_index(s, (int)i), sub, depth + 1);
             if (!op->kids[i])

@@ -161,12 +161,8 @@ Test(integration, totals_continue_and_replay, .timeout = 1200)
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     const char *bs = tk_bootstrap();
     char in[128], out[128], err[512];
-    tk_unique(in, sizeof(in), "agg-in");
-    tk_unique(out, sizeof(out), "agg-out");
-    tk_create_topic(bs, in, 6);
-    tk_create_topic(bs, out, 3);
-    char *dir = tk_tmpdir("sluice-it-agg");
-    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    tk_in_out_topics(bs, "agg", 6, 3, in, out, sizeof(in));
+    char *dir = tk_job_dir("agg");
     sl_job_stats_t st;
 
     cr_assert_eq(sl_gen_produce(bs, NULL, in, 6, &SPEC, 0, FIRST_RUN, err, sizeof(err)), SL_OK,

@@ -23,8 +23,7 @@ static char *dir;
 static void setup(void)
 {
     sl_log_configure(SL_LOG_WARN, 0, NULL);
-    dir = tk_tmpdir("sluice-it-bad");
-    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    dir = tk_job_dir("bad");
 }
 
 static void teardown(void)
@@ -233,10 +232,7 @@ Test(bad_input, a_changed_query_is_refused_on_old_state)
 {
     const char *bs = tk_bootstrap();
     char in[128], out[128], err[8192];
-    tk_unique(in, sizeof(in), "fp-in");
-    tk_unique(out, sizeof(out), "fp-out");
-    tk_create_topic(bs, in, 1);
-    tk_create_topic(bs, out, 1);
+    tk_in_out_topics(bs, "fp", 1, 1, in, out, sizeof(in));
     sl_gen_spec_t spec = {.seed = 4, .pages = 5, .users = 5};
     cr_assert_eq(sl_gen_produce(bs, NULL, in, 1, &spec, 0, 100, err, sizeof(err)), SL_OK);
     write_job(bs, in, out, "pageview.avsc", "");
@@ -272,10 +268,7 @@ Test(bad_input, a_transaction_timeout_above_the_brokers_maximum)
 {
     const char *bs = tk_bootstrap();
     char in[128], out[128];
-    tk_unique(in, sizeof(in), "tto-in");
-    tk_unique(out, sizeof(out), "tto-out");
-    tk_create_topic(bs, in, 1);
-    tk_create_topic(bs, out, 1);
+    tk_in_out_topics(bs, "tto", 1, 1, in, out, sizeof(in));
     char json[4096];
     snprintf(json, sizeof(json),
              "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\","

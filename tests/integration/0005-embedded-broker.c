@@ -69,8 +69,7 @@ Test(embedded, dev_broker_serves_a_job, .timeout = 120)
     const char *conf[] = {"enable.idempotence=false", NULL};
     cr_assert_eq(sl_gen_produce(bs, conf, "views", 3, &spec, 0, 3000, err, sizeof(err)), SL_OK,
                  "%s", err);
-    char *dir = tk_tmpdir("sluice-it-dev");
-    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    char *dir = tk_job_dir("dev");
     char json[2048];
     snprintf(json, sizeof(json),
              "{\"name\": \"dev\", \"kafka\": {\"bootstrap.servers\": \"%s\","

@@ -55,8 +55,7 @@ static void make_env(env_t *e, const char *in, const char *tag, int available_no
     snprintf(e->in, sizeof(e->in), "%s", in);
     tk_unique(e->out, sizeof(e->out), tag);
     tk_create_topic(e->bs, e->out, 1);
-    e->dir = tk_tmpdir("sluice-it-eos");
-    tk_write_file(e->dir, "pageview.avsc", sl_gen_pageview_schema());
+    e->dir = tk_job_dir("eos");
     write_job(e, available_now);
     snprintf(e->job, sizeof(e->job), "%s/job.json", e->dir);
     snprintf(e->log, sizeof(e->log), "%s/sluice.log", e->dir);

@@ -49,10 +49,7 @@ Test(state_failure, disk_full_stops_the_job_without_running_ahead, .timeout = 60
         cr_skip_test("cannot mount a tmpfs (needs root): %s", strerror(errno));
     }
     char in[128], out[128];
-    tk_unique(in, sizeof(in), "full-in");
-    tk_unique(out, sizeof(out), "full-out");
-    tk_create_topic(bs, in, 3);
-    tk_create_topic(bs, out, 3);
+    tk_in_out_topics(bs, "full", 3, 3, in, out, sizeof(in));
     /* Many distinct keys, so each batch writes a lot of state. */
     const uint64_t n = 150000;
     sl_gen_spec_t spec = {.seed = 12, .pages = 10, .users = 100000};

@@ -41,15 +41,11 @@ Test(broker_restart, kill_9_the_broker_mid_run, .timeout = 900, .fini = stop_bro
     snprintf(kdir, sizeof(kdir), "/tmp/sluice-kill-broker-%d", (int)getpid());
     char *bs = tk_broker_start(TK_KAFKA_DEFAULT, kdir);
     char in[128], out[128], err[512];
-    tk_unique(in, sizeof(in), "bk-in");
-    tk_unique(out, sizeof(out), "bk-out");
-    tk_create_topic(bs, in, 3);
-    tk_create_topic(bs, out, 1);
+    tk_in_out_topics(bs, "bk", 3, 1, in, out, sizeof(in));
     const uint64_t n = 200000;
     cr_assert_eq(sl_gen_produce(bs, NULL, in, 3, &SPEC, 0, n, err, sizeof(err)), SL_OK, "%s", err);
 
-    char *dir = tk_tmpdir("sluice-it-bk");
-    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    char *dir = tk_job_dir("bk");
     char json[2048];
     snprintf(json, sizeof(json),
              "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"

@@ -40,8 +40,7 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
     cr_assert_eq(sl_gen_produce(bs, NULL, "in", 3, &spec, 0, n, err, sizeof(err)), SL_OK, "%s",
                  err);
 
-    char *dir = tk_tmpdir("sluice-it-mock");
-    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    char *dir = tk_job_dir("mock");
     char json[2048];
     snprintf(json, sizeof(json),
              "{\"name\": \"faults\", \"kafka\": {\"bootstrap.servers\": \"%s\","

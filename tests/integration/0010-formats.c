@@ -52,10 +52,7 @@ Test(formats, json_in_avro_out, .timeout = 300)
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     const char *bs = tk_bootstrap();
     char in[128], out[128], err[4096];
-    tk_unique(in, sizeof(in), "fmt-in");
-    tk_unique(out, sizeof(out), "fmt-out");
-    tk_create_topic(bs, in, 2);
-    tk_create_topic(bs, out, 1);
+    tk_in_out_topics(bs, "fmt", 2, 1, in, out, sizeof(in));
 
     /* JSON records; every fifth has no qty (null), prices are doubles. */
     rd_kafka_conf_t *pc = rd_kafka_conf_new();

@@ -31,12 +31,8 @@ Test(one_instance, a_second_instance_is_refused_and_the_first_runs_on, .timeout 
     sl_log_configure(SL_LOG_WARN, 0, NULL);
     const char *bs = tk_bootstrap();
     char in[128], out[128], err[8192];
-    tk_unique(in, sizeof(in), "one-in");
-    tk_unique(out, sizeof(out), "one-out");
-    tk_create_topic(bs, in, 3);
-    tk_create_topic(bs, out, 1);
-    char *dir = tk_tmpdir("sluice-it-one");
-    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    tk_in_out_topics(bs, "one", 3, 1, in, out, sizeof(in));
+    char *dir = tk_job_dir("one");
     char json[2048];
     snprintf(json, sizeof(json), JOB, out, bs, in, out, "state-a");
     tk_write_file(dir, "a.json", json);

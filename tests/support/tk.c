@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice/sluice_dev.h"
+
 static char g_bootstrap[256];
 static char g_broker_dir[512];
 static pid_t g_owner;
@@ -116,6 +118,18 @@ static void admin_wait(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what, co
 void tk_create_topic(const char *bootstrap, const char *topic, int partitions)
 {
     tk_create_topic_config(bootstrap, topic, partitions, NULL);
+}
+
+void tk_in_out_topics(const char *bootstrap, const char *name, int in_parts, int out_parts,
+                      char *in, char *out, size_t size)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "%s-in", name);
+    tk_unique(in, size, prefix);
+    snprintf(prefix, sizeof(prefix), "%s-out", name);
+    tk_unique(out, size, prefix);
+    tk_create_topic(bootstrap, in, in_parts);
+    tk_create_topic(bootstrap, out, out_parts);
 }
 
 void tk_alter_topic(const char *bootstrap, const char *topic, const char *const *config)
@@ -299,6 +313,15 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 void tk_rmrf(const char *path)
 {
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tk_job_dir(const char *name)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "sluice-it-%s", name);
+    char *dir = tk_tmpdir(prefix);
+    tk_write_file(dir, "pageview.avsc", sl_gen_pageview_schema());
+    return dir;
 }
 
 void tk_write_file(const char *dir, const char *name, const char *text)

@@ -26,6 +26,11 @@ void tk_broker_stop(const char *dir);
 void tk_unique(char *buf, size_t size, const char *prefix);
 /** Creates a topic (and waits until its metadata is visible); aborts the test on failure. */
 void tk_create_topic(const char *bootstrap, const char *topic, int partitions);
+/** A test's input and output topics: unique names "<name>-in-..." and "<name>-out-..." in
+ *  @p in and @p out (@p size bytes each), created with @p in_parts and @p out_parts
+ *  partitions. */
+void tk_in_out_topics(const char *bootstrap, const char *name, int in_parts, int out_parts,
+                      char *in, char *out, size_t size);
 /** The same with topic settings (@p config: name, value, ..., NULL). */
 void tk_create_topic_config(const char *bootstrap, const char *topic, int partitions,
                             const char *const *config);
@@ -53,6 +58,9 @@ uint64_t tk_consume_all(const char *bootstrap, const char *topic,
                         void (*fn)(void *opaque, const rd_kafka_message_t *m), void *opaque);
 /** A new empty folder under /tmp; the caller removes it with tk_rmrf(). */
 char *tk_tmpdir(const char *prefix);
+/** A job's folder under /tmp ("sluice-it-<name>-..."), holding the page-view schema as
+ *  pageview.avsc; the caller removes it with tk_rmrf(). */
+char *tk_job_dir(const char *name);
 void tk_rmrf(const char *path);
 /** The first 64 KiB of the file at @p path (a log, for failure messages), in a static
  *  buffer that the next call overwrites; "" when it cannot be read. */
