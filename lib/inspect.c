@@ -137,6 +137,16 @@ static int pos_cb(void *opaque, const char *k, size_t klen, const char *v, size_
     return 0;
 }
 
+/* A files source's progress: "file/<name>" = byte offset read to, and whether it is done. */
+static int file_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    FILE *out = opaque;
+    if (vlen == 9)
+        fprintf(out, "  file %.*s = byte %" PRId64 "%s\n", (int)(klen - 5), k + 5,
+                (int64_t)sl__be64_get((const uint8_t *)v), v[8] ? " (read to its end)" : "");
+    return 0;
+}
+
 static int count_cb(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
 {
     (void)seq;
@@ -239,7 +249,8 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
     }
     free(val);
     fprintf(out, "positions (next offset to read):\n");
-    if ((e = sl__store_scan(s, SL_CF_META, "pos/", 4, pos_cb, out, errstr, errstr_size)))
+    if ((e = sl__store_scan(s, SL_CF_META, "pos/", 4, pos_cb, out, errstr, errstr_size)) ||
+        (e = sl__store_scan(s, SL_CF_META, "file/", 5, file_cb, out, errstr, errstr_size)))
         goto done;
     uint64_t pending = 0;
     if ((e = sl__outbox_scan(s, count_cb, &pending, errstr, errstr_size)))

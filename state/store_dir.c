@@ -118,7 +118,12 @@ sl_err_t sl__store_dir_check(const char *dir, int read_only, int64_t *marked, ch
                 errstr, errstr_size);
         return SL_ERR_STATE;
     }
-    if (!others || read_only)
+    if (read_only) {
+        snprintf(errstr, errstr_size, "state %s: no state here (no batch was committed with it)",
+                 dir);
+        return SL_ERR_NOTFOUND;
+    }
+    if (!others)
         return SL_OK;
     /* A store whose creation was cut short (no CURRENT yet, nothing written): RocksDB
      * would refuse to make one over its empty log, so its files are removed. */

@@ -100,8 +100,11 @@ int sl__ts_parse(const char *s, size_t len, int64_t *ms)
     if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo) || p >= end ||
         *p++ != '-' || digits(&p, end, 2, &d))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31)
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
         return -1;
+    if (mo == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0)))
+        return -1; /* as java.time: no February 29 outside leap years */
     if (p < end && (*p == 'T' || *p == ' ')) {
         p++;
         if (digits(&p, end, 2, &h) || p >= end || *p++ != ':' || digits(&p, end, 2, &mi))
@@ -123,7 +126,7 @@ int sl__ts_parse(const char *s, size_t len, int64_t *ms)
                     return -1;
             }
         }
-        if (h > 23 || mi > 59 || sec > 60)
+        if (h > 23 || mi > 59 || sec > 59) /* java.time takes no leap second either */
             return -1;
     }
     int offset_min = 0;
@@ -136,6 +139,8 @@ int sl__ts_parse(const char *s, size_t len, int64_t *ms)
         if (p < end && *p == ':')
             p++;
         if (p < end && digits(&p, end, 2, &om))
+            return -1;
+        if (om > 59 || oh * 60 + om > 18 * 60) /* java.time's offsets: at most 18 hours */
             return -1;
         offset_min = sign * (oh * 60 + om);
     }

@@ -230,14 +230,12 @@ void sl__val_format(const sl_val_t *v, char *buf, size_t size)
     case SL_T_LONG:
         snprintf(buf, size, "%lld", (long long)v->u.i);
         break;
-    case SL_T_DOUBLE:
-        if (isnan(v->u.d))
-            snprintf(buf, size, "NaN"); /* as Spark shows them */
-        else if (isinf(v->u.d))
-            snprintf(buf, size, "%sInfinity", v->u.d < 0 ? "-" : "");
-        else
-            snprintf(buf, size, "%.15g", v->u.d);
+    case SL_T_DOUBLE: {
+        char d[SL_DTOA_MAX];
+        sl__dtoa_java(v->u.d, d); /* as Spark's console shows it */
+        snprintf(buf, size, "%s", d);
         break;
+    }
     case SL_T_STRING:
         snprintf(buf, size, "%.*s", (int)v->n, v->u.s);
         break;

@@ -19,6 +19,7 @@
 #include "source.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -297,6 +298,32 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* The absolute path of @p path with no "." or ".." and no symbolic link, however it is
+ * spelled ("st", "./st", "/abs/st"); a path that does not exist yet is resolved through
+ * its parent. */
+static void canonical_dir(const char *path, char *out, size_t size)
+{
+    char buf[PATH_MAX];
+    if (realpath(path, buf)) {
+        snprintf(out, size, "%s", buf);
+        return;
+    }
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", path);
+    size_t len = strlen(parent);
+    while (len > 1 && parent[len - 1] == '/')
+        parent[--len] = 0;
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    if (slash)
+        *slash = 0;
+    int n = -1;
+    if (realpath(slash ? (parent[0] ? parent : "/") : ".", buf))
+        n = snprintf(out, size, "%s/%s", strcmp(buf, "/") ? buf : "", base);
+    if (n < 0 || (size_t)n >= size)
+        snprintf(out, size, "%s", path);
+}
+
 sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_t *kafka,
                          const sl_conf_source_t *cs, const char *state_dir, char *errstr,
                          size_t errstr_size)
@@ -320,11 +347,10 @@ sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_
         th = th * 31 + sl__hash(cs->topics[i], strlen(cs->topics[i]));
     if (cs->pattern)
         th = th * 31 + sl__hash(cs->pattern, strlen(cs->pattern));
-    char where[4400], host[256] = "", cwd[4096] = "";
+    char where[4400], host[256] = "", dir[PATH_MAX];
     gethostname(host, sizeof(host) - 1);
-    if (state_dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
-        cwd[0] = 0;
-    int wl = snprintf(where, sizeof(where), "%s:%s/%s", host, cwd, state_dir);
+    canonical_dir(state_dir, dir, sizeof(dir));
+    int wl = snprintf(where, sizeof(where), "%s:%s", host, dir);
     uint64_t ih = sl__hash(where, wl > 0 && (size_t)wl < sizeof(where) ? (size_t)wl : 0);
     snprintf(src->legacy_instance, sizeof(src->legacy_instance), "%s-%08x", group,
              (unsigned)(th & 0xffffffffu));

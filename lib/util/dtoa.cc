@@ -6,6 +6,8 @@
  */
 #include <double-conversion/double-conversion.h>
 
+#include <string.h>
+
 #include "dtoa.h"
 
 size_t sl__dtoa(double d, char *buf)
@@ -22,5 +24,28 @@ size_t sl__dtoa(double d, char *buf)
     conv.ToShortest(d, &sb);
     size_t n = (size_t)sb.position();
     sb.Finalize();
+    return n;
+}
+
+size_t sl__dtoa_java(double d, char *buf)
+{
+    using double_conversion::DoubleToStringConverter;
+    /* Java's Double.toString(): plain digits from 1e-3 up to below 1e7, else "d.dddE<n>";
+     * always a digit after the point. */
+    static const DoubleToStringConverter conv(
+        DoubleToStringConverter::EMIT_TRAILING_DECIMAL_POINT |
+            DoubleToStringConverter::EMIT_TRAILING_ZERO_AFTER_POINT,
+        "Infinity", "NaN", 'E', -3, 7, 0, 0);
+    double_conversion::StringBuilder sb(buf, SL_DTOA_MAX);
+    conv.ToShortest(d, &sb);
+    size_t n = (size_t)sb.position();
+    sb.Finalize();
+    char *e = (char *)memchr(buf, 'E', n);
+    if (e && !memchr(buf, '.', (size_t)(e - buf)) && n + 2 < SL_DTOA_MAX) {
+        memmove(e + 2, e, n - (size_t)(e - buf) + 1);
+        e[0] = '.';
+        e[1] = '0';
+        n += 2;
+    }
     return n;
 }

@@ -19,6 +19,11 @@ extern "C" {
  * "1e+20", "1.5e-5"); its length. Infinities and NaN are written as "Infinity", "NaN".
  */
 size_t sl__dtoa(double d, char *buf);
+/**
+ * The same as Java's Double.toString() writes it, which is how Spark's console shows a
+ * double: "2.0", "0.001", "1.0E7", "1.5E-5", "Infinity", "NaN"; its length.
+ */
+size_t sl__dtoa_java(double d, char *buf);
 
 #ifdef __cplusplus
 }

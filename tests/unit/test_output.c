@@ -128,6 +128,33 @@ Test(output, console_table_like_spark)
     free(text);
 }
 
+Test(output, the_console_and_inspect_show_doubles_as_java_and_spark_do)
+{
+    static const struct {
+        double d;
+        const char *want;
+    } cases[] = {{2.0, "2.0"},
+                 {-1.0, "-1.0"},
+                 {0.0, "0.0"},
+                 {-0.0, "-0.0"},
+                 {0.001, "0.001"},
+                 {0.0009999, "9.999E-4"},
+                 {0.00001, "1.0E-5"},
+                 {1234567.0, "1234567.0"},
+                 {1e7, "1.0E7"},
+                 {12345678.9, "1.23456789E7"},
+                 {0.1 + 0.2, "0.30000000000000004"},
+                 {-1.5e300, "-1.5E300"},
+                 {NAN, "NaN"},
+                 {-INFINITY, "-Infinity"}};
+    char buf[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_val_t v = {.t = SL_T_DOUBLE, .u.d = cases[i].d};
+        sl__val_format(&v, buf, sizeof(buf));
+        cr_assert_str_eq(buf, cases[i].want, "%.17g", cases[i].d);
+    }
+}
+
 Test(output, doubles_are_the_shortest_text_that_reads_back)
 {
     static const struct {

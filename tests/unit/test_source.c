@@ -13,11 +13,14 @@
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 #include "sluice/sluice_dev.h"
@@ -422,6 +425,27 @@ Test(source_open, checks_the_topics_and_names_the_consumer_group_and_member)
     cr_assert_str_eq(src.legacy_instance, legacy, "of the same topics");
     open_src("/srv/a");
     cr_assert_str_eq(src.instance, a, "the same state directory is the same member again");
+    /* However its path is spelled, existing or not yet. */
+    char *tmp = tk_tmpdir("sluice-src-dir"), cwd[PATH_MAX], abs[PATH_MAX + 8], was[PATH_MAX];
+    cr_assert_not_null(getcwd(was, sizeof(was)));
+    cr_assert_eq(chdir(tmp), 0);
+    cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+    static const char *const spellings[] = {"st", "./st", "st/", "st//", NULL};
+    for (int made = 0; made < 2; made++) {
+        snprintf(abs, sizeof(abs), "%s/st", cwd);
+        open_src(abs);
+        snprintf(a, sizeof(a), "%s", src.instance);
+        for (int i = 0; spellings[i]; i++) {
+            open_src(spellings[i]);
+            cr_assert_str_eq(src.instance, a, "'%s' and '%s' (%s)", spellings[i], abs,
+                             made ? "existing" : "not made yet");
+        }
+        if (!made)
+            cr_assert_eq(mkdir("st", 0755), 0);
+    }
+    cr_assert_eq(chdir(was), 0);
+    tk_rmrf(tmp);
+    free(tmp);
 
     parse_job("pages", "\"topics\": [\"in\", \"in2\"]", "");
     open_src("/srv/a");
