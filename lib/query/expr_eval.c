@@ -36,7 +36,11 @@ static void substring(const sl_val_t *s, int64_t pos, int64_t len, int has_len, 
 {
     int64_t n = utf8_len(s->u.s, s->n);
     int64_t start = pos > 0 ? pos - 1 : pos < 0 ? n + pos : 0;
-    int64_t end = has_len ? (len <= 0 ? start : start + len) : n;
+    int64_t end = n;
+    if (has_len && len <= 0)
+        end = start;
+    else if (has_len && __builtin_add_overflow(start, len, &end))
+        end = n; /* a length past the end of the longest string means to the end */
     if (start < 0)
         start = 0;
     if (end > n)

@@ -283,6 +283,13 @@ Test(expr, string_functions)
     sval("substring(s, -5, 3)", "wör");
     sval("substring(s, 0, 2)", "He"); /* position 0 counts as 1 */
     sval("substring(s, 100)", "");
+    /* Positions and lengths at the ends of the long range (the fuzzer found the sum of
+     * these overflowing): Spark reads a length past the end as "to the end". */
+    sval("substring(s, 9223372036854775807, 2)", "");
+    sval("substring(s, 8, 9223372036854775807)", "wörld");
+    sval("substring(s, -3, 9223372036854775807)", "rld");
+    sval("substring(s, -9223372036854775807, 9223372036854775807)", "Hello, wörld");
+    sval("substring(s, -14, 4)", "He"); /* starts before the string: Spark's 'He' */
     sval("substr(s, a, a)", "el");
     sval("concat(s, '!', 'x')", "Hello, wörld!x");
     sval("coalesce(null, s)", "Hello, wörld");
