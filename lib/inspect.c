@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "commit/outbox.h"
+#include "layout.h"
 #include "query/agg.h"
 #include "query/table.h"
 #include "sink/output.h"
@@ -25,6 +26,7 @@ typedef struct layout {
     json_t *doc;
     FILE *out;
     uint64_t count;
+    size_t prefix; /* bytes of the task prefix on the state's keys */
 } layout_t;
 
 static sl_type_t type_of(const char *s)
@@ -123,32 +125,100 @@ static void print_row(layout_t *l, const char *k, size_t klen, const char *v, si
 static int agg_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
 {
     layout_t *l = opaque;
-    print_row(l, k, klen, v, vlen);
+    if (klen < l->prefix) {
+        fprintf(l->out, "  (an entry that cannot be decoded: %zu key bytes)\n", klen);
+        return 0;
+    }
+    print_row(l, k + l->prefix, klen - l->prefix, v, vlen);
     l->count++;
     return 0;
 }
 
+/* What the meta family says: per task its batch and watermark, and every position. */
+typedef struct meta_view {
+    FILE *out;
+    int layout;
+    int *tasks; /* the tasks the store has state of */
+    size_t ntasks, cap;
+} meta_view_t;
+
+static int64_t i64(const char *v)
+{
+    return (int64_t)sl__be64_get((const uint8_t *)v);
+}
+
+/* A position ("pos/<topic>/<partition>", 8 bytes) or a file's progress ("file/<name>", 9). */
+static void print_position(FILE *out, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    if (nlen > 4 && !memcmp(name, "pos/", 4) && vlen == 8)
+        fprintf(out, "  %.*s = %" PRId64 "\n", (int)(nlen - 4), name + 4, i64(v));
+    else if (nlen > 5 && !memcmp(name, "file/", 5) && vlen == 9)
+        fprintf(out, "  file %.*s = byte %" PRId64 "%s\n", (int)(nlen - 5), name + 5, i64(v),
+                v[8] ? " (read to its end)" : "");
+}
+
 static int pos_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    FILE *out = opaque;
-    if (vlen == 8)
-        fprintf(out, "  %.*s = %" PRId64 "\n", (int)(klen - 4), k + 4,
-                (int64_t)sl__be64_get((const uint8_t *)v));
+    meta_view_t *m = opaque;
+    if (m->layout < 2) {
+        print_position(m->out, k, klen, v, vlen);
+        return 0;
+    }
+    /* "t/<task>/<name>" */
+    if (klen < 4 || memcmp(k, "t/", 2))
+        return 0;
+    const char *slash = memchr(k + 2, '/', klen - 2);
+    if (!slash)
+        return 0;
+    const char *name = slash + 1;
+    size_t nlen = klen - (size_t)(name - k);
+    print_position(m->out, name, nlen, v, vlen);
     return 0;
 }
 
-/* A files source's progress: "file/<name>" = byte offset read to, and whether it is done. */
-static int file_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+static int task_cb(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    FILE *out = opaque;
-    if (vlen == 9)
-        fprintf(out, "  file %.*s = byte %" PRId64 "%s\n", (int)(klen - 5), k + 5,
-                (int64_t)sl__be64_get((const uint8_t *)v), v[8] ? " (read to its end)" : "");
+    meta_view_t *m = opaque;
+    const char *slash = klen > 2 ? memchr(k + 2, '/', klen - 2) : NULL;
+    if (!slash || strncmp(slash + 1, "seq", 3) || (size_t)(slash + 4 - k) != klen || vlen != 8)
+        return 0;
+    if (!SL_GROW(m->tasks, m->cap, m->ntasks + 1, 16))
+        m->tasks[m->ntasks++] = (int)strtol(k + 2, NULL, 10);
     return 0;
 }
 
-static int count_cb(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
+/* One line per task: its batch, its watermark, where its changelog was read to. */
+static void print_tasks(sl_store_t *s, meta_view_t *m)
 {
+    for (size_t i = 0; i < m->ntasks; i++) {
+        int t = m->tasks[i];
+        const char *names[] = {"seq", "wm", "clog"};
+        int64_t vals[3] = {0, INT64_MIN, -1};
+        for (int j = 0; j < 3; j++) {
+            char key[64], *v = NULL, err[256];
+            size_t vl;
+            int kl = sl__meta_key(key, sizeof(key), t, "%s", names[j]);
+            if (sl__store_get(s, SL_CF_META, key, (size_t)kl, &v, &vl, err, sizeof(err)) == SL_OK &&
+                vl == 8)
+                vals[j] = i64(v);
+            free(v);
+        }
+        fprintf(m->out, "task %d: batch %" PRId64, t, vals[0]);
+        if (vals[1] != INT64_MIN) {
+            char ts[40];
+            sl__ts_format(vals[1], 1, ts, sizeof(ts));
+            fprintf(m->out, ", watermark %s", ts);
+        }
+        if (vals[2] >= 0)
+            fprintf(m->out, ", changelog read to offset %" PRId64, vals[2]);
+        fputc('\n', m->out);
+    }
+}
+
+static int count_cb(void *opaque, int stream, int64_t seq, uint32_t idx, const uint8_t *row,
+                    size_t len)
+{
+    (void)stream;
     (void)seq;
     (void)idx;
     (void)row;
@@ -221,12 +291,27 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
     sl_store_t *s = NULL;
     layout_t l = {0};
     l.out = out;
+    meta_view_t mv = {.out = out};
     char *val = NULL, *desc = NULL;
     size_t vlen, dlen;
     sl_err_t e = sl__store_open(dir, 0, 1, &s, errstr, errstr_size);
     if (e)
         return e;
     fprintf(out, "state: %s\n", dir);
+    mv.layout = SL_LAYOUT;
+    if (sl__store_get(s, SL_CF_META, "layout", 6, &val, &vlen, errstr, errstr_size) == SL_OK)
+        mv.layout = (int)strtol(val, NULL, 10);
+    else if (sl__store_has_legacy(s))
+        mv.layout = 1;
+    free(val);
+    val = NULL;
+    if (mv.layout != SL_LAYOUT)
+        fprintf(out, "layout: %d (%s)\n", mv.layout,
+                mv.layout < SL_LAYOUT ? "an earlier sluice's, upgraded when the job next starts"
+                                      : "a later sluice's");
+    /* Layout 1 keeps one task's state without the task prefix. */
+    l.prefix = mv.layout < 2 ? 0 : SL_TASK_PREFIX;
+    sl_cf_t agg = mv.layout < 2 ? SL_CF_LEGACY_AGG : SL_CF_AGG;
     if (sl__store_get(s, SL_CF_META, "job", 3, &val, &vlen, errstr, errstr_size) == SL_OK &&
         vlen == 8)
         fprintf(out, "job fingerprint: %016" PRIx64 "\n", sl__be64_get((const uint8_t *)val));
@@ -241,21 +326,32 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
         fprintf(out, "batch sequence: 0\n");
     free(val);
     val = NULL;
-    if (sl__store_get(s, SL_CF_META, "wm", 2, &val, &vlen, errstr, errstr_size) == SL_OK &&
+    if (mv.layout < 2 &&
+        sl__store_get(s, SL_CF_META, "wm", 2, &val, &vlen, errstr, errstr_size) == SL_OK &&
         vlen == 8) {
         char ts[40];
         sl__ts_format((int64_t)sl__be64_get((const uint8_t *)val), 1, ts, sizeof(ts));
         fprintf(out, "watermark: %s\n", ts);
     }
     free(val);
+    if (mv.layout >= 2) {
+        if ((e = sl__store_scan(s, SL_CF_META, "t/", 2, task_cb, &mv, errstr, errstr_size)))
+            goto done;
+        print_tasks(s, &mv);
+    }
     fprintf(out, "positions (next offset to read):\n");
-    if ((e = sl__store_scan(s, SL_CF_META, "pos/", 4, pos_cb, out, errstr, errstr_size)) ||
-        (e = sl__store_scan(s, SL_CF_META, "file/", 5, file_cb, out, errstr, errstr_size)))
+    if (mv.layout < 2) {
+        if ((e = sl__store_scan(s, SL_CF_META, "pos/", 4, pos_cb, &mv, errstr, errstr_size)) ||
+            (e = sl__store_scan(s, SL_CF_META, "file/", 5, pos_cb, &mv, errstr, errstr_size)))
+            goto done;
+    } else if ((e = sl__store_scan(s, SL_CF_META, "t/", 2, pos_cb, &mv, errstr, errstr_size))) {
         goto done;
+    }
     uint64_t pending = 0;
-    if ((e = sl__outbox_scan(s, count_cb, &pending, errstr, errstr_size)))
+    if ((e = mv.layout < 2 ? sl__outbox_scan_legacy(s, count_cb, &pending, errstr, errstr_size)
+                           : sl__outbox_scan(s, -1, count_cb, &pending, errstr, errstr_size)))
         goto done;
-    fprintf(out, "outbox: %" PRIu64 " row(s) not yet known to be published\n", pending);
+    fprintf(out, "outbox: %" PRIu64 " record(s) not yet known to be published\n", pending);
     if (sl__store_get(s, SL_CF_META, "query", 5, &desc, &dlen, errstr, errstr_size) != SL_OK) {
         fprintf(out, "aggregates: none\n");
         e = key ? SL_ERR_NOTFOUND : SL_OK;
@@ -280,7 +376,21 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
             e = SL_ERR_INVAL;
             goto done;
         }
-        e = sl__store_get(s, SL_CF_AGG, kb.p, kb.len, &val, &vlen, errstr, errstr_size);
+        /* The key is in one of the tasks (layout 1: unprefixed). */
+        e = SL_ERR_NOTFOUND;
+        size_t ntry = mv.layout < 2 ? 1 : mv.ntasks;
+        sl_buf_t full;
+        sl__buf_init(&full);
+        for (size_t i = 0; i < ntry && e == SL_ERR_NOTFOUND; i++) {
+            sl__buf_reset(&full);
+            if (mv.layout >= 2) {
+                uint8_t prefix[SL_TASK_PREFIX];
+                sl__task_put(prefix, mv.tasks[i]);
+                sl__buf_append(&full, prefix, sizeof(prefix));
+            }
+            sl__buf_append(&full, kb.p, kb.len);
+            e = sl__store_get(s, agg, full.p, full.len, &val, &vlen, errstr, errstr_size);
+        }
         if (e == SL_OK) {
             fprintf(out, "aggregate:\n");
             print_row(&l, (const char *)kb.p, kb.len, val, vlen);
@@ -288,14 +398,16 @@ SL_API sl_err_t sl_state_inspect(const char *dir, const char *key, FILE *out, ch
         } else if (e == SL_ERR_NOTFOUND) {
             snprintf(errstr, errstr_size, "state %s: no aggregate for key '%s'", dir, key);
         }
+        sl__buf_fini(&full);
         sl__buf_fini(&kb);
         goto done;
     }
     fprintf(out, "aggregates:\n");
-    e = sl__store_scan(s, SL_CF_AGG, NULL, 0, agg_cb, &l, errstr, errstr_size);
+    e = sl__store_scan(s, agg, NULL, 0, agg_cb, &l, errstr, errstr_size);
     fprintf(out, "%" PRIu64 " key(s)\n", l.count);
 done:
     free(desc);
+    free(mv.tasks);
     free(l.gtypes);
     free(l.gnames);
     free(l.aggs);

@@ -106,16 +106,16 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
 }
 
 /* Describes one resource; -1 when the broker does not answer, else 0 with @p key's value
- * in *value (-1 when the resource lacks it). */
-static int describe(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
-                    const char *key, int64_t *value)
+ * in @p buf ("" when the resource lacks it). */
+static int describe_str(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                        const char *key, char *buf, size_t size)
 {
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(type, name);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
     int rc = ev && !rd_kafka_event_error(ev) ? 0 : -1;
-    *value = -1;
+    buf[0] = 0;
     if (!rc) {
         size_t n;
         const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
@@ -126,7 +126,7 @@ static int describe(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *na
             for (size_t j = 0; j < nc; j++) {
                 const char *v = rd_kafka_ConfigEntry_value(cs[j]);
                 if (v && !strcmp(rd_kafka_ConfigEntry_name(cs[j]), key))
-                    *value = strtoll(v, NULL, 10);
+                    snprintf(buf, size, "%s", v);
             }
         }
     }
@@ -137,24 +137,120 @@ static int describe(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *na
     return rc;
 }
 
-int64_t sl__kafka_config_value(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
-                               const char *key)
+static int describe(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                    const char *key, int64_t *value)
 {
-    /* A broker resource is asked first in any case: a broker without DescribeConfigs
-     * refuses that at once, where a topic's request waits out the whole time-out (the
-     * mock cluster: 10 s). */
+    char buf[64];
+    int rc = describe_str(rk, type, name, key, buf, sizeof(buf));
+    *value = buf[0] ? strtoll(buf, NULL, 10) : -1;
+    return rc;
+}
+
+/* The first broker's id, as text: a broker resource is asked first in any case, since a
+ * broker without DescribeConfigs refuses that at once, where a topic's request waits out
+ * the whole time-out (the mock cluster: 10 s). -1 when it cannot be asked. */
+static int first_broker(rd_kafka_t *rk, char *id, size_t size, const char *key)
+{
     const struct rd_kafka_metadata *md;
     if (rd_kafka_metadata(rk, 0, NULL, &md, 10000))
         return -1;
-    char id[16];
     int ok = md->broker_cnt >= 1;
     if (ok)
-        snprintf(id, sizeof(id), "%d", md->brokers[0].id);
+        snprintf(id, size, "%d", md->brokers[0].id);
     rd_kafka_metadata_destroy(md);
-    int64_t value;
-    if (!ok || describe(rk, RD_KAFKA_RESOURCE_BROKER, id, key, &value) < 0)
+    char buf[64];
+    return ok && describe_str(rk, RD_KAFKA_RESOURCE_BROKER, id, key, buf, sizeof(buf)) == 0 ? 0
+                                                                                           : -1;
+}
+
+int sl__kafka_config_string(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                            const char *key, char *buf, size_t size)
+{
+    char id[16];
+    buf[0] = 0;
+    if (first_broker(rk, id, sizeof(id), key) < 0)
         return -1;
-    if (type == RD_KAFKA_RESOURCE_BROKER && !name)
-        return value;
-    return describe(rk, type, name, key, &value) < 0 ? -1 : value;
+    return describe_str(rk, type, name ? name : id, key, buf, size);
+}
+
+sl_err_t sl__kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
+                                const char *const *config, char *errstr, size_t errstr_size)
+{
+    char err[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, err, sizeof(err));
+    if (!nt) {
+        snprintf(errstr, errstr_size, "cannot create topic '%s': %s", topic, err);
+        return SL_ERR_KAFKA;
+    }
+    for (const char *const *c = config; c && *c; c += 2)
+        rd_kafka_NewTopic_set_config(nt, c[0], c[1]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    sl_err_t e = SL_OK;
+    if (!ev) {
+        snprintf(errstr, errstr_size, "cannot create topic '%s': no answer within 30 s", topic);
+        e = SL_ERR_KAFKA;
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "cannot create topic '%s': %s", topic,
+                 rd_kafka_event_error_string(ev));
+        e = SL_ERR_KAFKA;
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **r =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rd_kafka_resp_err_t te = n == 1 ? rd_kafka_topic_result_error(r[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (te && te != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(errstr, errstr_size, "cannot create topic '%s': %s", topic,
+                     rd_kafka_topic_result_error_string(r[0]) ? rd_kafka_topic_result_error_string(r[0])
+                                                              : rd_kafka_err2str(te));
+            e = SL_ERR_KAFKA;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return e;
+}
+
+int64_t sl__kafka_config_value(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                               const char *key)
+{
+    char id[16];
+    int64_t value;
+    if (first_broker(rk, id, sizeof(id), key) < 0)
+        return -1;
+    return describe(rk, type, name ? name : id, key, &value) < 0 ? -1 : value;
+}
+
+rd_kafka_t *sl__kafka_reader(const sl_conf_kafka_t *k, const char *what, char *errstr,
+                             size_t errstr_size)
+{
+    /* fetch.wait.max.ms: the end of each partition is known from an empty fetch, which
+     * otherwise waits 500 ms. auto.offset.reset=error: an offset the log no longer has
+     * is reported, never read from elsewhere. The group is never joined nor committed. */
+    static const char *const fixed[] = {"isolation.level",
+                                        "read_committed",
+                                        "enable.partition.eof",
+                                        "true",
+                                        "enable.auto.commit",
+                                        "false",
+                                        "auto.offset.reset",
+                                        "error",
+                                        "group.id",
+                                        "sluice-reader",
+                                        "fetch.wait.max.ms",
+                                        "10",
+                                        NULL};
+    rd_kafka_conf_t *kc = sl__kafka_conf(k, &k->consumer, NULL, fixed, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        snprintf(errstr, errstr_size, "%s: cannot create a consumer: %s", what, err);
+    }
+    return rk;
 }

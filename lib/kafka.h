@@ -39,6 +39,29 @@ sl_err_t sl__kafka_check_topics(rd_kafka_t *rk, const char *bootstrap, char *con
 int64_t sl__kafka_config_value(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
                                const char *key);
 
+/**
+ * The value of the setting @p key of a broker (@p name NULL: the first one) or a topic,
+ * as text, into @p buf ("" when the resource lacks it); -1 when it cannot be read.
+ */
+int sl__kafka_config_string(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                            const char *key, char *buf, size_t size);
+
+/**
+ * Creates @p topic with @p partitions partitions, the broker's default replication and
+ * the settings @p config ("name", "value", ..., NULL); one that exists already is no
+ * error. SL_ERR_KAFKA with @p errstr saying why it cannot be made.
+ */
+sl_err_t sl__kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
+                                const char *const *config, char *errstr, size_t errstr_size);
+
+/**
+ * A consumer that reads partitions it is assigned (read_committed, with partition-end
+ * events, never joining its group or committing), for reading a topic to its end; NULL
+ * with @p errstr naming @p what when it cannot be made. rd_kafka_destroy() it.
+ */
+rd_kafka_t *sl__kafka_reader(const sl_conf_kafka_t *k, const char *what, char *errstr,
+                             size_t errstr_size);
+
 /** Holds back (@p on) or lets through again librdkafka's log lines, all but critical
  *  ones; calls nest. */
 void sl__kafka_quiet(int on);

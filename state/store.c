@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,12 @@
 #include "store_dir.h"
 #include "util.h"
 
-static const char *const cf_names[] = {"agg", "meta", "outbox", "expiry"};
-#define NCF 4
+/* In the order of sl_cf_t; the last three are layout 1's, opened only where they exist
+ * (layout.h). */
+static const char *const cf_names[] = {"task_agg", "meta", "task_outbox", "task_expiry",
+                                       "agg",      "outbox", "expiry"};
+#define NCF 7
+#define NCF_NEW 4 /* the families this sluice creates */
 
 struct sl_store {
     rocksdb_t *db;
@@ -41,7 +46,8 @@ struct sl_store {
     char *dir;
     int read_only;
     int broken;    /* a write failed: the database is abandoned, not closed */
-    int agg_empty; /* the aggregates' family holds no key (seen at open, until a put) */
+    atomic_int agg_empty; /* the aggregates' family holds no key (seen at open, until a put;
+                           * a task's restore puts beside the commit thread's reads) */
     int claimed;   /* noted as open in this process (store_dir.c) */
     int64_t marked; /* the batch SLUICE_STATE names; -1 none */
     int marker_fd;  /* SLUICE_STATE, open for rewriting; -1 until the first mark */
@@ -145,21 +151,44 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->agg_opts, 0.02);
     rocksdb_options_set_memtable_whole_key_filtering(s->agg_opts, 1);
 
+    /* The families the store has: this sluice's (created when missing, unless read-only)
+     * and layout 1's where they exist. A new directory has none yet. */
+    int want[NCF + 1] = {0};
+    char *rerr = NULL;
+    size_t nexist = 0;
+    char **exist = rocksdb_list_column_families(s->opts, dir, &nexist, &rerr);
+    rocksdb_free(rerr);
+    rerr = NULL;
+    for (int i = 0; i < NCF; i++) {
+        want[i] = i < NCF_NEW && !read_only;
+        for (size_t j = 0; exist && j < nexist; j++)
+            want[i] |= !strcmp(exist[j], cf_names[i]);
+    }
+    if (exist)
+        rocksdb_list_column_families_destroy(exist, nexist);
     const char *names[NCF + 1];
     const rocksdb_options_t *cfopts[NCF + 1];
-    for (int i = 0; i < NCF; i++)
-        names[i] = cf_names[i];
-    names[NCF] = "default";
-    for (int i = 0; i <= NCF; i++)
-        cfopts[i] = i == SL_CF_AGG ? s->agg_opts : s->opts;
-    char *rerr = NULL;
+    rocksdb_column_family_handle_t *handles[NCF + 1];
+    int idx[NCF + 1], nopen = 0;
+    for (int i = 0; i < NCF; i++) {
+        if (!want[i])
+            continue;
+        idx[nopen] = i;
+        names[nopen] = cf_names[i];
+        cfopts[nopen++] = i == SL_CF_AGG || i == SL_CF_LEGACY_AGG ? s->agg_opts : s->opts;
+    }
+    idx[nopen] = NCF;
+    names[nopen] = "default";
+    cfopts[nopen++] = s->opts;
     s->read_only = read_only;
     if (read_only) {
-        s->db = rocksdb_open_for_read_only_column_families(s->opts, dir, NCF + 1, names, cfopts,
-                                                           s->cf, 0, &rerr);
+        s->db = rocksdb_open_for_read_only_column_families(s->opts, dir, nopen, names, cfopts,
+                                                           handles, 0, &rerr);
     } else {
-        s->db = rocksdb_open_column_families(s->opts, dir, NCF + 1, names, cfopts, s->cf, &rerr);
+        s->db = rocksdb_open_column_families(s->opts, dir, nopen, names, cfopts, handles, &rerr);
     }
+    for (int i = 0; s->db && i < nopen; i++)
+        s->cf[idx[i]] = handles[i];
     if (!s->db) {
         if (rerr && (strstr(rerr, "Corruption") || strstr(rerr, "corrupt"))) {
             snprintf(errstr, errstr_size,
@@ -175,10 +204,13 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
         return SL_ERR_STATE;
     }
     s->ropts = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[SL_CF_AGG]);
-    rocksdb_iter_seek_to_first(it);
-    s->agg_empty = !rocksdb_iter_valid(it);
-    rocksdb_iter_destroy(it);
+    s->agg_empty = 1;
+    if (s->cf[SL_CF_AGG]) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[SL_CF_AGG]);
+        rocksdb_iter_seek_to_first(it);
+        s->agg_empty = !rocksdb_iter_valid(it);
+        rocksdb_iter_destroy(it);
+    }
     s->wsync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->wsync, 1);
     s->wnosync = rocksdb_writeoptions_create();
@@ -231,6 +263,28 @@ void sl__store_close(sl_store_t *s)
     free(s);
 }
 
+int sl__store_has_legacy(const sl_store_t *s)
+{
+    return s->cf[SL_CF_LEGACY_AGG] || s->cf[SL_CF_LEGACY_OUTBOX] || s->cf[SL_CF_LEGACY_EXPIRY];
+}
+
+sl_err_t sl__store_drop_legacy(sl_store_t *s, char *errstr, size_t errstr_size)
+{
+    for (int i = SL_CF_LEGACY_AGG; i <= SL_CF_LEGACY_EXPIRY; i++) {
+        if (!s->cf[i])
+            continue;
+        char *rerr = NULL;
+        rocksdb_drop_column_family(s->db, s->cf[i], &rerr);
+        if (rerr) {
+            set_err(errstr, errstr_size, "cannot drop an upgraded column family", s->dir, rerr);
+            return SL_ERR_STATE;
+        }
+        rocksdb_column_family_handle_destroy(s->cf[i]);
+        s->cf[i] = NULL;
+    }
+    return SL_OK;
+}
+
 int64_t sl__store_marked(const sl_store_t *s)
 {
     return s->marked;
@@ -249,6 +303,8 @@ sl_err_t sl__store_get(sl_store_t *s, sl_cf_t cf, const void *key, size_t klen, 
 {
     char *rerr = NULL;
     size_t n = 0;
+    if (!s->cf[cf])
+        return SL_ERR_NOTFOUND; /* a family this store does not have: read-only, layout 1 */
     char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], key, klen, &n, &rerr);
     if (rerr) {
         set_err(errstr, errstr_size, "read failed", s->dir, rerr);
@@ -292,7 +348,7 @@ sl_err_t sl__store_multiget(sl_store_t *s, size_t n, const char *const *keys, co
         return SL_OK;
     memset(vals, 0, n * sizeof(*vals));
     memset(vlens, 0, n * sizeof(*vlens));
-    if (s->agg_empty) /* a new job's first batch: nothing to read */
+    if (atomic_load_explicit(&s->agg_empty, memory_order_relaxed)) /* nothing to read */
         return SL_OK;
     size_t chunk = n < MULTIGET_CHUNK ? n : MULTIGET_CHUNK;
     sl_store_vals_t *p = calloc(1, sizeof(*p));
@@ -355,6 +411,8 @@ sl_err_t sl__store_scan(sl_store_t *s, sl_cf_t cf, const void *prefix, size_t pl
                                   size_t vlen),
                         void *opaque, char *errstr, size_t errstr_size)
 {
+    if (!s->cf[cf])
+        return SL_OK; /* a family this store does not have: read-only, layout 1 */
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[cf]);
     if (plen)
         rocksdb_iter_seek(it, prefix, plen);
@@ -398,8 +456,8 @@ void sl__store_batch_destroy(sl_store_batch_t *b)
 void sl__store_batch_put(sl_store_batch_t *b, sl_store_t *s, sl_cf_t cf, const void *k, size_t klen,
                          const void *v, size_t vlen)
 {
-    if (cf == SL_CF_AGG)
-        s->agg_empty = 0; /* from now on reads ask RocksDB, written or not */
+    if (cf == SL_CF_AGG) /* from now on reads ask RocksDB, written or not */
+        atomic_store_explicit(&s->agg_empty, 0, memory_order_relaxed);
     rocksdb_writebatch_put_cf(b->wb, s->cf[cf], k, klen, v, vlen);
 }
 

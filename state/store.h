@@ -1,15 +1,14 @@
 /*
  * store.h - the RocksDB state store of one job.
  *
- * Four column families (see DESIGN.md): "agg" holds the aggregates by group key,
- * "meta" the source positions ("pos/<topic>/<partition>"), the batch sequence ("seq"),
- * the job fingerprint ("job"), the query layout ("query"), the watermark ("wm") and the
- * largest event time seen ("maxev"); "outbox" the encoded result rows of a committed
- * batch that are not yet known to be published; "expiry" an index of open windows by
- * their end (8 bytes, big-endian, sign bit flipped, then the aggregate's key), so the
- * windows a watermark closes are found without reading every aggregate. Everything a
- * batch changes goes into one WriteBatch, written with sync, so a crash leaves either all
- * of a batch or none of it.
+ * Four column families, keyed per task as layout.h says: "task_agg" holds the
+ * aggregates by group key, "meta" what a batch commits beside them (source positions,
+ * batch sequences, watermarks, the job fingerprint), "task_outbox" the records of a
+ * committed batch that are not yet known to be published (result rows, changelog
+ * records), "task_expiry" an index of open windows by their end, so the windows a
+ * watermark closes are found without reading every aggregate. Everything a batch
+ * changes goes into one WriteBatch, written with sync, so a crash leaves either all of a
+ * batch or none of it.
  *
  * Beside RocksDB's files the directory holds SLUICE_STATE, which records the last batch
  * committed there, outside RocksDB: a write-ahead log or MANIFEST that was damaged or
@@ -27,7 +26,17 @@
 typedef struct sl_store sl_store_t;
 typedef struct sl_store_batch sl_store_batch_t;
 
-typedef enum { SL_CF_AGG = 0, SL_CF_META = 1, SL_CF_OUTBOX = 2, SL_CF_EXPIRY = 3 } sl_cf_t;
+/* The families, keyed as layout.h says. The LEGACY ones are layout 1's, which a store
+ * written by an earlier sluice has until it is upgraded. */
+typedef enum {
+    SL_CF_AGG = 0,
+    SL_CF_META = 1,
+    SL_CF_OUTBOX = 2,
+    SL_CF_EXPIRY = 3,
+    SL_CF_LEGACY_AGG = 4,
+    SL_CF_LEGACY_OUTBOX = 5,
+    SL_CF_LEGACY_EXPIRY = 6
+} sl_cf_t;
 
 /**
  * Opens (with @p create, creating) the store in @p dir. @p read_only opens without a
@@ -46,6 +55,11 @@ void sl__store_close(sl_store_t *s);
  * has, so that a second start is refused before it touches Kafka.
  */
 sl_err_t sl__store_check_free(const char *dir, char *errstr, size_t errstr_size);
+
+/** 1 when the store has layout 1's families (written by an earlier sluice). */
+int sl__store_has_legacy(const sl_store_t *s);
+/** Drops layout 1's families, once their content is upgraded. */
+sl_err_t sl__store_drop_legacy(sl_store_t *s, char *errstr, size_t errstr_size);
 
 /** The last batch sequence SLUICE_STATE records as committed; -1 when the directory has
  *  none (a new store, or one written before it existed). */

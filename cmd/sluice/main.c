@@ -403,8 +403,10 @@ static int cmd_demo(int argc, char **argv)
         print_error("demo", "cannot write the schema to the temporary directory");
         goto out;
     }
+    /* The embedded broker cannot create topics: the job's changelog is made here. */
     if (sl_mock_new(1, &mock, errstr, sizeof(errstr)) != SL_OK ||
-        sl_mock_create_topic(mock, "pageviews", 6) != SL_OK) {
+        sl_mock_create_topic(mock, "pageviews", 6) != SL_OK ||
+        sl_mock_create_topic(mock, "demo-page-counts-changelog", 1) != SL_OK) {
         print_error("demo", errstr);
         goto out;
     }
@@ -420,7 +422,8 @@ static int cmd_demo(int argc, char **argv)
              "                              {\"fn\": \"avg\", \"field\": \"latency_ms\"},"
              "                              {\"fn\": \"max\", \"field\": \"latency_ms\"}]},"
              " \"trigger\": {\"interval\": \"2s\"},"
-             " \"output\": {\"mode\": \"update\", \"sink\": \"console\"},"
+             " \"output\": {\"mode\": \"update\", \"sink\": \"console\","
+             "             \"delivery\": \"at-least-once\"},"
              " \"state\": {\"dir\": \"state\"}}",
              sl_mock_bootstraps(mock));
     if (sl_job_new_from_json(json, dir, "demo job", &job, errstr, sizeof(errstr)) != SL_OK) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "query/window.h"
 #include "sink/output.h"
 
@@ -43,6 +44,7 @@ sl_err_t sl__merge_init(sl_merge_t *m, const sl_plan_t *c, const char *state_dir
 void sl__merge_fini(sl_merge_t *m)
 {
     free(m->rows);
+    free(m->row_tasks);
     sl__table_fini(&m->handled);
     memset(m, 0, sizeof(*m));
 }
@@ -54,21 +56,53 @@ static int windowed(const sl_plan_t *c)
 
 /* Windows close (and the expiry index is kept) only with a watermark and not in complete
  * mode, which keeps every row, as Spark does. */
-static int closing(const sl_plan_t *c)
+int sl__merge_closing(const sl_plan_t *c)
 {
     return windowed(c) && c->wm_slot >= 0 && c->mode != SL_MODE_COMPLETE;
+}
+
+static int closing(const sl_plan_t *c)
+{
+    return sl__merge_closing(c);
+}
+
+/* The watermark that closes @p task's windows in this batch. The batch's tasks are few
+ * and looked up in key order, so the last one found is tried first. */
+static int64_t task_wm(sl_merge_t *m, int task)
+{
+    int last = m->task_hint;
+    if (last < m->ntasks && m->tasks[last].task == task)
+        return m->tasks[last].wm;
+    int lo = 0, hi = m->ntasks - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (m->tasks[mid].task == task) {
+            m->task_hint = mid;
+            return m->tasks[mid].wm;
+        }
+        if (m->tasks[mid].task < task)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return SL_WM_NONE; /* not a task of the batch: nothing of it closes */
 }
 
 static sl_err_t emit(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t wend,
                      const sl_acc_t *accs)
 {
     const sl_plan_t *c = m->c;
+    if (klen < SL_TASK_PREFIX)
+        return SL_ERR_STATE;
     /* A row is ncols values: the array grows by rows. */
-    sl_grow_t rows = {&m->rows, (size_t)c->ncols * sizeof(sl_val_t)};
-    if (sl__grow(&m->cap, m->nrows + 1, 1024, &rows, 1))
+    sl_grow_t rows[] = {{&m->rows, (size_t)c->ncols * sizeof(sl_val_t)},
+                        {&m->row_tasks, sizeof(*m->row_tasks)}};
+    if (sl__grow(&m->cap, m->nrows + 1, 1024, rows, 2))
         return SL_ERR_NOMEM;
     sl_val_t *row = &m->rows[m->nrows * (size_t)c->ncols];
-    sl_err_t e = sl__out_columns(c, key, klen, wend, accs, row, m->why, sizeof(m->why));
+    m->row_tasks[m->nrows] = (uint16_t)sl__task_get(key);
+    sl_err_t e = sl__out_columns(c, key + SL_TASK_PREFIX, klen - SL_TASK_PREFIX, wend, accs, row,
+                                 m->why, sizeof(m->why));
     if (e)
         return e;
     /* Strings may point into state values that are freed before the rows are published. */
@@ -122,27 +156,20 @@ static sl_err_t put_value(sl_merge_t *m, const change_t *ch, sl_buf_t *enc)
             return SL_ERR_NOMEM;
     }
     sl_err_t e = sl__accs_encode(c->aggs, c->naggs, ch->accs, enc);
-    if (!e)
-        sl__store_batch_put(m->wb, m->store, SL_CF_AGG, ch->key, ch->klen, enc->p, enc->len);
-    return e;
-}
-
-/* The expiry index key: the end, ordered as a signed number, then the state key. */
-static sl_err_t expiry_key(sl_buf_t *b, int64_t end, const uint8_t *key, uint32_t klen)
-{
-    uint8_t e[8];
-    sl__be64_put(e, (uint64_t)end ^ (1ULL << 63));
-    sl__buf_reset(b);
-    return sl__buf_append(b, e, 8) || sl__buf_append(b, key, klen) ? SL_ERR_NOMEM : SL_OK;
+    if (e)
+        return e;
+    sl__store_batch_put(m->wb, m->store, SL_CF_AGG, ch->key, ch->klen, enc->p, enc->len);
+    return m->on_change ? m->on_change(m->change_opaque, ch->key, ch->klen, enc->p, enc->len)
+                        : SL_OK;
 }
 
 static sl_err_t drop(sl_merge_t *m, const uint8_t *key, uint32_t klen, int64_t end, sl_buf_t *tmp)
 {
     sl__store_batch_delete(m->wb, m->store, SL_CF_AGG, key, klen);
-    if (expiry_key(tmp, end, key, klen))
+    if (sl__expiry_key(tmp, end, key, klen))
         return SL_ERR_NOMEM;
     sl__store_batch_delete(m->wb, m->store, SL_CF_EXPIRY, tmp->p, tmp->len);
-    return SL_OK;
+    return m->on_change ? m->on_change(m->change_opaque, key, klen, NULL, 0) : SL_OK;
 }
 
 /* Writes the changes, closes the windows the watermark passed, and emits rows. */
@@ -160,7 +187,7 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
             sl__prefetch((const char *)chs[i + PREFETCH_AHEAD].accs + 64);
             sl__prefetch(chs[i + PREFETCH_AHEAD].key);
         }
-        int closed = closing(c) && sl__window_closed(ch->wend, m->wm);
+        int closed = closing(c) && sl__window_closed(ch->wend, task_wm(m, sl__task_get(ch->key)));
         if (closed) {
             m->closed++;
             if (ch->existed)
@@ -168,9 +195,9 @@ static sl_err_t apply(sl_merge_t *m, change_t *chs, size_t n)
         } else {
             e = put_value(m, ch, &enc);
             if (!e && closing(c) && (!ch->existed || ch->old_end != ch->wend)) {
-                if (ch->existed && !(e = expiry_key(&xk, ch->old_end, ch->key, ch->klen)))
+                if (ch->existed && !(e = sl__expiry_key(&xk, ch->old_end, ch->key, ch->klen)))
                     sl__store_batch_delete(m->wb, m->store, SL_CF_EXPIRY, xk.p, xk.len);
-                if (!e && !(e = expiry_key(&xk, ch->wend, ch->key, ch->klen)))
+                if (!e && !(e = sl__expiry_key(&xk, ch->wend, ch->key, ch->klen)))
                     sl__store_batch_put(m->wb, m->store, SL_CF_EXPIRY, xk.p, xk.len, "", 0);
             }
         }
@@ -425,6 +452,7 @@ done:
 
 typedef struct expired {
     sl_merge_t *m;
+    int64_t wm; /* the watermark of the task being scanned */
     const uint8_t **keys;
     size_t *klens;
     int64_t *ends;
@@ -437,26 +465,28 @@ static int collect_expired(void *opaque, const char *k, size_t klen, const char 
     (void)vlen;
     expired_t *x = opaque;
     sl_merge_t *m = x->m;
-    if (klen < 8) {
+    const size_t head = SL_TASK_PREFIX + 8;
+    if (klen < head + SL_TASK_PREFIX) {
         m->err = SL_ERR_STATE;
         return 1;
     }
-    int64_t end = (int64_t)(sl__be64_get((const uint8_t *)k) ^ (1ULL << 63));
-    if (!sl__window_closed(end, m->wm))
-        return 1; /* the index is in end order: the rest is open */
-    const uint8_t *key = (const uint8_t *)k + 8;
-    if (handled(m, key, (uint32_t)(klen - 8)))
+    int64_t end = (int64_t)(sl__be64_get((const uint8_t *)k + SL_TASK_PREFIX) ^ (1ULL << 63));
+    if (!sl__window_closed(end, x->wm))
+        return 1; /* the task's index is in end order: the rest is open */
+    const uint8_t *key = (const uint8_t *)k + head;
+    klen -= head;
+    if (handled(m, key, (uint32_t)klen))
         return 0; /* this batch wrote or dropped it already */
     const sl_grow_t arrays[] = {{&x->keys, sizeof(*x->keys)},
                                 {&x->klens, sizeof(*x->klens)},
                                 {&x->ends, sizeof(*x->ends)}};
     if ((m->err = sl__grow(&x->cap, x->n + 1, 256, arrays, 3)))
         return 1;
-    if (!(x->keys[x->n] = sl__arena_dup(&m->batch->arena, key, klen - 8))) {
+    if (!(x->keys[x->n] = sl__arena_dup(&m->batch->arena, key, klen))) {
         m->err = SL_ERR_NOMEM;
         return 1;
     }
-    x->klens[x->n] = klen - 8;
+    x->klens[x->n] = klen;
     x->ends[x->n++] = end;
     return 0;
 }
@@ -464,7 +494,7 @@ static int collect_expired(void *opaque, const char *k, size_t klen, const char 
 static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
 {
     const sl_plan_t *c = m->c;
-    if (!closing(c) || m->wm == SL_WM_NONE)
+    if (!closing(c))
         return SL_OK;
     expired_t x = {.m = m};
     const char **vals = NULL;
@@ -473,8 +503,17 @@ static sl_err_t close_windows(sl_merge_t *m, char *errstr, size_t errstr_size)
     sl_buf_t xk;
     sl__buf_init(&xk);
     m->err = SL_OK;
-    sl_err_t e =
-        sl__store_scan(m->store, SL_CF_EXPIRY, NULL, 0, collect_expired, &x, errstr, errstr_size);
+    sl_err_t e = SL_OK;
+    /* Each task's windows by its own watermark, from its part of the index. */
+    for (int i = 0; i < m->ntasks && !e && !m->err; i++) {
+        if (m->tasks[i].wm == SL_WM_NONE)
+            continue;
+        uint8_t prefix[SL_TASK_PREFIX];
+        sl__task_put(prefix, m->tasks[i].task);
+        x.wm = m->tasks[i].wm;
+        e = sl__store_scan(m->store, SL_CF_EXPIRY, prefix, sizeof(prefix), collect_expired, &x,
+                           errstr, errstr_size);
+    }
     if (!e && (e = m->err) == SL_ERR_STATE)
         snprintf(errstr, errstr_size, "state %s: the expiry index is corrupt", m->state_dir);
     if (e || x.n == 0)
@@ -543,13 +582,16 @@ static int emit_stored(void *opaque, const char *k, size_t klen, const char *v, 
 }
 
 sl_err_t sl__merge_batch(sl_merge_t *m, sl_store_t *st, sl_store_batch_t *wb, sl_table_t *batch,
-                         int64_t wm, char *errstr, size_t errstr_size)
+                         const sl_merge_task_t *tasks, int ntasks, char *errstr,
+                         size_t errstr_size)
 {
     const sl_plan_t *c = m->c;
     m->store = st;
     m->wb = wb;
     m->batch = batch;
-    m->wm = wm;
+    m->tasks = tasks;
+    m->ntasks = ntasks;
+    m->task_hint = 0;
     m->nrows = 0;
     m->closed = 0;
     sl__table_clear(&m->handled);
@@ -558,8 +600,15 @@ sl_err_t sl__merge_batch(sl_merge_t *m, sl_store_t *st, sl_store_batch_t *wb, sl
     if (!e)
         e = close_windows(m, errstr, errstr_size);
     if (!e && c->mode == SL_MODE_COMPLETE) {
+        /* The whole table of each task of the batch (the store may hold other tasks'
+         * state too, which this instance does not run now). */
         m->err = SL_OK;
-        e = sl__store_scan(st, SL_CF_AGG, NULL, 0, emit_stored, m, errstr, errstr_size);
+        for (int i = 0; i < ntasks && !e && !m->err; i++) {
+            uint8_t prefix[SL_TASK_PREFIX];
+            sl__task_put(prefix, tasks[i].task);
+            e = sl__store_scan(st, SL_CF_AGG, prefix, sizeof(prefix), emit_stored, m, errstr,
+                               errstr_size);
+        }
         if (!e && (e = m->err) == SL_ERR_STATE)
             snprintf(errstr, errstr_size, "state %s: a stored aggregate is corrupt", m->state_dir);
     }

@@ -321,8 +321,11 @@ static void parse_output(checker_t *ck, json_t *root)
     } else if (found >= 0) {
         if (json_object_get(o, "topic"))
             sl__conf_problem(ck, "output.topic", "only the kafka sink has a topic");
-        if (delivery)
-            sl__conf_problem(ck, "output.delivery", "only the kafka sink has a delivery setting");
+        /* The changelog of a Kafka source's job is published the same way. */
+        if (delivery && c->source.kind != SL_SRC_KAFKA)
+            sl__conf_problem(ck, "output.delivery",
+                             "only a job that writes to Kafka (the kafka sink, or the changelog "
+                             "of a Kafka source's state) has a delivery setting");
     }
     if (found >= 0 && c->output.sink == SL_SINK_FILE) {
         const char *path = sl__conf_get_string(ck, o, "path", "output.path", 1);
@@ -392,6 +395,9 @@ static sl_err_t describe(sl_conf_t *c)
             json_array_append_new(sel, json_string(c->plan.cols[i].name));
         json_object_set_new(d, "select", sel);
     }
+    /* A state split by partition holds other keys in each task than one for all. */
+    if (c->source.co_partitioned)
+        json_object_set_new(d, "tasks", json_string("by partition"));
     /* The fingerprint covers what the stored state depends on. A new filter, watermark
      * delay, trigger or sink is a compatible change, as in Spark. */
     char *shape = json_dumps(d, JSON_SORT_KEYS | JSON_COMPACT);
@@ -410,6 +416,24 @@ static sl_err_t describe(sl_conf_t *c)
     sl__buf_fini(&b);
     free(shape);
     return SL_OK;
+}
+
+/* state.changelog: on by default for a job that reads or writes Kafka. */
+static void parse_changelog(checker_t *ck, json_t *state)
+{
+    sl_conf_t *c = ck->c;
+    int kafka = c->source.kind == SL_SRC_KAFKA || c->output.sink == SL_SINK_KAFKA;
+    json_t *cl = json_object_get(state, "changelog");
+    if (cl && !json_is_boolean(cl))
+        sl__conf_problem(ck, "state.changelog", "must be true or false");
+    c->state.changelog = cl ? json_is_true(cl) : kafka;
+    if (c->state.changelog && !kafka)
+        sl__conf_problem(ck, "state.changelog",
+                         "a job that neither reads nor writes Kafka has no changelog topic");
+    if (c->source.co_partitioned && !c->state.changelog)
+        sl__conf_problem(ck, "source.co_partitioned",
+                         "a job split into tasks keeps their state in the changelog: "
+                         "state.changelog must be true");
 }
 
 sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *origin,
@@ -461,11 +485,12 @@ sl_err_t sl__conf_parse(const char *json, const char *base_dir, const char *orig
     parse_output(&ck, root);
     json_t *state = sl__conf_get_object(&ck, root, "state", "state", 1);
     if (state) {
-        static const char *const skeys[] = {"dir", NULL};
+        static const char *const skeys[] = {"dir", "changelog", NULL};
         sl__conf_check_keys(&ck, state, "state", skeys);
         const char *dir = sl__conf_get_string(&ck, state, "dir", "state.dir", 1);
         if (dir)
             c->state.dir = sl__conf_join_path(c->base_dir, dir);
+        parse_changelog(&ck, state);
     }
     if (c->source.codec)
         sl__conf_check_mode(&ck);

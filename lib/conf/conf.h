@@ -118,6 +118,9 @@ typedef struct sl_conf_source {
     int nheaders;
     sl_on_bad_t on_bad;
     char *dead_letter_topic;
+    /* Every group key's records are in one partition number of the input topics: the job
+     * runs as a task per partition number, which instances of it share. */
+    int co_partitioned;
 } sl_conf_source_t;
 
 /* The query compiled ("query", and "output.mode", whose rules it follows): the row a record
@@ -177,12 +180,13 @@ typedef struct sl_conf_output {
     char *topic;         /* Kafka: the output topic */
     char *path;          /* files: the directory */
     sl_out_fmt_t format; /* Kafka: JSON or Avro */
-    int exactly_once;    /* Kafka: publish each batch in a transaction */
+    int exactly_once;    /* publish each batch to Kafka (rows, changelog) in a transaction */
 } sl_conf_output_t;
 
 /* Where the job keeps its state ("state"). */
 typedef struct sl_conf_state {
     char *dir;
+    int changelog; /* the state is also kept in the changelog topic (commit/changelog.h) */
 } sl_conf_state_t;
 
 /* A job's configuration: its parts, one a stage of the data flow, each handed to the

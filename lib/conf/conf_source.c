@@ -137,7 +137,7 @@ static int parse_local_source(checker_t *ck, json_t *src)
     }
     static const char *const kafka_only[] = {
         "topics",       "pattern", "starting_offsets", "starting_timestamp",
-        "on_data_loss", "headers", "confluent_wire",   "schema_ids", NULL};
+        "on_data_loss", "headers", "confluent_wire",   "schema_ids", "co_partitioned", NULL};
     for (const char *const *k = kafka_only; *k; k++) {
         if (json_object_get(src, *k))
             sl__conf_problem(ck, "source", "'%s' is an option of the Kafka source, not of %s", *k,
@@ -172,6 +172,7 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
                                        "on_decode_error",
                                        "on_data_loss",
                                        "headers",
+                                       "co_partitioned",
                                        "path",
                                        "max_files",
                                        "host",
@@ -181,6 +182,10 @@ void sl__conf_parse_source(checker_t *ck, json_t *root)
     if (parse_local_source(ck, src))
         goto format;
 
+    json_t *cp = json_object_get(src, "co_partitioned");
+    if (cp && !json_is_boolean(cp))
+        sl__conf_problem(ck, "source.co_partitioned", "must be true or false");
+    c->source.co_partitioned = json_is_true(cp);
     json_t *topics = json_object_get(src, "topics");
     const char *pattern = sl__conf_get_string(ck, src, "pattern", "source.pattern", 0);
     if (pattern) {

@@ -23,8 +23,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "commit/changelog.h"
 #include "commit/merge.h"
 #include "commit/outbox.h"
+#include "commit/upgrade.h"
 #include "conf/conf.h"
 #include "job_int.h"
 #include "kafka.h"
@@ -217,24 +219,6 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
     } else if (e != SL_ERR_NOTFOUND) {
         return e;
     }
-    int64_t *times[] = {&job->wm, &job->maxev, &job->wm_late};
-    const char *names[] = {"wm", "maxev", "wm_evict"};
-    for (int i = 0; i < 3; i++) {
-        *times[i] = SL_WM_NONE;
-        e = sl__store_get(job->run.store, SL_CF_META, names[i], strlen(names[i]), &val, &vlen, errstr,
-                          errstr_size);
-        if (e == SL_OK) {
-            *times[i] = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : SL_WM_NONE;
-            free(val);
-        } else if (e != SL_ERR_NOTFOUND) {
-            return e;
-        }
-    }
-    /* State written before the two watermarks were kept: lateness is checked against the
-     * last one for a batch, as it was then. */
-    if (job->wm_late == SL_WM_NONE)
-        job->wm_late = job->wm;
-    atomic_store(&job->stats.watermark_ms, job->wm);
     e = sl__store_get(job->run.store, SL_CF_META, "seq", 3, &val, &vlen, errstr, errstr_size);
     if (e == SL_OK) {
         job->seq = vlen == 8 ? (int64_t)sl__be64_get((const uint8_t *)val) : -1;
@@ -287,6 +271,94 @@ static void mkdirs(const char *path)
     free(p);
 }
 
+/* ---- the group's hand-outs: tasks opened and closed ---- */
+
+/* The distinct tasks of @p parts into @p ids (room for all of them); their number. */
+static int tasks_of(const sl_job_t *job, const rd_kafka_topic_partition_list_t *parts, int *ids)
+{
+    int n = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = sl__task_of(job, parts->elems[i].partition);
+        int seen = t >= job->ntasks;
+        for (int j = 0; j < n && !seen; j++)
+            seen = ids[j] == t;
+        if (!seen)
+            ids[n++] = t;
+    }
+    return n;
+}
+
+/* The group gave us partitions: their tasks are opened (a parked one taken up again)
+ * before the partitions are read. An eager rebalance hands out the whole assignment, so a
+ * parked task not in it went elsewhere. */
+static sl_err_t on_assigned(void *opaque, const rd_kafka_topic_partition_list_t *parts)
+{
+    sl_job_t *job = opaque;
+    int *ids = calloc((size_t)parts->cnt + 1, sizeof(int));
+    if (!ids) {
+        sl__job_fatal(job, SL_ERR_NOMEM, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    int n = tasks_of(job, parts, ids), nopen = 0;
+    for (int i = 0; i < job->ntasks; i++) {
+        sl_task_t *t = &job->tasks[i];
+        int in = 0;
+        for (int j = 0; j < n && !in; j++)
+            in = ids[j] == i;
+        if (t->state == SL_TASK_PARKED)
+            in ? (void)(t->state = SL_TASK_ACTIVE) : sl__task_close(job, i);
+    }
+    for (int i = 0; i < n; i++) {
+        if (job->tasks[ids[i]].state != SL_TASK_ACTIVE)
+            ids[nopen++] = ids[i];
+    }
+    char err[1024] = "";
+    sl_err_t e = nopen ? sl__task_open(job, ids, nopen, err, sizeof(err)) : SL_OK;
+    free(ids);
+    if (e)
+        sl__job_fatal(job, e, "%s", err);
+    return e;
+}
+
+/* The group takes partitions: the batch under way is committed first (with the tasks
+ * that stay), then their tasks are closed; an eager rebalance parks them, since it gives
+ * back most of what it takes. Tasks lost to another instance commit what they can (their
+ * producer may be fenced already). */
+static void on_revoked(void *opaque, const rd_kafka_topic_partition_list_t *parts, int cooperative,
+                       int lost)
+{
+    sl_job_t *job = opaque;
+    int *ids = calloc((size_t)parts->cnt + 1, sizeof(int));
+    if (!ids) {
+        sl__job_fatal(job, SL_ERR_NOMEM, "out of memory");
+        return;
+    }
+    int n = tasks_of(job, parts, ids), active = 0;
+    for (int i = 0; i < n; i++)
+        active |= job->tasks[ids[i]].state == SL_TASK_ACTIVE;
+    char err[1024];
+    if (active && !job->fatal.err) {
+        sl_err_t e = sl__job_commit(job, err, sizeof(err));
+        if (!e)
+            e = sl__job_finish_commit(job, err, sizeof(err));
+        if (e && !lost)
+            sl__job_fatal(job, e, "%s", err);
+    }
+    for (int i = 0; i < n; i++) {
+        sl_task_t *t = &job->tasks[ids[i]];
+        if (t->state != SL_TASK_ACTIVE)
+            continue;
+        if (cooperative || lost) {
+            sl__task_close(job, ids[i]);
+            sl_log(SL_LOG_INFO, "task", "task %d closed: its partitions went to another "
+                   "instance", ids[i]);
+        } else {
+            t->state = SL_TASK_PARKED;
+        }
+    }
+    free(ids);
+}
+
 static void run_batches(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
@@ -315,6 +387,7 @@ static void run_batches(sl_job_t *job)
             int wait = left < 100 ? (int)left : 100;
             if (job->run.lsrc) {
                 int src_done = 0;
+                job->rd.task = 0;
                 int got = sl__lsrc_poll(job->run.lsrc, recs, (int)want, wait, c->trigger.available_now,
                                         &src_done, err, sizeof(err));
                 if (got < 0) {
@@ -363,13 +436,6 @@ static void run_batches(sl_job_t *job)
                 break;
             }
         }
-        /* An idle source: event time is taken to go on at wall-clock speed, so windows
-         * close without waiting for the next record. */
-        int64_t wm_idle = SL_WM_NONE;
-        int64_t idle = sl__now_ms() - job->last_input_ms;
-        if (c->plan.idle_timeout_ms && job->rd.batch_records == 0 && job->maxev != SL_WM_NONE &&
-            idle >= c->plan.idle_timeout_ms)
-            wm_idle = job->maxev + idle - c->plan.wm_delay_ms;
         /* Another instance of the job took over: committing the batch under way would
          * publish over its output. Its records are read again at the next start. */
         if (job->fatal.err == SL_ERR_BUSY) {
@@ -378,12 +444,12 @@ static void run_batches(sl_job_t *job)
         }
         /* The records before a fatal one are committed, so no work is lost. */
         int last = done || job->fatal.err || atomic_load(&job->stop);
-        sl_err_t e = sl__job_commit(job, wm_idle, err, sizeof(err));
+        sl_err_t e = sl__job_commit(job, err, sizeof(err));
         /* Read to the end: as Spark's no-data batch, one more commit evicts state with the
          * watermark the last records moved (closing their windows, in append mode
          * emitting them). */
-        if (!e && done && !job->fatal.err && job->wm != job->wm_late)
-            e = sl__job_commit(job, SL_WM_NONE, err, sizeof(err));
+        if (!e && done && !job->fatal.err && sl__job_wm_pending(job))
+            e = sl__job_commit(job, err, sizeof(err));
         if (!e && last)
             e = sl__job_finish_commit(job, err, sizeof(err));
         if (e) {
@@ -449,9 +515,10 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     job->seq = 0;
     job->fingerprint_stored = 0;
     job->last_input_ms = sl__now_ms();
+    job->clog_topic[0] = 0;
 
     /* A second run on the same state directory is refused before it touches Kafka: its
-     * producer would fence the running one's. */
+     * producers would fence the running one's. */
     if ((e = sl__store_check_free(c->state.dir, errstr, errstr_size)))
         return e;
     /* Kafka first: a job that cannot reach its brokers or topics writes no state. While
@@ -462,58 +529,68 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         (e = sl__source_open(&run->src, c->name, &c->kafka, &c->source, c->state.dir, errstr,
                              errstr_size)))
         goto fail_open;
+    int ntasks = c->source.kind == SL_SRC_KAFKA ? run->src.ntasks : 1;
+    if (c->state.changelog)
+        sl__clog_topic(job->clog_topic, sizeof(job->clog_topic), c->name);
     if ((e = sl__sink_open(&run->sink, c->name, &c->kafka, &c->output, &c->plan,
-                           c->source.dead_letter_topic, job->console, errstr, errstr_size)))
+                           c->source.dead_letter_topic, job->clog_topic[0] ? job->clog_topic : NULL,
+                           ntasks, c->source.kind == SL_SRC_KAFKA ? run->src.group : NULL,
+                           job->console, errstr, errstr_size)))
         goto fail_open;
     sl__local_close(&job->local); /* a memory sink's rows of an earlier run */
     if ((e = sl__local_open(&job->local, &c->plan, &c->output, job->foreach,
                             job->foreach_opaque, errstr, errstr_size)))
         goto fail_open;
     mkdirs(c->state.dir);
-    if ((e = sl__store_open(c->state.dir, 1, 0, &run->store, errstr, errstr_size)))
+    if ((e = sl__store_open(c->state.dir, 1, 0, &run->store, errstr, errstr_size)) ||
+        (e = sl__upgrade_store(run->store, c->state.dir, ntasks, errstr, errstr_size)))
         goto fail_open;
-    /* The state directory is ours now; the job is also alone (no other instance in its
-     * consumer group) before its producer fences anything. */
-    if ((c->source.kind == SL_SRC_KAFKA &&
-         (e = sl__source_check_alone(&run->src, errstr, errstr_size))) ||
-        (e = sl__sink_start(&run->sink, errstr, errstr_size)))
+    /* The state directory is ours now. A job that runs alone also checks that no other
+     * instance is in its consumer group before its producers fence anything; one split
+     * into tasks shares them with its other instances. */
+    if (c->source.kind == SL_SRC_KAFKA && !c->source.co_partitioned &&
+        (e = sl__source_check_alone(&run->src, errstr, errstr_size)))
         goto fail_open;
-    if ((e = sl__reading_init(&job->rd, &c->plan)) ||
-        (e = sl__commit_init(&job->cm, &c->plan, c->state.dir))) {
+    if ((e = sl__tasks_init(job, ntasks)) || (e = sl__reading_init(&job->rd, &c->plan)) ||
+        (e = sl__commit_init(&job->cm, &c->plan, c->state.dir, ntasks))) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto fail_batches;
+        goto fail_tasks;
     }
     if ((e = load_meta(job, errstr, errstr_size)))
-        goto fail_batches;
-    if (c->output.sink == SL_SINK_KAFKA &&
-        (e = sl__outbox_reconcile(run->store, job->cm.wb, &run->sink, errstr, errstr_size)) ==
-            SL_ERR_FENCED)
-        e = sl__job_recover_producer(job, errstr, errstr_size);
-    if (!e && (c->output.sink == SL_SINK_FILE || c->output.sink == SL_SINK_FOREACH))
+        goto fail_tasks;
+    if (c->output.sink == SL_SINK_FILE || c->output.sink == SL_SINK_FOREACH)
         e = sl__local_replay(&job->local, run->store, job->cm.wb, errstr, errstr_size);
     if (e)
-        goto fail_batches;
+        goto fail_tasks;
     if (atomic_load(&job->stop)) { /* SIGTERM during start-up: nothing read, nothing to do */
         sl_log(SL_LOG_INFO, "job", "job '%s' stopped while starting", c->name);
-        goto fail_batches;
+        goto fail_tasks;
     }
     run->src.fresh = job->seq == 0;
     run->lpart = (sl_part_t){.maxev = SL_WM_NONE, .assigned = 1};
-    if (c->source.kind != SL_SRC_KAFKA)
-        e = sl__lsrc_open(&c->source, run->store, &run->lsrc, errstr, errstr_size);
-    else
+    if (c->source.kind != SL_SRC_KAFKA) {
+        /* One task, opened now; a files source reads where its state says. */
+        int zero = 0;
+        if (!(e = sl__task_open(job, &zero, 1, errstr, errstr_size)))
+            e = sl__lsrc_open(&c->source, run->store, &run->lsrc, errstr, errstr_size);
+    } else {
+        /* Tasks open as the group hands out their partitions. */
+        run->src.hooks = (sl_source_hooks_t){
+            .assigned = on_assigned, .revoked = on_revoked, .opaque = job};
         e = sl__source_start(&run->src, run->store, c->trigger.available_now, errstr,
                              errstr_size);
+    }
     if (e)
-        goto fail_batches;
+        goto fail_tasks;
     sl__kafka_quiet(0);
     quiet = 0;
     sl_log(SL_LOG_INFO, "job",
-           "job '%s' running: %s, state %s, batch %" PRId64 " next, trigger "
-           "%" PRId64 " ms%s, %s mode, output %s",
-           c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state.dir, job->seq + 1,
+           "job '%s' running: %s, state %s, %d task(s), trigger %" PRId64 " ms%s, %s mode, "
+           "output %s%s%s",
+           c->name, source_desc(job, srcdesc, sizeof(srcdesc)), c->state.dir, ntasks,
            c->trigger.interval_ms, c->trigger.available_now ? " (available-now)" : "",
-           sl__mode_name(c->plan.mode), sink_desc(c));
+           sl__mode_name(c->plan.mode), sink_desc(c),
+           job->clog_topic[0] ? ", changelog " : "", job->clog_topic);
 
     run_batches(job);
     e = job->fatal.err;
@@ -522,9 +599,11 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     else
         sl_log(SL_LOG_INFO, "job", "job '%s' stopped after batch %" PRId64, c->name, job->seq);
 
-fail_batches:
+fail_tasks:
+    run_fini(run); /* before what a revocation while closing would commit from */
     sl__reading_fini(&job->rd);
     sl__commit_fini(&job->cm);
+    sl__tasks_fini(job);
 fail_open:
     run_fini(run);
     if (quiet)

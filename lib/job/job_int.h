@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "commit/merge.h"
+#include "commit/outbox.h"
 #include "conf/conf.h"
 #include "query/table.h"
 #include "sink/sink.h"
@@ -17,6 +18,7 @@
 #include "source/source.h"
 #include "source/source_local.h"
 #include "store.h"
+#include "task.h"
 
 #define MAX_WINDOWS 1000 /* per record; conf_query.c refuses a window/slide ratio above */
 
@@ -24,7 +26,7 @@
  * slot and entry (a table of many keys misses the cache on both): see fold_into(). 32
  * used 2% less CPU than 16 over 100,000 keys in alternating runs; 64 no better. */
 #define FOLD_AHEAD 32
-#define FOLD_KEY_MAX 64
+#define FOLD_KEY_MAX 66 /* a task prefix and a group key of up to 64 bytes */
 typedef struct sl_fold {
     uint64_t hash;
     int64_t wend;
@@ -60,7 +62,9 @@ typedef struct sl_reading {
     sl_arena_t scratch; /* strings made by derived fields, reset per record */
     sl_val_t *row;
     sl_val_t *sel; /* a query without aggregation: the batch's selected rows */
+    uint16_t *sel_tasks; /* and the task of each */
     size_t nsel, sel_cap;
+    int task; /* the task of the record being folded */
     sl_buf_t key;
     struct {
         int on; /* the aggregates take no strings, so their inputs copy by value */
@@ -79,19 +83,43 @@ typedef struct sl_reading {
     uint64_t batch_records; /* records (good or bad) in the batch under way */
 } sl_reading_t;
 
+/* What one task commits in a batch: its batch, its marker, and its records for Kafka
+ * (result rows, changelog records, the marker), encoded in its outbox. */
+typedef struct sl_commit_task {
+    int task;
+    int64_t seq;
+    sl_buf_t marker; /* the marker's JSON (changelog.h) */
+    rd_kafka_topic_partition_list_t *offsets; /* its input positions, for the group */
+    sl_outbox_writer_t w;
+    sl_buf_t out;       /* the records, encoded (kept until the next batch: no copies) */
+    sl_out_row_t *rows; /* the same, decoded */
+    size_t rows_cap;
+    size_t *spans;      /* record i: spans[2i] bytes at out[spans[2i + 1]] */
+    size_t nrows, cap;
+    int rows_out;       /* of them, result rows */
+    int published;
+} sl_commit_task_t;
+
 /* The batch being committed: its table and selected rows (swapped with the reading's at
  * the hand-over), what the commit needs to know of it, and how it ended. The commit
- * thread owns this, the sink's output producer and the local sinks from the hand-over
- * until sl__job_finish_commit() joins it. */
+ * thread owns this, the tasks' producers and the local sinks from the hand-over until
+ * sl__job_finish_commit() joins it. */
 typedef struct sl_commit {
     sl_table_t table;
     sl_val_t *sel;
+    uint16_t *sel_tasks;
     size_t nsel, sel_cap;
     sl_merge_t merge;
     sl_store_batch_t *wb;
-    sl_buf_t out; /* encoded rows of the batch being published */
-    int64_t seq, wm; /* wm: the watermark the batch evicts state (closes windows) with */
-    int64_t wm_next; /* the watermark computed after it, reported in the stats */
+    sl_commit_task_t *tasks;  /* per task id: what it commits in this batch */
+    int ntasks;               /* the size of tasks */
+    int *ids;                 /* the ids of the tasks the batch commits, ascending */
+    sl_merge_task_t *mtasks;  /* the same, with their watermarks, for the merge */
+    int nids;
+    sl_outbox_writer_t lw;    /* the local sinks' rows (files, foreach) */
+    sl_buf_t lout;
+    int64_t seq;     /* the store's batch (SLUICE_STATE, files, the console) */
+    int64_t wm_next; /* the watermark after it (the smallest of its tasks'), in the stats */
     uint64_t records;
     int64_t queue_ms, write_ms; /* queuing the rows, and the state write beside it (-1: none) */
     sl_err_t err;
@@ -120,15 +148,18 @@ struct sl_job {
     sl_run_t run;
     sl_reading_t rd;
     sl_commit_t cm;
-    int64_t seq;
+    int64_t seq; /* the store's last batch */
     int fingerprint_stored;
-    /* Event time, by Spark's rule (two watermarks): wm is the watermark the last commit
-     * computed from the event times read so far, which the next commit evicts state with;
-     * wm_late the one the last commit evicted with, which the records of the batch under
-     * way are checked against for lateness (a record one batch "late" still counts, as in
-     * Spark). maxev is the largest event time committed, last_input_ms when input last
-     * arrived (for idle_timeout); each partition keeps its own largest (sl_part_t.maxev). */
-    int64_t wm, wm_late, maxev, last_input_ms;
+    /* The tasks (task.h). Event time is per task, by Spark's rule (two watermarks): wm is
+     * the watermark the last commit computed from the event times read so far, which the
+     * next commit evicts state with; wm_late the one the last commit evicted with, which
+     * the records of the batch under way are checked against for lateness (a record one
+     * batch "late" still counts, as in Spark); maxev the largest event time committed;
+     * each partition keeps its own largest (sl_part_t.maxev). */
+    sl_task_t *tasks;
+    int ntasks;
+    char clog_topic[300]; /* the changelog, when the job keeps one ("" none) */
+    int64_t last_input_ms; /* when input last arrived */
     sl_first_err_t fatal; /* why the job stops: it finishes its batch first */
 };
 
@@ -144,20 +175,26 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m);
 int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p);
 /**
  * Ends the batch under way (job_commit.c): waits for the previous commit, then hands this
- * one to a commit thread (a files or socket source commits it in line). @p wm_idle: the
- * watermark an idle source has earned by wall clock (SL_WM_NONE: none).
+ * one to a commit thread (a files or socket source commits it in line). A task whose
+ * source has been idle for the query's idle_timeout earns a watermark by wall clock.
  */
-sl_err_t sl__job_commit(sl_job_t *job, int64_t wm_idle, char *errstr, size_t errstr_size);
+sl_err_t sl__job_commit(sl_job_t *job, char *errstr, size_t errstr_size);
+/** 1 when a task's watermark moved past the one it last closed windows with: one more
+ *  batch (of no records) closes them. */
+int sl__job_wm_pending(const sl_job_t *job);
 /** Waits for the commit under way, if any; its error, with its message in @p errstr. */
 sl_err_t sl__job_finish_commit(sl_job_t *job, char *errstr, size_t errstr_size);
-/** Replaces a fenced output producer and reconciles the outbox. */
-sl_err_t sl__job_recover_producer(sl_job_t *job, char *errstr, size_t errstr_size);
+/** After task @p task's producer was fenced: a new one, and its outbox published again,
+ *  unless another instance runs the job. */
+sl_err_t sl__job_recover_producer(sl_job_t *job, int task, char *errstr, size_t errstr_size);
 /** Sets up the batch being read (its table, row, fold queue) for the job's query;
  *  SL_ERR_NOMEM. sl__reading_fini() frees it, also after a failed init. */
 sl_err_t sl__reading_init(sl_reading_t *rd, const sl_plan_t *plan);
 void sl__reading_fini(sl_reading_t *rd);
-/** Sets up the batch being committed; SL_ERR_NOMEM. sl__commit_fini() frees it. */
-sl_err_t sl__commit_init(sl_commit_t *cm, const sl_plan_t *plan, const char *state_dir);
+/** Sets up the batch being committed for @p ntasks tasks; SL_ERR_NOMEM. sl__commit_fini()
+ *  frees it. */
+sl_err_t sl__commit_init(sl_commit_t *cm, const sl_plan_t *plan, const char *state_dir,
+                         int ntasks);
 void sl__commit_fini(sl_commit_t *cm);
 /** Applies every queued fold to the batch table; SL_ERR_NOMEM when one failed. */
 sl_err_t sl__job_fold_flush(sl_job_t *job);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "job_int.h"
+#include "layout.h"
 #include "log.h"
 #include "query/window.h"
 #include "sink/output.h"
@@ -81,9 +82,11 @@ static void fill_meta(sl_job_t *job, const sl_rec_t *m)
 static sl_err_t keep_selected(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
-    sl_grow_t rows = {&job->rd.sel, (size_t)c->plan.ncols * sizeof(*job->rd.sel)}; /* by rows */
-    if (sl__grow(&job->rd.sel_cap, job->rd.nsel + 1, 1024, &rows, 1))
+    sl_grow_t rows[] = {{&job->rd.sel, (size_t)c->plan.ncols * sizeof(*job->rd.sel)}, /* by rows */
+                        {&job->rd.sel_tasks, sizeof(*job->rd.sel_tasks)}};
+    if (sl__grow(&job->rd.sel_cap, job->rd.nsel + 1, 1024, rows, 2))
         return SL_ERR_NOMEM;
+    job->rd.sel_tasks[job->rd.nsel] = (uint16_t)job->rd.task;
     sl_val_t *out = &job->rd.sel[job->rd.nsel * (size_t)c->plan.ncols];
     sl__out_select(&c->plan, job->rd.row, out);
     for (int i = 0; i < c->plan.ncols; i++) {
@@ -176,6 +179,7 @@ void sl__reading_fini(sl_reading_t *rd)
     sl__buf_fini(&rd->key);
     free(rd->row);
     free(rd->sel);
+    free(rd->sel_tasks);
     free(rd->fq.vals);
     free(rd->fq.kinds);
     free(rd->fq.slots);
@@ -306,6 +310,18 @@ static inline void fold_queue(sl_job_t *job, sl_fold_t *f, uint32_t klen, int64_
             job->rd.fq.items[(job->rd.fq.head + job->rd.fq.n - 1 - FOLD_AHEAD / 2) % FOLD_AHEAD].hash);
 }
 
+/* The record's state key in job->rd.key: its task, then its group. */
+static sl_err_t group_key(sl_job_t *job)
+{
+    const sl_conf_t *c = job->conf;
+    uint8_t prefix[SL_TASK_PREFIX];
+    sl__task_put(prefix, job->rd.task);
+    sl__buf_reset(&job->rd.key);
+    if (sl__buf_append(&job->rd.key, prefix, sizeof(prefix)))
+        return SL_ERR_NOMEM;
+    return sl__key_encode(job->rd.row, c->plan.group_slots, c->plan.ngroup, &job->rd.key);
+}
+
 /* The fold of the key in job->rd.key. */
 static sl_err_t fold_into(sl_job_t *job, int64_t wend)
 {
@@ -341,14 +357,15 @@ static sl_err_t fold_group(sl_job_t *job)
         sl_fold_t *f = fold_next(job, &e);
         if (!f)
             return e;
-        size_t klen = sl__key_put(job->rd.row, c->plan.group_slots, c->plan.ngroup, f->key, FOLD_KEY_MAX);
+        sl__task_put(f->key, job->rd.task);
+        size_t klen = sl__key_put(job->rd.row, c->plan.group_slots, c->plan.ngroup,
+                                  f->key + SL_TASK_PREFIX, FOLD_KEY_MAX - SL_TASK_PREFIX);
         if (klen) {
-            fold_queue(job, f, (uint32_t)klen, 0);
+            fold_queue(job, f, (uint32_t)(klen + SL_TASK_PREFIX), 0);
             return SL_OK;
         }
     }
-    sl__buf_reset(&job->rd.key);
-    if (sl__key_encode(job->rd.row, c->plan.group_slots, c->plan.ngroup, &job->rd.key) != SL_OK)
+    if (group_key(job) != SL_OK)
         return SL_ERR_NOMEM;
     return fold_into(job, 0);
 }
@@ -364,7 +381,7 @@ static sl_err_t late_record(sl_job_t *job, const sl_rec_t *m, int64_t t)
     char why[160], err[512];
     snprintf(why, sizeof(why),
              "late: event time %" PRId64 " is behind the watermark %" PRId64 " for a closed window",
-             t, job->wm_late);
+             t, job->tasks[job->rd.task].wm_late);
     if (sl__sink_side(&job->run.sink, c->plan.late_topic, m, why, err, sizeof(err)) != SL_OK) {
         sl__job_fatal(job, SL_ERR_KAFKA, "%s", err);
         return SL_ERR_KAFKA;
@@ -424,8 +441,7 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
         return keep_selected(job);
     if (c->plan.window == SL_WIN_NONE)
         return fold_group(job);
-    sl__buf_reset(&job->rd.key);
-    if (sl__key_encode(job->rd.row, c->plan.group_slots, c->plan.ngroup, &job->rd.key) != SL_OK)
+    if (group_key(job) != SL_OK)
         return SL_ERR_NOMEM;
 
     const sl_val_t *tv = &job->rd.row[c->plan.time_slot];
@@ -444,16 +460,17 @@ static sl_err_t fold(sl_job_t *job, const sl_rec_t *m, sl_part_t *part, char *wh
      * to the late topic before any of its windows is folded, so a failed copy leaves
      * the record unapplied and the job stops before it. */
     int check_late = c->plan.wm_slot >= 0 && c->plan.mode != SL_MODE_COMPLETE;
+    int64_t wm_late = job->tasks[job->rd.task].wm_late;
     int late = 0;
     for (int i = 0; check_late && i < n; i++)
-        late |= sl__window_closed(starts[i] + c->plan.win_size_ms, job->wm_late);
+        late |= sl__window_closed(starts[i] + c->plan.win_size_ms, wm_late);
     sl_err_t e;
     if (late && (e = late_record(job, m, t)))
         return e;
     size_t glen = job->rd.key.len;
     for (int i = 0; i < n; i++) {
         int64_t end = starts[i] + c->plan.win_size_ms;
-        if (check_late && sl__window_closed(end, job->wm_late))
+        if (check_late && sl__window_closed(end, wm_late))
             continue;
         job->rd.key.len = glen;
         sl_val_t ws = {.t = SL_T_TIMESTAMP, .u.i = starts[i]};
@@ -472,6 +489,7 @@ int sl__job_process_rec(sl_job_t *job, const sl_rec_t *r, sl_part_t *p)
 {
     const sl_conf_t *c = job->conf;
     job->rd.n_in++;
+    job->tasks[job->rd.task].batch_records++;
     char why[512];
     if (!r->payload)
         return bad_record(job, r, "the record has no value (a tombstone)");
@@ -559,6 +577,12 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
     sl_part_t *p = sl__source_part(&job->run.src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
+    /* A record of a task not open here (revoked while it was fetched) is left to the
+     * task's owner, which reads it from the task's committed position. */
+    int task = sl__task_of(job, m->partition);
+    if (task >= job->ntasks || job->tasks[task].state != SL_TASK_ACTIVE)
+        return;
+    job->rd.task = task;
     /* The timestamp only when the query reads it: a call into librdkafka a record. */
     int ts_used = (c->plan.meta_used & (1u << SL_META_TIMESTAMP)) != 0;
     sl_rec_t r = {.payload = m->payload,

@@ -14,6 +14,7 @@
 
 #include "codec/codec_int.h"
 #include "commit/outbox.h"
+#include "layout.h"
 #include "log.h"
 #include "output.h"
 
@@ -235,10 +236,12 @@ static sl_err_t flush_replay(replay_t *r)
     return e;
 }
 
-static int gather(void *opaque, int64_t seq, uint32_t idx, const uint8_t *p, size_t len)
+static int gather(void *opaque, int stream, int64_t seq, uint32_t idx, const uint8_t *p,
+                  size_t len)
 {
     replay_t *r = opaque;
     sl_out_row_t row;
+    (void)stream;
     (void)idx;
     if (sl__outbox_row(p, len, &row) < 0) {
         r->err = SL_ERR_STATE;
@@ -266,7 +269,7 @@ sl_err_t sl__local_replay(sl_local_t *l, sl_store_t *st, sl_store_batch_t *wb, c
 {
     replay_t r = {.l = l, .seq = -1, .errstr = errstr, .errstr_size = errstr_size};
     sl__buf_init(&r.json);
-    sl_err_t e = sl__outbox_scan(st, gather, &r, errstr, errstr_size);
+    sl_err_t e = sl__outbox_scan(st, SL_STREAM_LOCAL, gather, &r, errstr, errstr_size);
     if (!e)
         e = r.err;
     if (!e)
@@ -276,7 +279,7 @@ sl_err_t sl__local_replay(sl_local_t *l, sl_store_t *st, sl_store_batch_t *wb, c
                "%zu batch(es), %zu row(s) left in the outbox by an "
                "interrupted run delivered again",
                r.batches, r.rows);
-        e = sl__outbox_delete(st, wb, 0, INT64_MAX, errstr, errstr_size);
+        e = sl__outbox_delete(st, wb, SL_STREAM_LOCAL, 0, INT64_MAX, errstr, errstr_size);
     }
     sl__buf_fini(&r.json);
     free(r.spans);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "kafka.h"
+#include "layout.h"
 #include "log.h"
 #include "util.h"
 
@@ -43,9 +44,14 @@ static void src_fail(sl_source_t *src, sl_err_t err, const char *fmt, ...)
     va_end(ap);
 }
 
-int sl__source_pos_key(char *buf, size_t size, const char *topic, int partition)
+int sl__source_pos_key(char *buf, size_t size, int task, const char *topic, int partition)
 {
-    return snprintf(buf, size, "pos/%s/%d", topic, partition);
+    return snprintf(buf, size, "t/%d/pos/%s/%d", task, topic, partition);
+}
+
+int sl__source_task(const sl_source_t *src, int partition)
+{
+    return src->cs->co_partitioned && partition >= 0 ? partition : 0;
 }
 
 static sl_part_t *part_of(sl_source_t *src, int t, int32_t p)
@@ -100,7 +106,8 @@ sl_part_t *sl__source_part_lookup(sl_source_t *src, const rd_kafka_message_t *m)
 static int64_t stored_pos(sl_source_t *src, const char *topic, int partition)
 {
     char key[512];
-    int klen = sl__source_pos_key(key, sizeof(key), topic, partition);
+    int klen = sl__source_pos_key(key, sizeof(key), sl__source_task(src, partition), topic,
+                                  partition);
     char *val = NULL, err[512];
     size_t vlen;
     sl_err_t e =
@@ -235,31 +242,58 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        tp->topic, tp->partition);
                 continue;
             }
-            /* A partition this run has read before (an eager rebalance revokes and
-             * assigns them all) goes on from where it was: the records since the last
-             * commit are in the batch under way, or in the commit under way, so the
-             * stored position would read them twice. */
-            int again = p->pos >= 0;
-            int64_t pos = again ? p->pos : stored_pos(src, tp->topic, tp->partition);
-            if (pos == -2) {
+            if (src->cs->co_partitioned && tp->partition >= src->ntasks) {
+                src_fail(src, SL_ERR_INVAL,
+                         "source: topic %s has partition %d, but the job was started with %d "
+                         "task(s), one a partition number of its co-partitioned input: a topic "
+                         "grew, or one of another partition count matches the pattern. Every "
+                         "input topic must keep the partition count the job started with",
+                         tp->topic, tp->partition, src->ntasks);
                 rd_kafka_topic_partition_list_destroy(ours);
                 return;
             }
-            if (!again)
-                p->committed = pos;
+            rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition);
+        }
+        /* The tasks of these partitions open first: their state, restored or checked
+         * against the changelog, holds the positions the partitions start at. */
+        if (src->hooks.assigned && ours->cnt) {
+            sl_err_t he = src->hooks.assigned(src->hooks.opaque, ours);
+            if (he) {
+                rd_kafka_topic_partition_list_destroy(ours);
+                return;
+            }
+        }
+        rd_kafka_topic_partition_list_t *all = ours;
+        ours = rd_kafka_topic_partition_list_new(all->cnt);
+        for (int i = 0; i < all->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &all->elems[i];
+            int t = topic_index(src, tp->topic);
+            sl_part_t *p = t >= 0 ? part_of(src, t, tp->partition) : NULL;
+            if (!p)
+                continue;
+            /* A revoked partition's batch was committed before it went, so the stored
+             * position is where it goes on (and what its task's new owner restored). */
+            int64_t pos = stored_pos(src, tp->topic, tp->partition);
+            if (pos == -2) {
+                rd_kafka_topic_partition_list_destroy(all);
+                rd_kafka_topic_partition_list_destroy(ours);
+                return;
+            }
+            p->committed = pos;
             p->assigned = 1;
             rd_kafka_topic_partition_t *o =
                 rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition);
             if (pos >= 0) {
                 pos = sl__source_data_loss(src, rk, tp->topic, tp->partition, pos);
                 if (pos < 0) {
+                    rd_kafka_topic_partition_list_destroy(all);
                     rd_kafka_topic_partition_list_destroy(ours);
                     return;
                 }
                 p->pos = pos;
                 o->offset = pos;
-                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at %s position %" PRId64, tp->topic,
-                       tp->partition, again ? "its last read" : "the stored", pos);
+                sl_log(SL_LOG_INFO, "source", "assigned %s[%d] at the stored position %" PRId64,
+                       tp->topic, tp->partition, pos);
             } else {
                 char how[160];
                 o->offset = starting_offset(src, rk, tp->topic, tp->partition, how, sizeof(how));
@@ -267,6 +301,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        tp->topic, tp->partition, how);
             }
         }
+        rd_kafka_topic_partition_list_destroy(all);
         parts = ours;
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -281,11 +316,20 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         rd_kafka_topic_partition_list_destroy(ours);
     } else {
+        /* What was read of these partitions is committed (or, lost to another instance,
+         * given up) before they go. */
+        if (src->hooks.revoked && !src->closing)
+            src->hooks.revoked(src->hooks.opaque, parts, cooperative, rd_kafka_assignment_lost(rk));
         for (int i = 0; i < parts->cnt; i++) {
             int t = topic_index(src, parts->elems[i].topic);
             sl_part_t *p = t >= 0 ? part_of(src, t, parts->elems[i].partition) : NULL;
-            if (p)
+            if (p) {
+                /* Assigned again, it starts where its task's state says. */
                 p->assigned = 0;
+                p->pos = p->committed = -1;
+                p->maxev = INT64_MIN;
+                p->at_end = 0;
+            }
             sl_log(SL_LOG_INFO, "source", "revoked %s[%d]", parts->elems[i].topic,
                    parts->elems[i].partition);
         }
@@ -322,6 +366,65 @@ static void canonical_dir(const char *path, char *out, size_t size)
         n = snprintf(out, size, "%s/%s", strcmp(buf, "/") ? buf : "", base);
     if (n < 0 || (size_t)n >= size)
         snprintf(out, size, "%s", path);
+}
+
+/* Co-partitioned input: every topic (those the pattern matches now) has the same
+ * partition count, which is the job's number of tasks. */
+static sl_err_t count_tasks(sl_source_t *src, char *errstr, size_t errstr_size)
+{
+    const sl_conf_source_t *cs = src->cs;
+    char **names = cs->topics;
+    int n = cs->ntopics;
+    const struct rd_kafka_metadata *md = NULL;
+    if (cs->pattern) {
+        rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 1, NULL, &md, 10000);
+        if (err) {
+            snprintf(errstr, errstr_size, "cannot reach Kafka at %s: %s", src->kafka->bootstrap,
+                     rd_kafka_err2str(err));
+            return SL_ERR_KAFKA;
+        }
+        names = calloc((size_t)md->topic_cnt + 1, sizeof(*names));
+        n = 0;
+        for (int i = 0; names && i < md->topic_cnt; i++) {
+            if (regexec(&src->re, md->topics[i].topic, 0, NULL, 0) == 0)
+                names[n++] = md->topics[i].topic;
+        }
+    }
+    int *parts = calloc((size_t)n + 1, sizeof(int));
+    sl_err_t e = !parts || !names ? SL_ERR_NOMEM : SL_OK;
+    if (!e && n == 0) {
+        snprintf(errstr, errstr_size,
+                 "source.pattern: no topic on %s matches %s, so the partition count of the "
+                 "co-partitioned input (source.co_partitioned) is not known",
+                 src->kafka->bootstrap, cs->pattern);
+        e = SL_ERR_KAFKA;
+    }
+    if (!e)
+        e = sl__kafka_check_topics(src->rk, src->kafka->bootstrap, names, n, "source.topics",
+                                   parts, errstr, errstr_size);
+    for (int i = 1; !e && i < n; i++) {
+        if (parts[i] != parts[0]) {
+            snprintf(errstr, errstr_size,
+                     "source.co_partitioned: topic '%s' has %d partition(s) and '%s' %d; "
+                     "co-partitioned topics have as many partitions each (task p reads "
+                     "partition p of every one)",
+                     names[0], parts[0], names[i], parts[i]);
+            e = SL_ERR_INVAL;
+        }
+    }
+    if (!e && parts[0] > SL_TASKS_MAX) {
+        snprintf(errstr, errstr_size, "source.co_partitioned: topic '%s' has %d partitions, more "
+                 "than the %d tasks a job can have", names[0], parts[0], SL_TASKS_MAX);
+        e = SL_ERR_INVAL;
+    }
+    if (!e)
+        src->ntasks = parts[0];
+    free(parts);
+    if (md) {
+        free(names);
+        rd_kafka_metadata_destroy(md);
+    }
+    return e;
 }
 
 sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_t *kafka,
@@ -387,15 +490,23 @@ sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_
      * record; 64 MiB of payload bounds large records), filled by fetches of at most 256
      * KiB a partition and 4 MiB in all, so one response overshoots the bound by little.
      * sl__source_refill() keeps it flowing (200,000 read no faster). */
-    static const char *const defaults[] = {"queued.min.messages",
-                                           "100000",
-                                           "queued.max.messages.kbytes",
-                                           "65536",
-                                           "max.partition.fetch.bytes",
-                                           "262144",
-                                           "fetch.max.bytes",
-                                           "4194304",
-                                           NULL};
+    /* Instances of a job split its tasks: with one input topic cooperative-sticky moves
+     * only the partitions that change hands; with several, range gives partition p of
+     * every topic to the same instance, as a task needs. */
+    const char *assignor = !cs->co_partitioned ? NULL
+                           : cs->ntopics == 1 && !cs->pattern ? "cooperative-sticky"
+                                                               : "range";
+    const char *defaults[] = {"queued.min.messages",
+                              "100000",
+                              "queued.max.messages.kbytes",
+                              "65536",
+                              "max.partition.fetch.bytes",
+                              "262144",
+                              "fetch.max.bytes",
+                              "4194304",
+                              assignor ? "partition.assignment.strategy" : NULL,
+                              assignor,
+                              NULL};
     rd_kafka_conf_t *kc =
         sl__kafka_conf(kafka, &kafka->consumer, defaults, fixed, errstr, errstr_size);
     if (!kc)
@@ -425,8 +536,11 @@ sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_
         if (!src->topics[i].name)
             return SL_ERR_NOMEM;
     }
-    return sl__kafka_check_topics(src->rk, kafka->bootstrap, cs->topics, cs->ntopics,
-                                  "source.topics", NULL, errstr, errstr_size);
+    src->ntasks = 1;
+    if (!cs->co_partitioned)
+        return sl__kafka_check_topics(src->rk, kafka->bootstrap, cs->topics, cs->ntopics,
+                                      "source.topics", NULL, errstr, errstr_size);
+    return count_tasks(src, errstr, errstr_size);
 }
 
 sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_size)

@@ -56,6 +56,19 @@ typedef struct sl_refill {
     int started, stop;
 } sl_refill_t;
 
+/* What the job does when the group gives partitions or takes them (rebalance callback,
+ * on the consuming thread). */
+typedef struct sl_source_hooks {
+    /* Before the partitions' positions are looked up: opens their tasks. Non-zero when the
+     * job cannot go on (it has recorded why); nothing is assigned then. */
+    sl_err_t (*assigned)(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+    /* Before the partitions go: commits what was read of them, closes their tasks.
+     * @p lost: the group took them (another instance may have them already). */
+    void (*revoked)(void *opaque, const rd_kafka_topic_partition_list_t *parts, int cooperative,
+                    int lost);
+    void *opaque;
+} sl_source_hooks_t;
+
 typedef struct sl_source {
     const char *job;              /* the job's name */
     const sl_conf_kafka_t *kafka; /* the Kafka clients' properties */
@@ -82,6 +95,8 @@ typedef struct sl_source {
     char instance[360];
     char legacy_instance[340];
     int admin; /* the broker answers admin requests: 1, 0, or -1 not known yet */
+    int ntasks;      /* co-partitioned input: its partition count, the job's tasks */
+    sl_source_hooks_t hooks;
 } sl_source_t;
 
 /**
@@ -134,7 +149,10 @@ void sl__source_refill(sl_source_t *src, size_t n, size_t bytes);
  *  positions from is closed. Closing a closed (zeroed) source is a no-op. */
 void sl__source_close(sl_source_t *src);
 
-/** Meta key of a partition's position: "pos/<topic>/<partition>". */
-int sl__source_pos_key(char *buf, size_t size, const char *topic, int partition);
+/** Meta key of a partition's position: "t/<task>/pos/<topic>/<partition>" (layout.h); the
+ *  length it needs, as snprintf() (@p buf holds a cut, terminated key when too small). */
+int sl__source_pos_key(char *buf, size_t size, int task, const char *topic, int partition);
+/** The task a partition belongs to: its number when the input is co-partitioned, else 0. */
+int sl__source_task(const sl_source_t *src, int partition);
 
 #endif

@@ -77,14 +77,19 @@ static file_ent_t *add_file(sl_lsrc_t *s, const char *name)
     return f;
 }
 
+/* A file's progress is task 0's meta "file/<name>": the byte offset read to, and whether
+ * it is read to its end (layout.h). */
+#define FILE_PREFIX "t/0/file/"
+#define FILE_PREFIX_LEN (sizeof(FILE_PREFIX) - 1)
+
 static int load_file_pos(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
 {
     sl_lsrc_t *s = opaque;
     char name[1024];
-    if (klen <= 5 || klen - 5 >= sizeof(name) || vlen != 9)
+    if (klen <= FILE_PREFIX_LEN || klen - FILE_PREFIX_LEN >= sizeof(name) || vlen != 9)
         return 0;
-    memcpy(name, k + 5, klen - 5);
-    name[klen - 5] = 0;
+    memcpy(name, k + FILE_PREFIX_LEN, klen - FILE_PREFIX_LEN);
+    name[klen - FILE_PREFIX_LEN] = 0;
     file_ent_t *f = add_file(s, name);
     if (f) {
         f->off = (int64_t)sl__be64_get((const uint8_t *)v);
@@ -335,7 +340,8 @@ sl_err_t sl__lsrc_open(const sl_conf_source_t *c, sl_store_t *store, sl_lsrc_t *
     if (c->kind == SL_SRC_FILES) {
         snprintf(s->desc, sizeof(s->desc), "files in %s", c->path);
         sl_err_t e =
-            sl__store_scan(store, SL_CF_META, "file/", 5, load_file_pos, s, errstr, errstr_size);
+            sl__store_scan(store, SL_CF_META, FILE_PREFIX, FILE_PREFIX_LEN, load_file_pos, s,
+                           errstr, errstr_size);
         if (!e && scan_dir(s, errstr, errstr_size) < 0)
             e = SL_ERR_IO;
         if (e) {
@@ -414,11 +420,31 @@ void sl__lsrc_put(sl_lsrc_t *s, sl_store_t *st, sl_store_batch_t *wb)
             continue;
         char key[1100];
         uint8_t v[9];
-        int kl = snprintf(key, sizeof(key), "file/%s", f->name);
+        int kl = snprintf(key, sizeof(key), FILE_PREFIX "%s", f->name);
         sl__be64_put(v, (uint64_t)f->off);
         v[8] = (uint8_t)f->done;
         sl__store_batch_put(wb, st, SL_CF_META, key, (size_t)kl, v, 9);
     }
+}
+
+sl_err_t sl__lsrc_marks(const sl_lsrc_t *s,
+                        sl_err_t (*fn)(void *opaque, const char *name, const void *v, size_t vlen),
+                        void *opaque)
+{
+    for (size_t i = 0; i < s->nfiles; i++) {
+        const file_ent_t *f = &s->files[i];
+        if (f->off == 0 && !f->done)
+            continue; /* not read yet */
+        char name[1100];
+        uint8_t v[9];
+        snprintf(name, sizeof(name), "file/%s", f->name);
+        sl__be64_put(v, (uint64_t)f->off);
+        v[8] = (uint8_t)f->done;
+        sl_err_t e = fn(opaque, name, v, 9);
+        if (e)
+            return e;
+    }
+    return SL_OK;
 }
 
 void sl__lsrc_committed(sl_lsrc_t *s)

@@ -45,6 +45,11 @@ int sl__lsrc_moved(const sl_lsrc_t *s);
 
 /** Adds the positions that moved to @p wb; sl__lsrc_committed() once it is written. */
 void sl__lsrc_put(sl_lsrc_t *s, sl_store_t *st, sl_store_batch_t *wb);
+/** Calls @p fn with every file's progress as its task meta entry ("file/<name>" and its 9
+ *  bytes), for the changelog's marker, until it fails. */
+sl_err_t sl__lsrc_marks(const sl_lsrc_t *s,
+                        sl_err_t (*fn)(void *opaque, const char *name, const void *v, size_t vlen),
+                        void *opaque);
 void sl__lsrc_committed(sl_lsrc_t *s);
 
 /** What the source is, for the job's start-up line ("files in DIR", "socket HOST:PORT"). */

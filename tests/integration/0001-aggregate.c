@@ -82,17 +82,18 @@ static void on_row(void *opaque, const rd_kafka_message_t *m)
     if (!k || json_object_size(k) != 1 ||
         !json_equal(json_object_get(k, "page"), json_object_get(v, "page")))
         r->bad_key++;
-    rd_kafka_headers_t *h = NULL;
-    const void *hv;
-    size_t hs;
-    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, "sluice-seq", &hv, &hs) ||
-        rd_kafka_header_get_last(h, "sluice-job", &hv, &hs))
+    char job[128];
+    int task;
+    int64_t seq, idx;
+    if (tk_row_id(m, job, sizeof(job), &task, &seq, &idx) || !job[0] || task != 0 || seq < 1 ||
+        idx < 0)
         r->no_headers++;
     json_object_set_new(r->latest, page, v);
     json_decref(k);
 }
 
-static void compare(const char *bootstrap, const char *topic, uint64_t n, const char *when)
+/* Checks every page's latest row against the input; the rows read. */
+static uint64_t compare(const char *bootstrap, const char *topic, uint64_t n, const char *when)
 {
     reader_t r = {.latest = json_object()};
     uint64_t rows = tk_consume_all(bootstrap, topic, on_row, &r);
@@ -124,10 +125,12 @@ static void compare(const char *bootstrap, const char *topic, uint64_t n, const 
     cr_assert_eq(r.no_headers, 0, "%s: rows without sluice headers", when);
     json_decref(want);
     json_decref(r.latest);
+    return rows;
 }
 
+/* Runs the job to the end of its input; @p changelog: its state has a changelog. */
 static void run_job(const char *dir, const char *bootstrap, const char *in, const char *out,
-                    sl_job_stats_t *st)
+                    int changelog, sl_job_stats_t *st)
 {
     char json[4096], err[4096] = "";
     snprintf(json, sizeof(json),
@@ -143,8 +146,8 @@ static void run_job(const char *dir, const char *bootstrap, const char *in, cons
              "     {\"fn\": \"avg\", \"field\": \"latency_ms\"}]},"
              " \"trigger\": {\"interval\": \"1s\", \"available_now\": true},"
              " \"output\": {\"mode\": \"update\", \"sink\": \"kafka\", \"topic\": \"%s\"},"
-             " \"state\": {\"dir\": \"state\"}}",
-             out, bootstrap, in, out);
+             " \"state\": {\"dir\": \"state\", \"changelog\": %s}}",
+             out, bootstrap, in, out, changelog ? "true" : "false");
     sl_job_t *job;
     cr_assert_eq(sl_job_new_from_json(json, dir, "it-aggregate", &job, err, sizeof(err)), SL_OK,
                  "%s", err);
@@ -167,22 +170,40 @@ Test(integration, totals_continue_and_replay, .timeout = 1200)
 
     cr_assert_eq(sl_gen_produce(bs, NULL, in, 6, &SPEC, 0, FIRST_RUN, err, sizeof(err)), SL_OK,
                  "%s", err);
-    run_job(dir, bs, in, out, &st);
+    run_job(dir, bs, in, out, 1, &st);
     cr_assert_eq(st.records_in, FIRST_RUN, "every record read exactly once");
-    compare(bs, out, FIRST_RUN, "first run");
+    uint64_t rows1 = compare(bs, out, FIRST_RUN, "first run");
 
     cr_assert_eq(sl_gen_produce(bs, NULL, in, 6, &SPEC, FIRST_RUN, SECOND_RUN, err, sizeof(err)),
                  SL_OK, "%s", err);
-    run_job(dir, bs, in, out, &st);
+    run_job(dir, bs, in, out, 1, &st);
     cr_assert_eq(st.records_in, SECOND_RUN, "the second run reads only the new records");
-    compare(bs, out, FIRST_RUN + SECOND_RUN, "second run (continues from the state)");
+    uint64_t rows2 = compare(bs, out, FIRST_RUN + SECOND_RUN, "second run (continues from the state)");
+    cr_assert_gt(rows2, rows1);
 
+    /* The state directory lost: the changelog has the state and the positions, so nothing
+     * is read again and no row is published again. */
     char state[600];
     snprintf(state, sizeof(state), "%s/state", dir);
     tk_rmrf(state);
-    run_job(dir, bs, in, out, &st);
+    run_job(dir, bs, in, out, 1, &st);
+    cr_assert_eq(st.records_in, 0, "restored from the changelog, nothing is reread");
+    cr_assert_eq(st.rows_out, 0);
+    cr_assert_eq(compare(bs, out, FIRST_RUN + SECOND_RUN, "third run (state restored)"), rows2,
+                 "no row published again");
+    tk_state_totals_t tt = tk_state_totals(state, in, NULL, 0);
+    cr_assert(tt.ok);
+    cr_assert_eq(tt.positions, FIRST_RUN + SECOND_RUN, "the positions came back");
+
+    /* Without a changelog the state is the directory's only: lost, the input is read
+     * again from the start. */
+    tk_rmrf(state);
+    run_job(dir, bs, in, out, 0, &st);
     cr_assert_eq(st.records_in, FIRST_RUN + SECOND_RUN, "without state, everything is reread");
-    compare(bs, out, FIRST_RUN + SECOND_RUN, "third run (state deleted, replayed)");
+    compare(bs, out, FIRST_RUN + SECOND_RUN, "fourth run (no changelog, replayed)");
+    char clog[300];
+    snprintf(clog, sizeof(clog), "%s-changelog", out);
+    tk_delete_topic(bs, clog);
 
     tk_delete_topic(bs, in);
     tk_delete_topic(bs, out);

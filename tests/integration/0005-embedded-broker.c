@@ -54,7 +54,7 @@ Test(embedded, dev_broker_serves_a_job, .timeout = 120)
         close(fd[0]);
         freopen("/dev/null", "w", stderr);
         execl(tk_sluice_bin(), "sluice", "dev-broker", "--topic", "views:3", "--topic", "counts",
-              (char *)NULL);
+              "--topic", "dev-changelog:1", (char *)NULL);
         _exit(127);
     }
     close(fd[1]);

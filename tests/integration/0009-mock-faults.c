@@ -35,6 +35,8 @@ Test(mock_faults, no_crash_no_loss, .timeout = 600)
     const char *bs = rd_kafka_mock_cluster_bootstraps(mcluster);
     cr_assert(!rd_kafka_mock_topic_create(mcluster, "in", 3, 3));
     cr_assert(!rd_kafka_mock_topic_create(mcluster, "out", 1, 3));
+    cr_assert(!rd_kafka_mock_topic_create(mcluster, "faults-changelog", 1, 3),
+              "the mock cannot create topics for the job");
     const uint64_t n = 30000;
     sl_gen_spec_t spec = {.seed = 21, .pages = 40, .users = 100};
     cr_assert_eq(sl_gen_produce(bs, NULL, "in", 3, &spec, 0, n, err, sizeof(err)), SL_OK, "%s",

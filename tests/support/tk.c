@@ -569,3 +569,36 @@ const char *tk_slurp(const char *path)
         fclose(f);
     return buf;
 }
+
+int tk_row_id(const rd_kafka_message_t *m, char *job, size_t job_size, int *task, int64_t *seq,
+              int64_t *idx)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, "sluice-id", &v, &n) || !v)
+        return -1;
+    char buf[512];
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    /* The job's name may not hold '/': the last three parts are numbers. */
+    char *p3 = strrchr(buf, '/');
+    if (!p3)
+        return -1;
+    *p3 = 0;
+    char *p2 = strrchr(buf, '/');
+    if (!p2)
+        return -1;
+    *p2 = 0;
+    char *p1 = strrchr(buf, '/');
+    if (!p1)
+        return -1;
+    *p1 = 0;
+    snprintf(job, job_size, "%s", buf);
+    *task = (int)strtol(p1 + 1, NULL, 10);
+    *seq = strtoll(p2 + 1, NULL, 10);
+    *idx = strtoll(p3 + 1, NULL, 10);
+    return 0;
+}

@@ -132,6 +132,13 @@ sl_job_t *tk_start_job(const char *json, const char *dir, tk_runner_t *r);
 /** The rows of a job's memory sink, as JSON (json_decref). */
 json_t *tk_memory_rows(const sl_job_t *job);
 
+/**
+ * The id a result row carries in its sluice-id header, "<job>/<task>/<batch>/<row>":
+ * 0 with its parts filled (@p job gets the job's name), -1 when the row has none.
+ */
+int tk_row_id(const rd_kafka_message_t *m, char *job, size_t job_size, int *task, int64_t *seq,
+              int64_t *idx);
+
 /** Path of the built sluice binary. */
 const char *tk_sluice_bin(void);
 

@@ -69,18 +69,13 @@ static void check_row(void *opaque, const rd_kafka_message_t *m)
     } else {
         v->last_count[p] = count;
     }
-    rd_kafka_headers_t *h;
-    const void *sv, *iv;
-    size_t ss, is;
-    cr_assert(!rd_kafka_message_headers(m, &h) &&
-                  !rd_kafka_header_get_last(h, "sluice-seq", &sv, &ss) &&
-                  !rd_kafka_header_get_last(h, "sluice-idx", &iv, &is),
-              "a row without sluice headers");
-    char buf[48];
-    snprintf(buf, sizeof(buf), "%.*s", (int)ss, (const char *)sv);
-    uint64_t id = strtoull(buf, NULL, 10) << 32;
-    snprintf(buf, sizeof(buf), "%.*s", (int)is, (const char *)iv);
-    id |= strtoull(buf, NULL, 10);
+    char job[128];
+    int task;
+    int64_t seq, idx;
+    cr_assert(!tk_row_id(m, job, sizeof(job), &task, &seq, &idx), "a row without a sluice-id");
+    /* Unique per row of the job: (task, batch, row). */
+    uint64_t id = (uint64_t)task << 48 | (uint64_t)seq << 24 | (uint64_t)idx;
+    cr_assert(seq < (1 << 24) && idx < (1 << 24), "ids this test can tell apart");
     v->ids = realloc(v->ids, (v->nids + 1) * sizeof(uint64_t));
     v->ids[v->nids++] = id;
     v->rows++;
@@ -139,14 +134,14 @@ void tk_eos_verify(const char *bs, const char *out, const sl_gen_spec_t *spec, u
     }
     int open = open_transactions(bs, out);
     cr_log_info("%s: %llu records in, %llu rows out for %llu pages; %llu rows no prefix, %llu "
-                "duplicates or steps back, %llu repeated (seq, idx), %llu pages short of "
+                "duplicates or steps back, %llu repeated (task, batch, row), %llu pages short of "
                 "their total, open transactions: %s",
                 what, (unsigned long long)n, (unsigned long long)v.rows, (unsigned long long)pages,
                 (unsigned long long)v.not_a_prefix, (unsigned long long)v.not_increasing,
                 (unsigned long long)v.dup_ids, (unsigned long long)missing, open ? "yes" : "no");
     cr_assert_eq(v.not_a_prefix, 0, "%s: rows that are not a prefix aggregate", what);
     cr_assert_eq(v.not_increasing, 0, "%s: duplicated rows", what);
-    cr_assert_eq(v.dup_ids, 0, "%s: a (seq, idx) published twice", what);
+    cr_assert_eq(v.dup_ids, 0, "%s: a (task, batch, row) published twice", what);
     cr_assert_eq(missing, 0, "%s: pages whose last row is not their total", what);
     cr_assert(!open, "%s: a transaction was left open", what);
     for (int p = 0; p < TK_EOS_PAGES; p++)

@@ -9,6 +9,7 @@
 
 #include "commit/merge.h"
 #include "conf/conf.h"
+#include "layout.h"
 #include "query/table.h"
 #include "query/window.h"
 #include "store.h"
@@ -60,14 +61,18 @@ static void open_job(const char *window, const char *mode)
     cr_assert_eq(sl__merge_init(&merge, &conf->plan, conf->state.dir), SL_OK);
 }
 
-/* Adds @p n records of @p page to the window starting at @p start (ending at @p end). */
-static void add(const char *page, int64_t start, int64_t end, int n)
+/* Adds @p n records of @p page to task @p task's window starting at @p start (ending at
+ * @p end). */
+static void add_to(int task, const char *page, int64_t start, int64_t end, int n)
 {
     sl_val_t vals[2] = {{.t = SL_T_STRING, .n = (uint32_t)strlen(page), .u.s = page},
                         {.t = SL_T_TIMESTAMP, .u.i = start}};
     int slots[2] = {0, 1};
     sl_buf_t key;
     sl__buf_init(&key);
+    uint8_t prefix[SL_TASK_PREFIX];
+    sl__task_put(prefix, task);
+    cr_assert_eq(sl__buf_append(&key, prefix, sizeof(prefix)), SL_OK);
     cr_assert_eq(sl__key_encode(vals, slots, 2, &key), SL_OK);
     sl_entry_t *e = sl__table_upsert(&batch, key.p, (uint32_t)key.len);
     cr_assert_not_null(e);
@@ -77,14 +82,26 @@ static void add(const char *page, int64_t start, int64_t end, int n)
     sl__buf_fini(&key);
 }
 
-/* Merges the batch, commits it, and returns the rows emitted. */
-static size_t commit(int64_t wm)
+static void add(const char *page, int64_t start, int64_t end, int n)
+{
+    add_to(0, page, start, end, n);
+}
+
+/* Merges the batch of @p n tasks (by ascending id, with their watermarks), commits it,
+ * and returns the rows emitted. */
+static size_t commit_tasks(const sl_merge_task_t *tasks, int n)
 {
     char err[1024];
-    cr_assert_eq(sl__merge_batch(&merge, store, wb, &batch, wm, err, sizeof(err)), SL_OK, "%s",
-                 err);
+    cr_assert_eq(sl__merge_batch(&merge, store, wb, &batch, tasks, n, err, sizeof(err)), SL_OK,
+                 "%s", err);
     cr_assert_eq(sl__store_write(store, wb, 1, err, sizeof(err)), SL_OK, "%s", err);
     return merge.nrows;
+}
+
+static size_t commit(int64_t wm)
+{
+    sl_merge_task_t t = {.task = 0, .wm = wm};
+    return commit_tasks(&t, 1);
 }
 
 static void clear(void)
@@ -193,6 +210,60 @@ Test(merge, sessions_merge_with_stored_ones)
     clear();
     cr_assert_eq(commit(8000), 0);
     cr_assert_eq(merge.closed, 2, "both sessions end by 8 s");
+    cr_assert_eq(entries(SL_CF_AGG), 0);
+    cr_assert_eq(entries(SL_CF_EXPIRY), 0);
+}
+
+/* The changes a merge reports (for the changelog): key, and whether it was deleted. */
+typedef struct changes {
+    int puts, deletes, task1;
+} changes_t;
+
+static sl_err_t on_change(void *opaque, const uint8_t *key, size_t klen, const uint8_t *val,
+                          size_t vlen)
+{
+    changes_t *c = opaque;
+    cr_assert(klen > SL_TASK_PREFIX);
+    if (val)
+        c->puts++;
+    else
+        c->deletes++;
+    c->task1 += sl__task_get(key) == 1;
+    return SL_OK;
+}
+
+Test(merge, each_task_closes_its_windows_by_its_own_watermark)
+{
+    open_job("{\"time\": \"ts\", \"size\": \"10s\"}", "append");
+    changes_t ch = {0};
+    merge.on_change = on_change;
+    merge.change_opaque = &ch;
+    /* One page in two tasks (keys of one task never meet another's), the same window. */
+    add_to(0, "p1", 0, 10000, 3);
+    add_to(1, "p1", 0, 10000, 2);
+    sl_merge_task_t both[] = {{.task = 0, .wm = 0}, {.task = 1, .wm = 0}};
+    cr_assert_eq(commit_tasks(both, 2), 0);
+    cr_assert_eq(entries(SL_CF_AGG), 2, "a state key per task");
+    cr_assert_eq(entries(SL_CF_EXPIRY), 2);
+    cr_assert_eq(ch.puts, 2, "both written, both reported");
+    cr_assert_eq(ch.task1, 1);
+    clear();
+    /* Task 1's watermark passes the window, task 0's does not. */
+    sl_merge_task_t wms[] = {{.task = 0, .wm = 9000}, {.task = 1, .wm = 10000}};
+    cr_assert_eq(commit_tasks(wms, 2), 1, "task 1's window only");
+    expect_row(0, 0, 10000, "p1", 2);
+    cr_assert_eq(merge.row_tasks[0], 1, "the row is task 1's");
+    cr_assert_eq(entries(SL_CF_AGG), 1, "task 0's window stays open");
+    cr_assert_eq(ch.deletes, 1, "the closed window's deletion is reported");
+    clear();
+    /* A task not in the batch closes nothing, whatever its state. */
+    sl_merge_task_t only1[] = {{.task = 1, .wm = 50000}};
+    cr_assert_eq(commit_tasks(only1, 1), 0);
+    cr_assert_eq(entries(SL_CF_AGG), 1);
+    sl_merge_task_t only0[] = {{.task = 0, .wm = 50000}};
+    cr_assert_eq(commit_tasks(only0, 1), 1);
+    expect_row(0, 0, 10000, "p1", 3);
+    cr_assert_eq(merge.row_tasks[0], 0);
     cr_assert_eq(entries(SL_CF_AGG), 0);
     cr_assert_eq(entries(SL_CF_EXPIRY), 0);
 }

@@ -17,7 +17,9 @@
 #include "sink/output.h"
 #include "sink/sink_local.h"
 #include "store.h"
+#include "layout.h"
 #include "tk.h"
+#include "tk_state.h"
 
 static char *dir;
 static sl_conf_t *conf;
@@ -315,30 +317,13 @@ static void open_store(void)
  * row's JSON), and not delivered. */
 static void to_outbox(int64_t seq, const char *const *json, size_t n)
 {
-    char err[512] = "";
-    sl_store_batch_t *wb = sl__store_batch_new();
-    sl_buf_t out, k, v;
-    sl__buf_init(&out);
-    sl__buf_init(&k);
-    sl__buf_init(&v);
-    sl_outbox_writer_t w;
-    sl__outbox_begin(&w, store, wb, seq, &out);
-    for (size_t i = 0; i < n; i++) {
-        size_t off, len;
-        sl__buf_reset(&v);
-        sl__buf_append(&v, json[i], strlen(json[i]));
-        cr_assert_eq(sl__outbox_add(&w, &k, &v, &off, &len), SL_OK);
-    }
-    sl__outbox_end(&w);
-    cr_assert_eq(sl__store_write(store, wb, 1, err, sizeof(err)), SL_OK, "%s", err);
-    sl__buf_fini(&out);
-    sl__buf_fini(&k);
-    sl__buf_fini(&v);
-    sl__store_batch_destroy(wb);
+    tk_outbox_put(store, SL_STREAM_LOCAL, seq, SL_DEST_OUTPUT, NULL, json, n);
 }
 
-static int count_row(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
+static int count_row(void *opaque, int stream, int64_t seq, uint32_t idx, const uint8_t *row,
+                     size_t len)
 {
+    (void)stream;
     (void)seq;
     (void)idx;
     (void)row;
@@ -351,7 +336,7 @@ static int outbox_rows(void)
 {
     int n = 0;
     char err[512];
-    cr_assert_eq(sl__outbox_scan(store, count_row, &n, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(sl__outbox_scan(store, -1, count_row, &n, err, sizeof(err)), SL_OK, "%s", err);
     return n;
 }
 

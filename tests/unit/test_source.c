@@ -131,7 +131,7 @@ static void store_pos(const char *topic, int partition, int64_t pos)
 {
     char key[300], err[512] = "";
     uint8_t v[8];
-    int kl = sl__source_pos_key(key, sizeof(key), topic, partition);
+    int kl = sl__source_pos_key(key, sizeof(key), 0, topic, partition);
     sl__be64_put(v, (uint64_t)pos);
     sl_store_batch_t *wb = sl__store_batch_new();
     sl__store_batch_put(wb, store, SL_CF_META, key, (size_t)kl, v, 8);
@@ -465,15 +465,15 @@ Test(source_open, checks_the_topics_and_names_the_consumer_group_and_member)
 
 /* ---- without a broker ---- */
 
-Test(source_offline, position_keys_name_topic_and_partition)
+Test(source_offline, position_keys_name_task_topic_and_partition)
 {
     char key[64];
-    cr_assert_eq(sl__source_pos_key(key, sizeof(key), "in", 0), 8);
-    cr_assert_str_eq(key, "pos/in/0");
-    cr_assert_eq(sl__source_pos_key(key, sizeof(key), "page.views-v2", 117), 21);
-    cr_assert_str_eq(key, "pos/page.views-v2/117");
-    cr_assert_eq(sl__source_pos_key(key, 6, "in", 3), 8, "the length it needs, as snprintf");
-    cr_assert_str_eq(key, "pos/i", "cut and terminated");
+    cr_assert_eq(sl__source_pos_key(key, sizeof(key), 0, "in", 0), 12);
+    cr_assert_str_eq(key, "t/0/pos/in/0");
+    cr_assert_eq(sl__source_pos_key(key, sizeof(key), 117, "page.views-v2", 117), 27);
+    cr_assert_str_eq(key, "t/117/pos/page.views-v2/117");
+    cr_assert_eq(sl__source_pos_key(key, 10, 3, "in", 3), 12, "the length it needs, as snprintf");
+    cr_assert_str_eq(key, "t/3/pos/i", "cut and terminated");
 }
 
 Test(source_offline, caught_up_once_every_partition_with_an_end_reached_it)

@@ -137,7 +137,7 @@ static int64_t stored(const char *name, int *done)
 {
     char key[300], err[512], *v = NULL;
     size_t vl;
-    int kl = snprintf(key, sizeof(key), "file/%s", name);
+    int kl = snprintf(key, sizeof(key), "t/0/file/%s", name);
     sl_err_t e = sl__store_get(store, SL_CF_META, key, (size_t)kl, &v, &vl, err, sizeof(err));
     if (e == SL_ERR_NOTFOUND)
         return -1;

@@ -11,7 +11,9 @@
 
 #include "commit/outbox.h"
 #include "store.h"
+#include "layout.h"
 #include "tk.h"
+#include "tk_state.h"
 
 static char *dir;
 
@@ -229,94 +231,113 @@ Test(state, the_write_ahead_log_stays_bounded)
 }
 
 typedef struct rows_seen {
+    int stream[8000];
     int64_t seq[8000];
     uint32_t idx[8000];
+    sl_dest_t dest[8000];
+    char key[8000][8];
     char val[8000][32];
     int n;
 } rows_seen_t;
 
-static int row_cb(void *opaque, int64_t seq, uint32_t idx, const uint8_t *row, size_t len)
+static int row_cb(void *opaque, int stream, int64_t seq, uint32_t idx, const uint8_t *row,
+                  size_t len)
 {
     rows_seen_t *r = opaque;
     sl_out_row_t o;
     cr_assert_eq(sl__outbox_row(row, len, &o), 0);
     cr_assert_lt(r->n, 8000);
+    r->stream[r->n] = stream;
     r->seq[r->n] = seq;
     r->idx[r->n] = idx;
+    r->dest[r->n] = o.dest;
+    snprintf(r->key[r->n], 8, "%.*s", (int)o.klen, (const char *)o.key);
     snprintf(r->val[r->n], 32, "%.*s", (int)o.vlen, (const char *)o.val);
     r->n++;
     return 0;
 }
 
-/* A batch's rows go into the outbox in chunks of many rows; a row stored alone (the
- * format before chunks) is still read, in (seq, idx) order with the chunked ones. */
-Test(state, the_outbox_keeps_rows_in_chunks_and_reads_single_rows)
+/* A task's batch goes into the outbox in chunks of many records, each with where it goes;
+ * streams (tasks, the local sinks) are read and deleted each on its own. */
+Test(state, the_outbox_keeps_records_in_chunks_per_stream)
 {
     sl_store_t *s = open_store("ob", 1, 0);
     sl_store_batch_t *wb = sl__store_batch_new();
     char err[512];
-    uint8_t okey[12], old[16];
-    sl__be64_put(okey, 1);
-    sl__be32_put(okey + 8, 0);
-    old[0] = 0; /* key length 0, then the value */
-    memcpy(old + 1, "old-row", 7);
-    sl__store_batch_put(wb, s, SL_CF_OUTBOX, okey, 12, old, 8);
     sl_outbox_writer_t w;
-    sl_buf_t out, k, v;
+    sl_buf_t out;
     sl__buf_init(&out);
-    sl__buf_init(&k);
-    sl__buf_init(&v);
-    sl__outbox_begin(&w, s, wb, 2, &out);
+    sl__outbox_begin(&w, s, wb, 3, 2, &out);
     size_t offs[6000], lens[6000];
+    static const sl_dest_t dests[] = {SL_DEST_OUTPUT, SL_DEST_CHANGELOG, SL_DEST_TOMBSTONE};
     for (int i = 0; i < 6000; i++) {
-        sl__buf_reset(&k);
-        sl__buf_reset(&v);
         char text[128];
         int n = snprintf(text, sizeof(text), "row-%d-%080d", i, i);
-        cr_assert_eq(sl__buf_append(&k, "k", 1), SL_OK);
-        cr_assert_eq(sl__buf_append(&v, text, (size_t)n), SL_OK);
-        cr_assert_eq(sl__outbox_add(&w, &k, &v, &offs[i], &lens[i]), SL_OK);
+        sl_dest_t d = i == 5999 ? SL_DEST_MARKER : dests[i % 3];
+        cr_assert_eq(sl__outbox_add(&w, d, "k", 1, text, d == SL_DEST_TOMBSTONE ? 0 : (size_t)n,
+                                    &offs[i], &lens[i]),
+                     SL_OK);
     }
     sl__outbox_end(&w);
     sl_out_row_t r;
-    cr_assert_eq(sl__outbox_row(out.p + offs[4321], lens[4321], &r), 0);
+    cr_assert_eq(sl__outbox_row(out.p + offs[4320], lens[4320], &r), 0);
     cr_assert_eq(r.klen, 1);
-    cr_assert(!memcmp(r.val, "row-4321-", 9), "the writer says where each row is");
+    cr_assert_eq(r.dest, SL_DEST_OUTPUT);
+    cr_assert(!memcmp(r.val, "row-4320-", 9), "the writer says where each record is");
+    /* A batch of another stream, after and before this one in key order. */
+    const char *one[] = {"local-row"};
     cr_assert_eq(sl__store_write(s, wb, 1, err, sizeof(err)), SL_OK, "%s", err);
+    tk_outbox_put(s, SL_STREAM_LOCAL, 1, SL_DEST_OUTPUT, NULL, one, 1);
+    tk_outbox_put(s, 0, 7, SL_DEST_OUTPUT, "x", one, 1);
     int entries = 0;
     cr_assert_eq(sl__store_scan(s, SL_CF_OUTBOX, NULL, 0, count_cb, &entries, err, sizeof(err)),
                  SL_OK);
-    cr_assert(entries >= 3 && entries <= 6, "6,000 rows of ~100 bytes in a few chunks, not %d",
+    cr_assert(entries >= 4 && entries <= 8, "6,000 records of ~70 bytes in a few chunks, not %d",
               entries);
     rows_seen_t *seen = calloc(1, sizeof(*seen));
-    cr_assert_eq(sl__outbox_scan(s, row_cb, seen, err, sizeof(err)), SL_OK, "%s", err);
-    cr_assert_eq(seen->n, 6001);
-    cr_assert_eq(seen->seq[0], 1);
-    cr_assert_str_eq(seen->val[0], "old-row");
+    cr_assert_eq(sl__outbox_scan(s, 3, row_cb, seen, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(seen->n, 6000, "stream 3 only");
     for (int i = 0; i < 6000; i++) {
         char want[32];
         snprintf(want, sizeof(want), "row-%d-", i);
-        cr_assert_eq(seen->seq[i + 1], 2);
-        cr_assert_eq(seen->idx[i + 1], (uint32_t)i);
-        cr_assert(!strncmp(seen->val[i + 1], want, strlen(want)), "row %d read back as %s", i,
-                  seen->val[i + 1]);
+        sl_dest_t d = i == 5999 ? SL_DEST_MARKER : dests[i % 3];
+        cr_assert_eq(seen->stream[i], 3);
+        cr_assert_eq(seen->seq[i], 2);
+        cr_assert_eq(seen->idx[i], (uint32_t)i);
+        cr_assert_eq(seen->dest[i], d);
+        cr_assert_str_eq(seen->key[i], "k");
+        if (d == SL_DEST_TOMBSTONE)
+            cr_assert_str_eq(seen->val[i], "", "a deletion has no value");
+        else
+            cr_assert(!strncmp(seen->val[i], want, strlen(want)), "record %d read back as %s", i,
+                      seen->val[i]);
     }
-    /* Deleting the batches empties it. */
-    cr_assert_eq(sl__outbox_delete(s, wb, 0, INT64_MAX, err, sizeof(err)), SL_OK);
     seen->n = 0;
-    cr_assert_eq(sl__outbox_scan(s, row_cb, seen, err, sizeof(err)), SL_OK);
+    cr_assert_eq(sl__outbox_scan(s, -1, row_cb, seen, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(seen->n, 6002, "every stream");
+    cr_assert(seen->stream[0] == 0 && seen->stream[6001] == SL_STREAM_LOCAL, "in stream order");
+    /* Deleting a stream's batches leaves the others. */
+    cr_assert_eq(sl__outbox_delete(s, wb, 3, 0, INT64_MAX, err, sizeof(err)), SL_OK);
+    seen->n = 0;
+    cr_assert_eq(sl__outbox_scan(s, -1, row_cb, seen, err, sizeof(err)), SL_OK);
+    cr_assert_eq(seen->n, 2);
+    cr_assert_eq(sl__outbox_delete(s, wb, 0, 0, 7, err, sizeof(err)), SL_OK);
+    seen->n = 0;
+    cr_assert_eq(sl__outbox_scan(s, 0, row_cb, seen, err, sizeof(err)), SL_OK);
+    cr_assert_eq(seen->n, 1, "batch 7 is not below 7");
+    cr_assert_eq(sl__outbox_delete(s, wb, 0, 7, 8, err, sizeof(err)), SL_OK);
+    seen->n = 0;
+    cr_assert_eq(sl__outbox_scan(s, 0, row_cb, seen, err, sizeof(err)), SL_OK);
     cr_assert_eq(seen->n, 0);
-    /* A value that is not a chunk is reported, not read past its end. */
-    uint8_t bad[13];
-    memcpy(bad, okey, 12);
-    bad[12] = 'c';
-    sl__store_batch_put(wb, s, SL_CF_OUTBOX, bad, 13, "\x7f", 1);
+    /* A value that is not a chunk, or a record of no known destination, is reported, not
+     * read past its end. */
+    uint8_t bad[SL_OUTBOX_KEY] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 'c'};
+    sl__store_batch_put(wb, s, SL_CF_OUTBOX, bad, sizeof(bad), "\x7f", 1);
     cr_assert_eq(sl__store_write(s, wb, 1, err, sizeof(err)), SL_OK);
-    cr_assert_eq(sl__outbox_scan(s, row_cb, seen, err, sizeof(err)), SL_ERR_STATE);
+    cr_assert_eq(sl__outbox_scan(s, 1, row_cb, seen, err, sizeof(err)), SL_ERR_STATE);
+    cr_assert_eq(sl__outbox_row((const uint8_t *)"x\x00", 2, &r), -1, "destination 'x'");
     free(seen);
     sl__buf_fini(&out);
-    sl__buf_fini(&k);
-    sl__buf_fini(&v);
     sl__store_batch_destroy(wb);
     sl__store_close(s);
 }
