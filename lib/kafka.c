@@ -254,3 +254,22 @@ rd_kafka_t *sl__kafka_reader(const sl_conf_kafka_t *k, const char *what, char *e
     }
     return rk;
 }
+
+size_t sl__kafka_consume(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, size_t max,
+                         void (*fn)(void *opaque, rd_kafka_message_t *m), void *opaque,
+                         size_t *bytes)
+{
+    (void)rk;
+    size_t n = 0, b = 0;
+    rd_kafka_message_t *m;
+    /* The first waits; the others take what is queued already. */
+    while (n < max && (m = rd_kafka_consume_queue(q, n ? 0 : timeout_ms))) {
+        n++;
+        b += m->len;
+        fn(opaque, m);
+        rd_kafka_message_destroy(m);
+    }
+    if (bytes)
+        *bytes = b;
+    return n;
+}

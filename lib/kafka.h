@@ -62,6 +62,22 @@ sl_err_t sl__kafka_create_topic(rd_kafka_t *rk, const char *topic, int partition
 rd_kafka_t *sl__kafka_reader(const sl_conf_kafka_t *k, const char *what, char *errstr,
                              size_t errstr_size);
 
+/**
+ * Hands up to @p max messages of @p q (a consumer's queue of @p rk) to @p fn, waiting up
+ * to @p timeout_ms for the first; each is destroyed after @p fn returns. The number
+ * handed over, and their payload bytes in *bytes (may be NULL).
+ *
+ * One message a call, not librdkafka's batch consume: in 2.0 (Debian 12's) the batch API
+ * moves a partition's application offset past messages that a pause, a resume or a seek
+ * made it drop, and librdkafka pauses and resumes every partition around each rebalance,
+ * so the fetcher then skipped them (seen: 664 records of a partition never delivered
+ * while another instance joined the group; fixed in librdkafka 2.1 and 2.2). The
+ * one-message path drops an outdated message before it touches the offset.
+ */
+size_t sl__kafka_consume(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, size_t max,
+                         void (*fn)(void *opaque, rd_kafka_message_t *m), void *opaque,
+                         size_t *bytes);
+
 /** Holds back (@p on) or lets through again librdkafka's log lines, all but critical
  *  ones; calls nest. */
 void sl__kafka_quiet(int on);

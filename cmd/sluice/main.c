@@ -62,9 +62,10 @@ static void usage(FILE *out)
           "  inspect STATE_DIR [--key K]\n"
           "                            print a job's stored positions, batch and aggregates\n"
           "  generate --bootstrap B --topic T [--count N] [--partitions P] [--pages K]\n"
-          "           [--seed S]       produce N generated Avro page views\n"
+          "           [--seed S] [--by-page]\n"
+          "                            produce N generated Avro page views\n"
           "                            (schemas/pageview.avsc) to topic T, record i to\n"
-          "                            partition i %% P\n"
+          "                            partition i % P (--by-page: page p's to p % P)\n"
           "  version                   print the version\n"
           "\n"
           "options for every command:\n"
@@ -86,6 +87,7 @@ typedef struct opts {
     sl_log_level_t level;
     int json;
     int json_set;
+    int by_page;
 } opts_t;
 
 /* Parses the options after the command; returns the index of the first operand. */
@@ -103,6 +105,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                                              {"partitions", required_argument, NULL, 'p'},
                                              {"pages", required_argument, NULL, 'P'},
                                              {"seed", required_argument, NULL, 'S'},
+                                             {"by-page", no_argument, NULL, 'B'},
                                              {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
@@ -123,6 +126,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             break;
         case 'S':
             num = &o->seed;
+            break;
+        case 'B':
+            o->by_page = 1;
             break;
         case 's': {
             char *end;
@@ -320,13 +326,14 @@ static int cmd_generate(int argc, char **argv)
     int i = parse_opts(argc, argv, &o);
     if (i != argc || !o.bootstrap || o.ntopics != 1 || o.partitions < 1 || o.pages < 1) {
         fprintf(stderr, "usage: sluice generate --bootstrap HOST:PORT --topic T [--count N] "
-                        "[--partitions P] [--pages K] [--seed S]\n");
+                        "[--partitions P] [--pages K] [--seed S] [--by-page]\n");
         return 2;
     }
     sl_gen_spec_t spec = {.seed = (uint64_t)o.seed,
                           .pages = (uint32_t)o.pages,
                           .users = (uint32_t)o.pages * 5,
-                          .start_ms = 1764000000000LL};
+                          .start_ms = 1764000000000LL,
+                          .by_page = o.by_page};
     char errstr[ERRSTR_SIZE];
     if (sl_gen_produce(o.bootstrap, NULL, o.topics[0], (int)o.partitions, &spec, 0,
                        (uint64_t)o.count, errstr, sizeof(errstr)) != SL_OK)

@@ -208,15 +208,33 @@ static sl_err_t load_meta(sl_job_t *job, char *errstr, size_t errstr_size)
             char what[1536];
             describe_change(q, c->query_desc, what, sizeof(what));
             snprintf(errstr, errstr_size,
-                     "state %s was written by an incompatible job: %s. Use a new state "
-                     "directory (the job then starts over from the source), or restore the "
-                     "old job",
-                     c->state.dir, what);
+                     "state %s was written by an incompatible job: %s. %s, or restore the old "
+                     "job",
+                     c->state.dir, what,
+                     job->clog_topic[0]
+                         ? "Give the job another name and a new state directory (it then "
+                           "starts over from its input; the changelog of the old name keeps "
+                           "the old state)"
+                         : "Use a new state directory (the job then starts over from its input)");
             free(q);
             return SL_ERR_MISMATCH;
         }
-        job->fingerprint_stored = 1;
-    } else if (e != SL_ERR_NOTFOUND) {
+    } else if (e == SL_ERR_NOTFOUND) {
+        /* Whose state this is, from the start: tasks restored from the changelog may be
+         * all the store ever holds, and inspect decodes them with the query layout. */
+        sl_store_batch_t *wb = sl__store_batch_new();
+        if (!wb)
+            return SL_ERR_NOMEM;
+        uint8_t fp[8];
+        sl__be64_put(fp, c->fingerprint);
+        sl__store_batch_put(wb, job->run.store, SL_CF_META, "job", 3, fp, 8);
+        sl__store_batch_put(wb, job->run.store, SL_CF_META, "query", 5, c->query_desc,
+                            strlen(c->query_desc));
+        e = sl__store_write(job->run.store, wb, 1, errstr, errstr_size);
+        sl__store_batch_destroy(wb);
+        if (e)
+            return e;
+    } else {
         return e;
     }
     e = sl__store_get(job->run.store, SL_CF_META, "seq", 3, &val, &vlen, errstr, errstr_size);
@@ -299,7 +317,7 @@ static sl_err_t on_assigned(void *opaque, const rd_kafka_topic_partition_list_t 
         sl__job_fatal(job, SL_ERR_NOMEM, "out of memory");
         return SL_ERR_NOMEM;
     }
-    int n = tasks_of(job, parts, ids), nopen = 0;
+    int n = tasks_of(job, parts, ids);
     for (int i = 0; i < job->ntasks; i++) {
         sl_task_t *t = &job->tasks[i];
         int in = 0;
@@ -308,16 +326,22 @@ static sl_err_t on_assigned(void *opaque, const rd_kafka_topic_partition_list_t 
         if (t->state == SL_TASK_PARKED)
             in ? (void)(t->state = SL_TASK_ACTIVE) : sl__task_close(job, i);
     }
+    /* The others open on the opener thread, their partitions held meanwhile. */
     for (int i = 0; i < n; i++) {
-        if (job->tasks[ids[i]].state != SL_TASK_ACTIVE)
-            ids[nopen++] = ids[i];
+        int st = job->tasks[ids[i]].state;
+        if (st == SL_TASK_IDLE || st == SL_TASK_FENCED)
+            sl__opener_request(job, ids[i]);
     }
-    char err[1024] = "";
-    sl_err_t e = nopen ? sl__task_open(job, ids, nopen, err, sizeof(err)) : SL_OK;
     free(ids);
-    if (e)
-        sl__job_fatal(job, e, "%s", err);
-    return e;
+    return SL_OK;
+}
+
+/* A partition is read at once when its task is open. */
+static int task_ready(void *opaque, int partition)
+{
+    sl_job_t *job = opaque;
+    int t = sl__task_of(job, partition);
+    return t < job->ntasks && job->tasks[t].state == SL_TASK_ACTIVE;
 }
 
 /* The group takes partitions: the batch under way is committed first (with the tasks
@@ -333,9 +357,14 @@ static void on_revoked(void *opaque, const rd_kafka_topic_partition_list_t *part
         sl__job_fatal(job, SL_ERR_NOMEM, "out of memory");
         return;
     }
-    int n = tasks_of(job, parts, ids), active = 0;
-    for (int i = 0; i < n; i++)
+    int n = tasks_of(job, parts, ids), active = 0, opening = 0;
+    for (int i = 0; i < n; i++) {
         active |= job->tasks[ids[i]].state == SL_TASK_ACTIVE;
+        opening |= job->tasks[ids[i]].state == SL_TASK_OPENING;
+    }
+    /* A task being opened is finished first: it is closed, or parked, once open. */
+    if (opening)
+        sl__opener_wait(job);
     char err[1024];
     if (active && !job->fatal.err) {
         sl_err_t e = sl__job_commit(job, err, sizeof(err));
@@ -346,7 +375,12 @@ static void on_revoked(void *opaque, const rd_kafka_topic_partition_list_t *part
     }
     for (int i = 0; i < n; i++) {
         sl_task_t *t = &job->tasks[ids[i]];
-        if (t->state != SL_TASK_ACTIVE)
+        int st = t->state;
+        if (st == SL_TASK_FENCED || st == SL_TASK_FAILED) {
+            sl__task_close(job, ids[i]);
+            continue;
+        }
+        if (st != SL_TASK_ACTIVE && st != SL_TASK_READY)
             continue;
         if (cooperative || lost) {
             sl__task_close(job, ids[i]);
@@ -359,10 +393,16 @@ static void on_revoked(void *opaque, const rd_kafka_topic_partition_list_t *part
     free(ids);
 }
 
+static void process_message(void *opaque, rd_kafka_message_t *m)
+{
+    sl_job_t *job = opaque;
+    if (!job->fatal.err)
+        sl__job_process(job, m);
+}
+
 static void run_batches(sl_job_t *job)
 {
     const sl_conf_t *c = job->conf;
-    rd_kafka_message_t *msgs[CONSUME_MAX];
     static __thread sl_rec_t recs[CONSUME_MAX];
     char err[1024];
     for (;;) {
@@ -400,22 +440,15 @@ static void run_batches(sl_job_t *job)
                 }
                 done = src_done && !job->fatal.err;
             } else {
-                ssize_t got = rd_kafka_consume_batch_queue(job->run.src.q, wait, msgs, want);
-                if (got < 0) {
-                    sl__job_fatal(job, SL_ERR_KAFKA, "consume failed: %s",
-                                  rd_kafka_err2str(rd_kafka_last_error()));
-                    break;
-                }
                 size_t bytes = 0;
-                for (ssize_t i = 0; i < got; i++) {
-                    bytes += msgs[i]->len;
-                    if (!job->fatal.err)
-                        sl__job_process(job, msgs[i]);
-                    rd_kafka_message_destroy(msgs[i]);
-                }
-                sl__source_refill(&job->run.src, (size_t)got, bytes);
+                size_t got = sl__kafka_consume(job->run.src.rk, job->run.src.q, wait, want,
+                                               process_message, job, &bytes);
+                sl__source_refill(&job->run.src, got, bytes);
             }
             nrec += (int64_t)job->rd.n_in; /* records, not partition-end events */
+            sl_err_t te;
+            if (!job->run.lsrc && !job->fatal.err && (te = sl__tasks_poll(job, err, sizeof(err))))
+                sl__job_fatal(job, te, "%s", err);
             if (job->rd.n_in) {
                 job->last_input_ms = sl__now_ms();
                 if (!atomic_load(&job->stats.first_record_ms))
@@ -495,11 +528,15 @@ static const char *sink_desc(const sl_conf_t *c)
 /* Closes what a run opened, in reverse: the files or socket source, the consumer before
  * the store (closing it calls the rebalance callback, which reads positions from the
  * store), the store, the sinks. Each part may be closed or never opened. */
-static void run_fini(sl_run_t *run)
+static void run_fini(sl_job_t *job)
 {
+    sl_run_t *run = &job->run;
+    sl__opener_stop(job);
     sl__lsrc_close(run->lsrc);
     run->lsrc = NULL;
-    sl__source_close(&run->src);
+    /* A job split into tasks leaves its group when it stops, so that its tasks go to its
+     * other instances at once; its batch is committed by now. */
+    sl__source_close(&run->src, job->conf->source.co_partitioned);
     sl__store_close(run->store);
     run->store = NULL;
     sl__sink_close(&run->sink);
@@ -513,7 +550,6 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     char srcdesc[700];
     sl__first_err_clear(&job->fatal);
     job->seq = 0;
-    job->fingerprint_stored = 0;
     job->last_input_ms = sl__now_ms();
     job->clog_topic[0] = 0;
 
@@ -571,14 +607,21 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
     if (c->source.kind != SL_SRC_KAFKA) {
         /* One task, opened now; a files source reads where its state says. */
         int zero = 0;
-        if (!(e = sl__task_open(job, &zero, 1, errstr, errstr_size)))
+        if (!(e = sl__task_open(job, &zero, 1, errstr, errstr_size))) {
+            job->tasks[0].state = SL_TASK_ACTIVE;
             e = sl__lsrc_open(&c->source, run->store, &run->lsrc, errstr, errstr_size);
+        }
     } else {
         /* Tasks open as the group hands out their partitions. */
-        run->src.hooks = (sl_source_hooks_t){
-            .assigned = on_assigned, .revoked = on_revoked, .opaque = job};
-        e = sl__source_start(&run->src, run->store, c->trigger.available_now, errstr,
-                             errstr_size);
+        run->src.hooks = (sl_source_hooks_t){.assigned = on_assigned,
+                                             .revoked = on_revoked,
+                                             .ready = task_ready,
+                                             .opaque = job};
+        if ((e = sl__opener_start(job)))
+            snprintf(errstr, errstr_size, "cannot start the thread that opens tasks");
+        else
+            e = sl__source_start(&run->src, run->store, c->trigger.available_now, errstr,
+                                 errstr_size);
     }
     if (e)
         goto fail_tasks;
@@ -600,12 +643,12 @@ SL_API sl_err_t sl_job_run(sl_job_t *job, char *errstr, size_t errstr_size)
         sl_log(SL_LOG_INFO, "job", "job '%s' stopped after batch %" PRId64, c->name, job->seq);
 
 fail_tasks:
-    run_fini(run); /* before what a revocation while closing would commit from */
+    run_fini(job); /* before what a revocation while closing would commit from */
     sl__reading_fini(&job->rd);
     sl__commit_fini(&job->cm);
     sl__tasks_fini(job);
 fail_open:
-    run_fini(run);
+    run_fini(job);
     if (quiet)
         sl__kafka_quiet(0);
     return e;

@@ -390,6 +390,16 @@ static sl_err_t publish_tasks(sl_job_t *job, char *errstr, size_t errstr_size)
             continue;
         e = sl__sink_publish(txn, ct->rows, ct->nrows, 0, ct->offsets, "mid-publish", errstr,
                              errstr_size);
+        if (e == SL_ERR_FENCED && job->conf->source.co_partitioned) {
+            /* Another instance may have the task now: it is not taken back from here. The
+             * batch stays in the outbox; the consuming thread holds the task's partitions
+             * and asks the group whose it is (task.c). */
+            sl_log(SL_LOG_WARN, "task", "task %d: %s; its batch %" PRId64 " is not published",
+                   ct->task, errstr, ct->seq);
+            atomic_store(&t->fenced, 1);
+            e = SL_OK;
+            continue;
+        }
         if (e == SL_ERR_FENCED) {
             /* The outbox holds the batch now: the recovery publishes it (or finds it in
              * Kafka) and empties the outbox. */
@@ -476,13 +486,6 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
             snprintf(errstr, errstr_size, "out of memory while encoding a batch's records");
         goto done;
     }
-    if (!job->fingerprint_stored) {
-        uint8_t fp[8];
-        sl__be64_put(fp, c->fingerprint);
-        sl__store_batch_put(cm->wb, job->run.store, SL_CF_META, "job", 3, fp, 8);
-        sl__store_batch_put(cm->wb, job->run.store, SL_CF_META, "query", 5, c->query_desc,
-                            strlen(c->query_desc));
-    }
     if (c->output.sink == SL_SINK_KAFKA && !job->clog_topic[0]) {
         for (int i = 0; i < cm->nids; i++) {
             sl_txn_t *txn = txn_of(job, cm->ids[i]);
@@ -502,7 +505,6 @@ static sl_err_t commit_batch(sl_job_t *job, char *errstr, size_t errstr_size)
         goto done;
     sl__crash_point("after-commit");
     t_commit = sl__now_ms();
-    job->fingerprint_stored = 1;
     STAT_ADD(job, batches, 1);
     STAT_ADD(job, windows_closed, c->plan.aggregating ? cm->merge.closed : 0);
     atomic_store(&job->stats.watermark_ms, cm->wm_next);

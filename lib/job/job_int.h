@@ -149,7 +149,6 @@ struct sl_job {
     sl_reading_t rd;
     sl_commit_t cm;
     int64_t seq; /* the store's last batch */
-    int fingerprint_stored;
     /* The tasks (task.h). Event time is per task, by Spark's rule (two watermarks): wm is
      * the watermark the last commit computed from the event times read so far, which the
      * next commit evicts state with; wm_late the one the last commit evicted with, which
@@ -158,6 +157,7 @@ struct sl_job {
      * each partition keeps its own largest (sl_part_t.maxev). */
     sl_task_t *tasks;
     int ntasks;
+    sl_opener_t opener;
     char clog_topic[300]; /* the changelog, when the job keeps one ("" none) */
     int64_t last_input_ms; /* when input last arrived */
     sl_first_err_t fatal; /* why the job stops: it finishes its batch first */

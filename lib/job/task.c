@@ -322,6 +322,7 @@ typedef struct opening {
     int64_t from;   /* where reading started */
     int probe;      /* only looking for markers: the local state stays unless there are */
     int check;      /* only looking for the outbox's batch: nothing is restored */
+    int restart;    /* just moved back to the start of its partition */
     int diverged;   /* check: another instance went on past the outbox's batch */
     int full;       /* the local state was dropped: all of it is restored */
     int at_end;
@@ -423,6 +424,7 @@ static sl_err_t on_marker(sl_job_t *job, rd_kafka_t *rk, opening_t *o, const rd_
                                   sl__merge_closing(&c->plan))))
             return e;
         o->markers = 0;
+        o->restart = 1;
         return seek_start(rk, job->clog_topic, o->t->id, errstr, errstr_size);
     }
     sl__marker_fini(&o->last);
@@ -450,6 +452,87 @@ static sl_err_t on_record(sl_job_t *job, rd_kafka_t *rk, opening_t *o, const rd_
                               errstr, errstr_size);
 }
 
+/* The read of the changelog partitions of the tasks being opened. */
+typedef struct reading {
+    sl_job_t *job;
+    rd_kafka_t *rk;
+    opening_t *ops;
+    int n, left; /* tasks, and those not read to their end */
+    sl_err_t e;
+    char *errstr;
+    size_t errstr_size;
+} reading_t;
+
+/* Marks a task read to its end, or (@p at 0) not: a record came after the end it saw. */
+static void at_end(reading_t *rd, opening_t *o, int at)
+{
+    if (at && !o->at_end)
+        rd->left--;
+    else if (!at && o->at_end)
+        rd->left++;
+    o->at_end = at;
+}
+
+static void on_message(void *opaque, rd_kafka_message_t *m)
+{
+    reading_t *rd = opaque;
+    sl_job_t *job = rd->job;
+    opening_t *o = NULL;
+    for (int j = 0; j < rd->n && !o; j++)
+        o = rd->ops[j].t->id == m->partition ? &rd->ops[j] : NULL;
+    if (rd->e || !o)
+        return;
+    char *errstr = rd->errstr;
+    size_t errstr_size = rd->errstr_size;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        at_end(rd, o, 1);
+        o->end = m->offset;
+    } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+               m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_query_watermark_offsets(rd->rk, job->clog_topic, o->t->id, &lo, &hi, 10000);
+        if (o->full || o->check) {
+            snprintf(errstr, errstr_size,
+                     "changelog %s[%d] starts at offset %" PRId64 " and ends at %" PRId64
+                     ", not holding offset %" PRId64 ": records of it were deleted "
+                     "(retention, DeleteRecords, the topic made anew), so task %d's state "
+                     "cannot be restored from it",
+                     job->clog_topic, o->t->id, lo, hi, o->from, o->t->id);
+            rd->e = SL_ERR_STATE;
+        } else {
+            /* The changelog no longer reaches where this state knew it (a topic made
+             * anew): whether it holds other state decides. */
+            sl_log(SL_LOG_WARN, "task",
+                   "task %d: changelog %s[%d] ends at %" PRId64 ", before offset %" PRId64
+                   " this state directory published up to; reading it from its start",
+                   o->t->id, job->clog_topic, o->t->id, hi, o->from);
+            o->probe = 1;
+            o->markers = 0;
+            at_end(rd, o, 0);
+            rd->e = seek_start(rd->rk, job->clog_topic, o->t->id, errstr, errstr_size);
+        }
+    } else if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+            m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            sl_log(SL_LOG_WARN, "task", "changelog: %s", rd_kafka_message_errstr(m));
+        } else {
+            snprintf(errstr, errstr_size, "changelog %s[%d]: %s", job->clog_topic,
+                     m->partition, rd_kafka_message_errstr(m));
+            rd->e = SL_ERR_KAFKA;
+        }
+    } else {
+        /* A record after an end seen: the end moved (a transaction decided since). */
+        at_end(rd, o, 0);
+        rd->e = on_record(job, rd->rk, o, m, errstr, errstr_size);
+        /* Read again from the start (a restore replacing the local state): its end comes
+         * again. */
+        if (!rd->e && o->restart) {
+            o->restart = 0;
+            at_end(rd, o, 0);
+        }
+    }
+}
+
 /* Reads the tasks' changelog partitions to their ends, each from its o->from. */
 static sl_err_t read_changelogs(sl_job_t *job, opening_t *ops, int n, char *errstr,
                                 size_t errstr_size)
@@ -463,65 +546,11 @@ static sl_err_t read_changelogs(sl_job_t *job, opening_t *ops, int n, char *errs
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
-    sl_err_t e = SL_OK;
-    int left = n;
-    rd_kafka_message_t *msgs[1000];
-    while (left > 0 && !e && !atomic_load(&job->stop)) {
-        ssize_t got = rd_kafka_consume_batch_queue(q, 1000, msgs, 1000);
-        for (ssize_t i = 0; i < got; i++) {
-            rd_kafka_message_t *m = msgs[i];
-            opening_t *o = NULL;
-            for (int j = 0; j < n && !o; j++)
-                o = ops[j].t->id == m->partition ? &ops[j] : NULL;
-            if (e || !o) {
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                if (!o->at_end) {
-                    o->at_end = 1;
-                    left--;
-                }
-                o->end = m->offset;
-            } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
-                       m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-                int64_t lo = -1, hi = -1;
-                rd_kafka_query_watermark_offsets(rk, job->clog_topic, o->t->id, &lo, &hi, 10000);
-                if (o->full || o->check) {
-                    snprintf(errstr, errstr_size,
-                             "changelog %s[%d] starts at offset %" PRId64 " and ends at %" PRId64
-                             ", not holding offset %" PRId64 ": records of it were deleted "
-                             "(retention, DeleteRecords, the topic made anew), so task %d's state "
-                             "cannot be restored from it",
-                             job->clog_topic, o->t->id, lo, hi, o->from, o->t->id);
-                    e = SL_ERR_STATE;
-                } else {
-                    /* The changelog no longer reaches where this state knew it (a topic
-                     * made anew): whether it holds other state decides. */
-                    sl_log(SL_LOG_WARN, "task",
-                           "task %d: changelog %s[%d] ends at %" PRId64 ", before offset %" PRId64
-                           " this state directory published up to; reading it from its start",
-                           o->t->id, job->clog_topic, o->t->id, hi, o->from);
-                    o->probe = 1;
-                    o->markers = 0;
-                    e = seek_start(rk, job->clog_topic, o->t->id, errstr, errstr_size);
-                }
-            } else if (m->err) {
-                if (m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
-                    m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-                    sl_log(SL_LOG_WARN, "task", "changelog: %s", rd_kafka_message_errstr(m));
-                } else {
-                    snprintf(errstr, errstr_size, "changelog %s[%d]: %s", job->clog_topic,
-                             m->partition, rd_kafka_message_errstr(m));
-                    e = SL_ERR_KAFKA;
-                }
-            } else {
-                o->at_end = 0;
-                e = on_record(job, rk, o, m, errstr, errstr_size);
-            }
-            rd_kafka_message_destroy(m);
-        }
-    }
+    reading_t rd = {.job = job, .rk = rk, .ops = ops, .n = n, .left = n, .errstr = errstr,
+                    .errstr_size = errstr_size};
+    while (rd.left > 0 && !rd.e && !atomic_load(&job->stop) && !atomic_load(&job->opener.stop))
+        sl__kafka_consume(rk, q, 1000, 10000, on_message, &rd, NULL);
+    sl_err_t e = rd.e;
     for (int i = 0; i < n && !e; i++)
         e = sl__restore_flush(&ops[i].r, errstr, errstr_size);
     rd_kafka_queue_destroy(q);
@@ -772,9 +801,10 @@ static sl_err_t open_local_only(sl_job_t *job, sl_task_t *t, char *errstr, size_
     sl_txn_t *txn = job->run.sink.txns ? job->run.sink.txns[t->id] : NULL;
     if (!e && pr.n && txn)
         e = sl__reconcile_output(job->run.store, txn, pr.rows, pr.n, errstr, errstr_size);
-    if (!e && pr.n)
-        e = sl__outbox_delete(job->run.store, job->cm.wb, t->id, 0, INT64_MAX, errstr,
-                              errstr_size);
+    sl_store_batch_t *wb = !e && pr.n ? sl__store_batch_new() : NULL;
+    if (wb)
+        e = sl__outbox_delete(job->run.store, wb, t->id, 0, INT64_MAX, errstr, errstr_size);
+    sl__store_batch_destroy(wb);
     pending_fini(&pr);
     return e;
 }
@@ -789,7 +819,7 @@ sl_err_t sl__task_open(sl_job_t *job, const int *ids, int n, char *errstr, size_
     int nops = 0;
     for (int i = 0; i < n && !e; i++) {
         sl_task_t *t = &job->tasks[ids[i]];
-        if (t->state == SL_TASK_ACTIVE)
+        if (t->state == SL_TASK_ACTIVE || t->state == SL_TASK_READY)
             continue;
         atomic_store(&t->fenced, 0);
         if ((e = load_local(job, t, errstr, errstr_size)))
@@ -821,12 +851,20 @@ sl_err_t sl__task_open(sl_job_t *job, const int *ids, int n, char *errstr, size_
     if (!e && job->clog_topic[0] && nops)
         e = read_changelogs(job, ops, nops, errstr, errstr_size);
     for (int i = 0; i < nops && !e; i++) {
-        if (atomic_load(&job->stop) && job->clog_topic[0] && !ops[i].at_end)
-            break; /* stopped while reading: nothing is settled */
+        if (job->clog_topic[0] && !ops[i].at_end) {
+            /* Stopped while reading: nothing is settled, the task stays closed. */
+            snprintf(errstr, errstr_size,
+                     "task %d: stopped while restoring (%" PRIu64 " changelog record(s) read "
+                     "from offset %" PRId64 "; job stop %d, opener stop %d)",
+                     ops[i].t->id, ops[i].records, ops[i].from, atomic_load(&job->stop),
+                     atomic_load(&job->opener.stop));
+            e = SL_ERR_BUSY;
+            break;
+        }
         e = job->clog_topic[0] ? settle(job, &ops[i], errstr, errstr_size)
                             : open_local_only(job, ops[i].t, errstr, errstr_size);
         if (!e)
-            ops[i].t->state = SL_TASK_ACTIVE;
+            ops[i].t->state = SL_TASK_READY;
     }
     for (int i = 0; i < nops; i++) {
         pending_fini(&ops[i].pend);
@@ -889,4 +927,148 @@ uint64_t sl__task_nonce(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ (uint64_t)getpid() << 48;
+}
+
+/* ---- the opener ---- */
+
+static void *opener_main(void *opaque)
+{
+    sl_job_t *job = opaque;
+    sl_opener_t *op = &job->opener;
+    pthread_mutex_lock(&op->mu);
+    for (;;) {
+        while (!op->n && !atomic_load(&op->stop))
+            pthread_cond_wait(&op->cv, &op->mu);
+        if (atomic_load(&op->stop))
+            break;
+        size_t n = op->n;
+        int *ids = malloc(n * sizeof(*ids));
+        if (ids)
+            memcpy(ids, op->queue, n * sizeof(*ids));
+        op->n = 0;
+        op->busy = 1;
+        pthread_mutex_unlock(&op->mu);
+        char err[1024] = "", list[256] = "";
+        for (size_t i = 0; ids && i < n; i++)
+            sl__strlcatf(list, sizeof(list), "%s%d", i ? ", " : "", ids[i]);
+        sl_log(SL_LOG_INFO, "task", "opening task(s) %s", list);
+        sl_err_t e = ids ? sl__task_open(job, ids, (int)n, err, sizeof(err)) : SL_ERR_NOMEM;
+        if (!ids)
+            snprintf(err, sizeof(err), "out of memory");
+        for (size_t i = 0; ids && i < n; i++) {
+            sl_task_t *t = &job->tasks[ids[i]];
+            int opening = SL_TASK_OPENING;
+            atomic_compare_exchange_strong(&t->state, &opening, e ? SL_TASK_FAILED : SL_TASK_READY);
+        }
+        pthread_mutex_lock(&op->mu);
+        /* Stopped while restoring is no failure of the job: it stops anyway. */
+        if (e && !(e == SL_ERR_BUSY && atomic_load(&op->stop)))
+            sl__first_err_set(&op->fatal, e, "%s", err);
+        op->busy = 0;
+        pthread_cond_broadcast(&op->cv);
+        free(ids);
+    }
+    op->busy = 0;
+    pthread_cond_broadcast(&op->cv);
+    pthread_mutex_unlock(&op->mu);
+    return NULL;
+}
+
+sl_err_t sl__opener_start(sl_job_t *job)
+{
+    sl_opener_t *op = &job->opener;
+    memset(op, 0, sizeof(*op));
+    pthread_mutex_init(&op->mu, NULL);
+    pthread_cond_init(&op->cv, NULL);
+    if (pthread_create(&op->thread, NULL, opener_main, job)) {
+        pthread_mutex_destroy(&op->mu);
+        pthread_cond_destroy(&op->cv);
+        return SL_ERR_NOMEM;
+    }
+    op->started = 1;
+    return SL_OK;
+}
+
+void sl__opener_stop(sl_job_t *job)
+{
+    sl_opener_t *op = &job->opener;
+    if (!op->started)
+        return;
+    pthread_mutex_lock(&op->mu);
+    atomic_store(&op->stop, 1);
+    pthread_cond_broadcast(&op->cv);
+    pthread_mutex_unlock(&op->mu);
+    pthread_join(op->thread, NULL);
+    pthread_mutex_destroy(&op->mu);
+    pthread_cond_destroy(&op->cv);
+    free(op->queue);
+    memset(op, 0, sizeof(*op));
+}
+
+void sl__opener_request(sl_job_t *job, int id)
+{
+    sl_opener_t *op = &job->opener;
+    job->tasks[id].state = SL_TASK_OPENING;
+    pthread_mutex_lock(&op->mu);
+    if (SL_GROW(op->queue, op->cap, op->n + 1, 16))
+        sl__first_err_set(&op->fatal, SL_ERR_NOMEM, "out of memory");
+    else
+        op->queue[op->n++] = id;
+    pthread_cond_broadcast(&op->cv);
+    pthread_mutex_unlock(&op->mu);
+}
+
+void sl__opener_wait(sl_job_t *job)
+{
+    sl_opener_t *op = &job->opener;
+    if (!op->started)
+        return;
+    pthread_mutex_lock(&op->mu);
+    while ((op->n || op->busy) && !atomic_load(&op->stop))
+        pthread_cond_wait(&op->cv, &op->mu);
+    pthread_mutex_unlock(&op->mu);
+}
+
+sl_err_t sl__tasks_poll(sl_job_t *job, char *errstr, size_t errstr_size)
+{
+    sl_opener_t *op = &job->opener;
+    if (op->started) {
+        pthread_mutex_lock(&op->mu);
+        sl_err_t e = op->fatal.err;
+        if (e)
+            snprintf(errstr, errstr_size, "%s", op->fatal.msg);
+        pthread_mutex_unlock(&op->mu);
+        if (e)
+            return e;
+    }
+    int64_t now = sl__now_ms();
+    for (int i = 0; i < job->ntasks; i++) {
+        sl_task_t *t = &job->tasks[i];
+        int st = t->state;
+        if (st == SL_TASK_READY) {
+            sl_err_t e = sl__source_release(&job->run.src, i, errstr, errstr_size);
+            if (e)
+                return e;
+            t->state = SL_TASK_ACTIVE;
+            t->last_input_ms = now;
+        } else if (st == SL_TASK_ACTIVE && atomic_load(&t->fenced) && !job->cm.running) {
+            /* Another producer of the task fenced this one: another instance has it, or
+             * a transaction of ours timed out. The group's coordinator tells which;
+             * until then its partitions are held. */
+            sl__source_hold(&job->run.src, i);
+            sl__sink_task_close(&job->run.sink, i);
+            atomic_store(&t->fenced, 0);
+            t->state = SL_TASK_FENCED;
+            t->fenced_check_ms = 0;
+        } else if (st == SL_TASK_FENCED && now - t->fenced_check_ms >= 1000) {
+            t->fenced_check_ms = now;
+            int owns = sl__source_owns(&job->run.src, i);
+            if (owns > 0) {
+                sl_log(SL_LOG_WARN, "task", "task %d is still this instance's: opening it again",
+                       i);
+                sl__opener_request(job, i);
+            }
+        }
+    }
+    return SL_OK;
 }

@@ -14,22 +14,30 @@
 #ifndef SL_TASK_H
 #define SL_TASK_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "util.h"
 
+/* A task's life on an instance. The consuming thread moves it, but for OPENING to READY
+ * (or FAILED), which the opener thread makes. */
 typedef enum {
     SL_TASK_IDLE = 0, /* not open here */
+    SL_TASK_OPENING,  /* assigned; the opener restores it, its partitions are held */
+    SL_TASK_READY,    /* opened; its partitions are about to be released */
     SL_TASK_ACTIVE,   /* open: its records are read and committed */
-    SL_TASK_PARKED    /* revoked by an eager rebalance, kept open until the next assignment */
+    SL_TASK_PARKED,   /* revoked by an eager rebalance, kept open until the next assignment */
+    SL_TASK_FENCED,   /* its producer was fenced: held until the group says whose it is */
+    SL_TASK_FAILED    /* the opener could not open it (the job stops) */
 } sl_task_state_t;
 
 /* One task, as the consuming thread knows it (the commit thread reads what a hand-over
- * gave it, and sets fenced). */
+ * gave it, and sets fenced; the opener thread owns an OPENING task). */
 typedef struct sl_task {
     int id;
-    sl_task_state_t state;
+    atomic_int state; /* sl_task_state_t */
+    int64_t fenced_check_ms; /* FENCED: when the group was last asked */
     int64_t seq;        /* its last batch committed to the store (0: none) */
     uint64_t nonce;     /* that batch's nonce */
     /* Spark's two watermarks (see job_int.h) and the largest event time, per task */
@@ -59,6 +67,34 @@ sl_err_t sl__task_open(struct sl_job *job, const int *ids, int n, char *errstr,
                        size_t errstr_size);
 /** Closes a task (its producer; its state stays in the store for when it comes back). */
 void sl__task_close(struct sl_job *job, int id);
+
+/* The opener: a thread that opens tasks beside the reading and committing of the others
+ * (a restore may take long; the consumer must go on polling its group). */
+typedef struct sl_opener {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int *queue; /* tasks to open */
+    size_t n, cap;
+    int busy, started;
+    atomic_int stop;
+    sl_first_err_t fatal; /* why a task could not be opened (the consuming thread reports it) */
+} sl_opener_t;
+
+/** Starts the job's opener thread; SL_ERR_NOMEM or the thread's error. */
+sl_err_t sl__opener_start(struct sl_job *job);
+/** Stops it (an open under way stops reading at once) and joins it. */
+void sl__opener_stop(struct sl_job *job);
+/** Has the opener open task @p id (it becomes OPENING, then READY). */
+void sl__opener_request(struct sl_job *job, int id);
+/** Waits until the opener has nothing queued and nothing under way. */
+void sl__opener_wait(struct sl_job *job);
+/**
+ * On the consuming thread, between consume calls: releases the partitions of tasks the
+ * opener made READY, takes up a fenced task again when the group says it is still this
+ * instance's, and reports a task that could not be opened. An error stops the job.
+ */
+sl_err_t sl__tasks_poll(struct sl_job *job, char *errstr, size_t errstr_size);
 /**
  * After task @p id's producer was fenced or failed while this instance still has the
  * task: a new producer (fencing the old one), and what of the outbox Kafka lacks

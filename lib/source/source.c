@@ -265,17 +265,32 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         rd_kafka_topic_partition_list_t *all = ours;
         ours = rd_kafka_topic_partition_list_new(all->cnt);
+        rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(all->cnt);
         for (int i = 0; i < all->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &all->elems[i];
             int t = topic_index(src, tp->topic);
             sl_part_t *p = t >= 0 ? part_of(src, t, tp->partition) : NULL;
             if (!p)
                 continue;
+            /* A partition whose task is still opening is held: assigned at its stored
+             * position (or the start), paused, and moved to where its task's state says
+             * once that is known. */
+            if (src->hooks.ready && !src->hooks.ready(src->hooks.opaque, tp->partition)) {
+                int64_t at = stored_pos(src, tp->topic, tp->partition);
+                p->assigned = 1;
+                p->held = 1;
+                p->pos = p->committed = -1;
+                rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition)->offset =
+                    at >= 0 ? at : RD_KAFKA_OFFSET_BEGINNING;
+                rd_kafka_topic_partition_list_add(held, tp->topic, tp->partition);
+                continue;
+            }
             /* A revoked partition's batch was committed before it went, so the stored
              * position is where it goes on (and what its task's new owner restored). */
             int64_t pos = stored_pos(src, tp->topic, tp->partition);
             if (pos == -2) {
                 rd_kafka_topic_partition_list_destroy(all);
+                rd_kafka_topic_partition_list_destroy(held);
                 rd_kafka_topic_partition_list_destroy(ours);
                 return;
             }
@@ -287,6 +302,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 pos = sl__source_data_loss(src, rk, tp->topic, tp->partition, pos);
                 if (pos < 0) {
                     rd_kafka_topic_partition_list_destroy(all);
+                    rd_kafka_topic_partition_list_destroy(held);
                     rd_kafka_topic_partition_list_destroy(ours);
                     return;
                 }
@@ -313,7 +329,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             src_fail(src, SL_ERR_KAFKA, "cannot assign partitions: %s",
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(aerr));
             rd_kafka_error_destroy(e);
+        } else if (held->cnt) {
+            rd_kafka_pause_partitions(rk, held);
         }
+        rd_kafka_topic_partition_list_destroy(held);
         rd_kafka_topic_partition_list_destroy(ours);
     } else {
         /* What was read of these partitions is committed (or, lost to another instance,
@@ -326,6 +345,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (p) {
                 /* Assigned again, it starts where its task's state says. */
                 p->assigned = 0;
+                p->held = 0;
                 p->pos = p->committed = -1;
                 p->maxev = INT64_MIN;
                 p->at_end = 0;
@@ -543,15 +563,20 @@ sl_err_t sl__source_open(sl_source_t *src, const char *job, const sl_conf_kafka_
     return count_tasks(src, errstr, errstr_size);
 }
 
-sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_size)
+/* A broker without the admin APIs (the mock cluster) is not asked to describe groups:
+ * librdkafka 2.0.2 then trips its own assertion (eonce->refcnt) or hangs in
+ * rd_kafka_destroy(). DescribeConfigs on a broker tells at once. */
+static int has_admin(sl_source_t *src)
 {
-    /* A broker without the admin APIs (the mock cluster) is not asked to describe groups:
-     * librdkafka 2.0.2 then trips its own assertion (eonce->refcnt) or hangs in
-     * rd_kafka_destroy(). DescribeConfigs on a broker tells at once. */
     if (src->admin < 0)
         src->admin = sl__kafka_config_value(src->rk, RD_KAFKA_RESOURCE_BROKER, NULL,
                                             "message.max.bytes") > 0;
-    if (!src->admin) {
+    return src->admin;
+}
+
+sl_err_t sl__source_check_alone(sl_source_t *src, char *errstr, size_t errstr_size)
+{
+    if (!has_admin(src)) {
         sl_log(SL_LOG_DEBUG, "source", "the broker cannot describe groups: other instances of "
                "job '%s' are not looked for", src->job);
         return SL_OK;
@@ -802,10 +827,150 @@ void sl__source_refill(sl_source_t *src, size_t n, size_t bytes)
     pthread_mutex_unlock(&r->mu);
 }
 
-void sl__source_close(sl_source_t *src)
+/* The held partitions of @p task, for a seek or a pause; NULL when it has none. */
+static rd_kafka_topic_partition_list_t *task_parts(sl_source_t *src, int task, int held)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (int t = 0; t < src->ntopics; t++) {
+        for (int p = 0; p < src->topics[t].nparts; p++) {
+            sl_part_t *part = &src->topics[t].parts[p];
+            if (!part->assigned || part->held != held || sl__source_task(src, p) != task)
+                continue;
+            if (!l)
+                l = rd_kafka_topic_partition_list_new(4);
+            rd_kafka_topic_partition_list_add(l, src->topics[t].name, p);
+        }
+    }
+    return l;
+}
+
+sl_err_t sl__source_release(sl_source_t *src, int task, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = task_parts(src, task, 1);
+    if (!l)
+        return SL_OK;
+    sl_err_t e = SL_OK;
+    for (int i = 0; i < l->cnt && !e; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        int t = topic_index(src, tp->topic);
+        sl_part_t *p = part_of(src, t, tp->partition);
+        int64_t pos = stored_pos(src, tp->topic, tp->partition);
+        if (pos == -2) {
+            e = SL_ERR_STATE;
+            break;
+        }
+        if (pos >= 0) {
+            if ((pos = sl__source_data_loss(src, src->rk, tp->topic, tp->partition, pos)) < 0) {
+                e = SL_ERR_KAFKA;
+                break;
+            }
+            tp->offset = pos;
+            sl_log(SL_LOG_INFO, "source", "reading %s[%d] from the stored position %" PRId64,
+                   tp->topic, tp->partition, pos);
+        } else {
+            char how[160];
+            tp->offset = starting_offset(src, src->rk, tp->topic, tp->partition, how, sizeof(how));
+            sl_log(SL_LOG_INFO, "source", "reading %s[%d] from %s (no stored position)",
+                   tp->topic, tp->partition, how);
+        }
+        p->pos = p->committed = pos;
+        p->held = 0;
+        p->at_end = 0;
+    }
+    if (!e) {
+        rd_kafka_error_t *se = rd_kafka_seek_partitions(src->rk, l, 10000);
+        if (se) {
+            src_fail(src, SL_ERR_KAFKA, "cannot move task %d's partitions to their positions: %s",
+                     task, rd_kafka_error_string(se));
+            rd_kafka_error_destroy(se);
+            e = SL_ERR_KAFKA;
+        } else {
+            rd_kafka_resume_partitions(src->rk, l);
+        }
+    }
+    if (e && src->fatal.err)
+        snprintf(errstr, errstr_size, "%s", src->fatal.msg);
+    else if (e)
+        snprintf(errstr, errstr_size, "task %d: its partitions cannot be read", task);
+    rd_kafka_topic_partition_list_destroy(l);
+    return e;
+}
+
+void sl__source_hold(sl_source_t *src, int task)
+{
+    rd_kafka_topic_partition_list_t *l = task_parts(src, task, 0);
+    if (!l)
+        return;
+    rd_kafka_pause_partitions(src->rk, l);
+    for (int i = 0; i < l->cnt; i++) {
+        int t = topic_index(src, l->elems[i].topic);
+        sl_part_t *p = part_of(src, t, l->elems[i].partition);
+        p->held = 1;
+        p->pos = p->committed = -1;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int sl__source_owns(sl_source_t *src, int task)
+{
+    if (!has_admin(src))
+        return -1;
+    const char *groups[] = {src->group};
+    rd_kafka_queue_t *q = rd_kafka_queue_new(src->rk);
+    rd_kafka_DescribeConsumerGroups(src->rk, groups, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    int owns = -1;
+    const rd_kafka_ConsumerGroupDescription_t **g = NULL;
+    size_t n = 0;
+    if (ev && !rd_kafka_event_error(ev))
+        g = rd_kafka_DescribeConsumerGroups_result_groups(
+            rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+    char *me = rd_kafka_memberid(src->rk);
+    if (n == 1 && !rd_kafka_ConsumerGroupDescription_error(g[0]) &&
+        rd_kafka_ConsumerGroupDescription_state(g[0]) == RD_KAFKA_CONSUMER_GROUP_STATE_STABLE) {
+        owns = 0;
+        for (size_t i = 0; i < rd_kafka_ConsumerGroupDescription_member_count(g[0]); i++) {
+            const rd_kafka_MemberDescription_t *m =
+                rd_kafka_ConsumerGroupDescription_member(g[0], i);
+            const char *mid = rd_kafka_MemberDescription_consumer_id(m);
+            if (!me || !mid || strcmp(mid, me))
+                continue;
+            const rd_kafka_topic_partition_list_t *a = rd_kafka_MemberAssignment_partitions(
+                rd_kafka_MemberDescription_assignment(m));
+            for (int j = 0; a && j < a->cnt; j++) {
+                if (topic_index(src, a->elems[j].topic) >= 0 &&
+                    sl__source_task(src, a->elems[j].partition) == task)
+                    owns = 1;
+            }
+        }
+    }
+    if (me)
+        rd_kafka_mem_free(src->rk, me);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    return owns;
+}
+
+void sl__source_close(sl_source_t *src, int leave)
 {
     src->closing = 1;
     refill_stop(src);
+    /* Unsubscribing sends a static member's LeaveGroup (closing does not, KIP-345); its
+     * revocation is served while the queue is polled. What arrives meanwhile is not read. */
+    if (leave && src->rk && src->q && !rd_kafka_unsubscribe(src->rk)) {
+        for (int64_t until = sl__now_ms() + 5000; sl__now_ms() < until;) {
+            rd_kafka_message_t *m = rd_kafka_consume_queue(src->q, 100);
+            if (m)
+                rd_kafka_message_destroy(m);
+            rd_kafka_topic_partition_list_t *a = NULL;
+            int left = rd_kafka_assignment(src->rk, &a) || !a ? 0 : a->cnt;
+            if (a)
+                rd_kafka_topic_partition_list_destroy(a);
+            if (!left)
+                break;
+        }
+    }
     if (src->q)
         rd_kafka_queue_destroy(src->q);
     if (src->rk) {

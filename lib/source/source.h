@@ -34,6 +34,7 @@ typedef struct sl_part {
     int64_t end;       /* available-now: the end offset seen at start; -1 none */
     int assigned;
     int at_end;    /* read to the end (nothing pending) since the last record */
+    int held;      /* assigned, but paused until its task is open (sl__source_release()) */
     int64_t maxev; /* the largest event time read from it; INT64_MIN none */
 } sl_part_t;
 
@@ -66,6 +67,9 @@ typedef struct sl_source_hooks {
      * @p lost: the group took them (another instance may have them already). */
     void (*revoked)(void *opaque, const rd_kafka_topic_partition_list_t *parts, int cooperative,
                     int lost);
+    /* Whether a partition's task is open, so that it is read at once; else it is held
+     * (assigned and paused) until sl__source_release(). */
+    int (*ready)(void *opaque, int partition);
     void *opaque;
 } sl_source_hooks_t;
 
@@ -145,9 +149,24 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
  * of @p bytes in all): keeps the prefetch queue flowing (see source.c). Never blocks.
  */
 void sl__source_refill(sl_source_t *src, size_t n, size_t bytes);
+/**
+ * Starts reading the held partitions of task @p task: each at its stored position (its
+ * task is open now, so the store has it) or, without one, at its starting offset.
+ */
+sl_err_t sl__source_release(sl_source_t *src, int task, char *errstr, size_t errstr_size);
+/** Pauses the partitions of task @p task again (held), until sl__source_release(). */
+void sl__source_hold(sl_source_t *src, int task);
+/**
+ * Asks the group's coordinator whether this instance holds task @p task's partitions:
+ * 1 yes, 0 no (another instance, or this one no longer a member), -1 not known now (a
+ * rebalance under way, no answer, a broker without the admin API).
+ */
+int sl__source_owns(sl_source_t *src, int task);
 /** Leaves the group and destroys the consumer; call it before the store it reads
- *  positions from is closed. Closing a closed (zeroed) source is a no-op. */
-void sl__source_close(sl_source_t *src);
+ *  positions from is closed. With @p leave, a static member leaves the group first (its
+ *  partitions go to the others at once, not after its session times out). Closing a
+ *  closed (zeroed) source is a no-op. */
+void sl__source_close(sl_source_t *src, int leave);
 
 /** Meta key of a partition's position: "t/<task>/pos/<topic>/<partition>" (layout.h); the
  *  length it needs, as snprintf() (@p buf holds a cut, terminated key when too small). */

@@ -602,3 +602,65 @@ int tk_row_id(const rd_kafka_message_t *m, char *job, size_t job_size, int *task
     *idx = strtoll(p3 + 1, NULL, 10);
     return 0;
 }
+
+uint64_t tk_group_committed(const char *bootstrap, const char *group, const char *topic,
+                            int partitions)
+{
+    const char *props[] = {"group.id", group, NULL};
+    rd_kafka_t *rk = client(bootstrap, RD_KAFKA_CONSUMER, props);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p);
+    uint64_t sum = 0;
+    /* Offsets a transaction is committing are not stable yet: asked again. */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        usleep(200000);
+    }
+    for (int p = 0; p < l->cnt; p++)
+        sum += l->elems[p].offset > 0 ? (uint64_t)l->elems[p].offset : 0;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+uint64_t tk_end_offsets(const char *bootstrap, const char *topic, int partitions)
+{
+    static const char *const props[] = {NULL};
+    rd_kafka_t *rk = client(bootstrap, RD_KAFKA_PRODUCER, props);
+    uint64_t sum = 0;
+    for (int p = 0; p < partitions; p++) {
+        int64_t lo, hi;
+        cr_assert(!rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000),
+                  "the offsets of %s[%d]", topic, p);
+        sum += (uint64_t)hi;
+    }
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+void tk_delete_records(const char *bootstrap, const char *topic, int partitions)
+{
+    rd_kafka_t *rk = admin_client(bootstrap);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_DeleteRecords_t *dr = rd_kafka_DeleteRecords_new(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteRecords(rk, &dr, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    cr_assert(ev && !rd_kafka_event_error(ev), "DeleteRecords of %s: %s", topic,
+              ev ? rd_kafka_event_error_string(ev) : "no answer");
+    const rd_kafka_topic_partition_list_t *r =
+        rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+    for (int i = 0; r && i < r->cnt; i++)
+        cr_assert(!r->elems[i].err, "DeleteRecords of %s[%d]: %s", topic, r->elems[i].partition,
+                  rd_kafka_err2str(r->elems[i].err));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteRecords_destroy(dr);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+}

@@ -139,6 +139,16 @@ json_t *tk_memory_rows(const sl_job_t *job);
 int tk_row_id(const rd_kafka_message_t *m, char *job, size_t job_size, int *task, int64_t *seq,
               int64_t *idx);
 
+/** The offsets consumer group @p group has committed for @p topic's @p partitions
+ *  partitions, summed (a partition without one counts 0): what lag tools see. */
+uint64_t tk_group_committed(const char *bootstrap, const char *group, const char *topic,
+                            int partitions);
+/** The end offsets of @p topic's @p partitions partitions, summed. */
+uint64_t tk_end_offsets(const char *bootstrap, const char *topic, int partitions);
+/** Deletes every record of @p topic's @p partitions partitions (DeleteRecords to the end),
+ *  as retention would. */
+void tk_delete_records(const char *bootstrap, const char *topic, int partitions);
+
 /** Path of the built sluice binary. */
 const char *tk_sluice_bin(void);
 

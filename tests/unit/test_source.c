@@ -47,7 +47,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    sl__source_close(&src);
+    sl__source_close(&src, 0);
     sl__store_close(store);
     store = NULL;
     sl__conf_destroy(conf);
@@ -79,7 +79,7 @@ static void parse_job(const char *name, const char *source, const char *kafka)
 static void open_src(const char *state_dir)
 {
     char err[1024] = "";
-    sl__source_close(&src);
+    sl__source_close(&src, 0);
     cr_assert_eq(sl__source_open(&src, conf->name, &conf->kafka, &conf->source, state_dir, err,
                                  sizeof(err)),
                  SL_OK, "%s", err);
@@ -370,7 +370,7 @@ static void raw_setup(void)
 
 static void raw_teardown(void)
 {
-    sl__source_close(&src);
+    sl__source_close(&src, 0);
     sl__conf_destroy(conf);
     conf = NULL;
     rd_kafka_mock_cluster_destroy(raw);
@@ -390,7 +390,7 @@ Test(source_open, checks_the_topics_and_names_the_consumer_group_and_member)
                  SL_ERR_KAFKA);
     snprintf(want, sizeof(want), "source.topics: topic 'gone' does not exist on %s", bootstrap);
     cr_assert_str_eq(err, want);
-    sl__source_close(&src); /* what the failed open made is freed (LeakSanitizer) */
+    sl__source_close(&src, 0); /* what the failed open made is freed (LeakSanitizer) */
     sl_source_t zero;
     memset(&zero, 0, sizeof(zero));
     cr_assert(!memcmp(&src, &zero, sizeof(src)), "closed is zeroed: closing again does nothing");
@@ -502,6 +502,6 @@ Test(source_offline, closing_a_zeroed_source_does_nothing)
     sl_source_t zero, s;
     memset(&zero, 0, sizeof(zero));
     memset(&s, 0, sizeof(s));
-    sl__source_close(&s);
+    sl__source_close(&s, 0);
     cr_assert(!memcmp(&s, &zero, sizeof(s)), "still zeroed");
 }
