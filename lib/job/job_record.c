@@ -542,6 +542,14 @@ static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
 void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
 {
     const sl_conf_t *c = job->conf;
+    /* What comes of a partition whose task is not open here (held while it opens, or
+     * revoked while it was fetched) is its owner's to read. */
+    if (m->rkt && m->partition >= 0) {
+        int task = sl__task_of(job, m->partition);
+        if (task >= job->ntasks || job->tasks[task].state != SL_TASK_ACTIVE)
+            return;
+        job->rd.task = task;
+    }
     if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             sl_part_t *p = sl__source_part(&job->run.src, m);
@@ -577,12 +585,6 @@ void sl__job_process(sl_job_t *job, rd_kafka_message_t *m)
     sl_part_t *p = sl__source_part(&job->run.src, m);
     if (!p || (p->pos >= 0 && m->offset < p->pos))
         return; /* not ours, or read again after a seek */
-    /* A record of a task not open here (revoked while it was fetched) is left to the
-     * task's owner, which reads it from the task's committed position. */
-    int task = sl__task_of(job, m->partition);
-    if (task >= job->ntasks || job->tasks[task].state != SL_TASK_ACTIVE)
-        return;
-    job->rd.task = task;
     /* The timestamp only when the query reads it: a call into librdkafka a record. */
     int ts_used = (c->plan.meta_used & (1u << SL_META_TIMESTAMP)) != 0;
     sl_rec_t r = {.payload = m->payload,

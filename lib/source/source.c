@@ -272,16 +272,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             sl_part_t *p = t >= 0 ? part_of(src, t, tp->partition) : NULL;
             if (!p)
                 continue;
-            /* A partition whose task is still opening is held: assigned at its stored
-             * position (or the start), paused, and moved to where its task's state says
-             * once that is known. */
+            /* A partition whose task is still opening is held: assigned at its end
+             * (where nothing is read, and no position can be out of the log), paused,
+             * and moved to where its task's state says once that is known. */
             if (src->hooks.ready && !src->hooks.ready(src->hooks.opaque, tp->partition)) {
-                int64_t at = stored_pos(src, tp->topic, tp->partition);
                 p->assigned = 1;
                 p->held = 1;
                 p->pos = p->committed = -1;
                 rd_kafka_topic_partition_list_add(ours, tp->topic, tp->partition)->offset =
-                    at >= 0 ? at : RD_KAFKA_OFFSET_BEGINNING;
+                    RD_KAFKA_OFFSET_END;
                 rd_kafka_topic_partition_list_add(held, tp->topic, tp->partition);
                 continue;
             }
