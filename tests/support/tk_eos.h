@@ -5,7 +5,8 @@
  * generated with by_page set, so each page's input has one order. The verifier reads the
  * output read_committed and asserts that every row equals its page's aggregate over a
  * prefix of that page's input, that per page the counts strictly increase and end at the
- * page's total, that no (seq, idx) appears twice, and that no transaction is left open.
+ * page's total, that no row id (task, batch, row: the sluice-id header) appears twice,
+ * and that no transaction is left open.
  * It logs what it compared.
  */
 #ifndef SL_TK_EOS_H
