@@ -528,12 +528,11 @@ static void data_loss(sl_job_t *job, const rd_kafka_message_t *m)
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = pos;
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(job->run.src.rk, l, 10000);
+    char why[600];
+    sl_err_t e = sl__source_seek(&job->run.src, l, why, sizeof(why));
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
-        sl__job_fatal(job, SL_ERR_KAFKA, "source %s[%d]: cannot move to offset %" PRId64 ": %s",
-                      topic, m->partition, pos, rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
+        sl__job_fatal(job, e, "%s", why);
         return;
     }
     p->pos = pos;

@@ -213,6 +213,39 @@ int64_t sl__source_data_loss(sl_source_t *src, rd_kafka_t *rk, const char *topic
     return lo;
 }
 
+
+/* The end offsets of the partitions of @p l assigned at RD_KAFKA_OFFSET_END, made
+ * concrete (one ListOffsets request a leader). librdkafka 2.0 looks a logical offset up
+ * when the partition is assigned, and an answer that comes after a seek (outdated by it)
+ * starts the lookup again, which moves the partition back to its end: a held partition
+ * released while its end was being looked up skipped every record between the position
+ * its task restored and the end. A concrete offset is never looked up. -1 (the source
+ * failed, named) when the broker does not answer. */
+static int resolve_ends(sl_source_t *src, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(l->cnt);
+    for (int i = 0; i < l->cnt; i++) {
+        if (l->elems[i].offset == RD_KAFKA_OFFSET_END)
+            rd_kafka_topic_partition_list_add(q, l->elems[i].topic, l->elems[i].partition)
+                ->offset = RD_KAFKA_OFFSET_END; /* as a timestamp: the latest */
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, q, 10000);
+    for (int i = 0; !err && i < q->cnt; i++) {
+        rd_kafka_topic_partition_t *r = &q->elems[i];
+        if (r->err || r->offset < 0) {
+            err = r->err ? r->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
+            break;
+        }
+        rd_kafka_topic_partition_list_find(l, r->topic, r->partition)->offset = r->offset;
+    }
+    if (err)
+        src_fail(src, SL_ERR_KAFKA, "source: cannot look up the end offsets of %d partition(s) "
+                                    "assigned while their tasks open: %s",
+                 q->cnt, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(q);
+    return err ? -1 : 0;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -273,8 +306,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (!p)
                 continue;
             /* A partition whose task is still opening is held: assigned at its end
-             * (where nothing is read, and no position can be out of the log), paused,
-             * and moved to where its task's state says once that is known. */
+             * (where nothing is read, and no position can be out of the log; looked up
+             * below), paused, and moved to where its task's state says once that is
+             * known. */
             if (src->hooks.ready && !src->hooks.ready(src->hooks.opaque, tp->partition)) {
                 p->assigned = 1;
                 p->held = 1;
@@ -317,6 +351,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
         }
         rd_kafka_topic_partition_list_destroy(all);
+        if (held->cnt && resolve_ends(src, rk, ours) != 0) {
+            rd_kafka_topic_partition_list_destroy(held);
+            rd_kafka_topic_partition_list_destroy(ours);
+            return;
+        }
         parts = ours;
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -843,6 +882,76 @@ static rd_kafka_topic_partition_list_t *task_parts(sl_source_t *src, int task, i
     return l;
 }
 
+/* librdkafka stops fetching a partition whose position fell out of its log (with
+ * auto.offset.reset=error), and a seek of a stopped partition fails: it is assigned
+ * again, at the offset. Eager assignment replaces the whole assignment, so the others are
+ * assigned again too, each where it was read to (held ones paused again). */
+static rd_kafka_resp_err_t reassign(sl_source_t *src, const rd_kafka_topic_partition_t *tp)
+{
+    rd_kafka_t *rk = src->rk;
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, tp->topic, tp->partition)->offset = tp->offset;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (proto && !strcmp(proto, "COOPERATIVE")) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, one);
+        if (!e)
+            e = rd_kafka_incremental_assign(rk, one);
+        if (e) {
+            err = rd_kafka_error_code(e);
+            rd_kafka_error_destroy(e);
+        }
+        rd_kafka_topic_partition_list_destroy(one);
+        return err;
+    }
+    rd_kafka_topic_partition_list_t *cur = NULL, *held = rd_kafka_topic_partition_list_new(4);
+    if (!(err = rd_kafka_assignment(rk, &cur))) {
+        for (int i = 0; i < cur->cnt; i++) {
+            rd_kafka_topic_partition_t *c = &cur->elems[i];
+            int t = topic_index(src, c->topic);
+            sl_part_t *p = t >= 0 ? part_of(src, t, c->partition) : NULL;
+            if (!strcmp(c->topic, tp->topic) && c->partition == tp->partition)
+                c->offset = tp->offset;
+            else if (p && p->pos >= 0)
+                c->offset = p->pos;
+            if (p && p->held)
+                rd_kafka_topic_partition_list_add(held, c->topic, c->partition);
+        }
+        err = rd_kafka_assign(rk, cur);
+        if (!err && held->cnt)
+            rd_kafka_pause_partitions(rk, held);
+    }
+    if (cur)
+        rd_kafka_topic_partition_list_destroy(cur);
+    rd_kafka_topic_partition_list_destroy(held);
+    rd_kafka_topic_partition_list_destroy(one);
+    return err;
+}
+
+sl_err_t sl__source_seek(sl_source_t *src, rd_kafka_topic_partition_list_t *l, char *errstr,
+                         size_t errstr_size)
+{
+    rd_kafka_error_t *se = rd_kafka_seek_partitions(src->rk, l, 10000);
+    if (se) {
+        snprintf(errstr, errstr_size, "source: cannot move %d partition(s) to their positions: %s",
+                 l->cnt, rd_kafka_error_string(se));
+        rd_kafka_error_destroy(se);
+        return SL_ERR_KAFKA;
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        rd_kafka_resp_err_t err = tp->err;
+        if (err == RD_KAFKA_RESP_ERR__STATE)
+            err = reassign(src, tp);
+        if (err) {
+            snprintf(errstr, errstr_size, "source: cannot move %s[%d] to offset %" PRId64 ": %s",
+                     tp->topic, tp->partition, tp->offset, rd_kafka_err2str(err));
+            return SL_ERR_KAFKA;
+        }
+    }
+    return SL_OK;
+}
+
 sl_err_t sl__source_release(sl_source_t *src, int task, char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *l = task_parts(src, task, 1);
@@ -877,15 +986,11 @@ sl_err_t sl__source_release(sl_source_t *src, int task, char *errstr, size_t err
         p->at_end = 0;
     }
     if (!e) {
-        rd_kafka_error_t *se = rd_kafka_seek_partitions(src->rk, l, 10000);
-        if (se) {
-            src_fail(src, SL_ERR_KAFKA, "cannot move task %d's partitions to their positions: %s",
-                     task, rd_kafka_error_string(se));
-            rd_kafka_error_destroy(se);
-            e = SL_ERR_KAFKA;
-        } else {
+        char why[600];
+        if ((e = sl__source_seek(src, l, why, sizeof(why))))
+            src_fail(src, e, "task %d: %s", task, why);
+        else
             rd_kafka_resume_partitions(src->rk, l);
-        }
     }
     if (e && src->fatal.err)
         snprintf(errstr, errstr_size, "%s", src->fatal.msg);

@@ -154,6 +154,10 @@ void sl__source_refill(sl_source_t *src, size_t n, size_t bytes);
  * task is open now, so the store has it) or, without one, at its starting offset.
  */
 sl_err_t sl__source_release(sl_source_t *src, int task, char *errstr, size_t errstr_size);
+/** Moves the partitions of @p l to their offsets: a seek, or for a partition whose fetch
+ *  librdkafka stopped (its position fell out of the log), an assignment again. */
+sl_err_t sl__source_seek(sl_source_t *src, rd_kafka_topic_partition_list_t *l, char *errstr,
+                         size_t errstr_size);
 /** Pauses the partitions of task @p task again (held), until sl__source_release(). */
 void sl__source_hold(sl_source_t *src, int task);
 /**

@@ -2,12 +2,14 @@
  * 0012-kafka-source.c - the Kafka source's options on a real broker: starting offsets
  * (latest, per partition, by timestamp) used only when the state has no position, topic
  * patterns (a new matching topic is picked up from its start), headers as fields,
- * data lost to retention (the job stops naming what was lost, or skips and counts it),
+ * data lost to retention before the job starts or while it runs behind it (the job stops
+ * naming what was lost, or skips and counts it),
  * and the minimum batch size with its maximum delay.
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +420,87 @@ Test(source, data_lost_to_retention_is_never_silent)
     json_decref(r.rows);
     free(job);
     tk_delete_topic(bs, t);
+}
+
+/* The job's state directory, as tk_state_totals() reads it, once its counts reach
+ * @p want (or 60 s pass). */
+static tk_state_totals_t wait_state_count(const char *state, const char *topic, uint64_t want)
+{
+    tk_state_totals_t st = {0};
+    for (int i = 0; i < 600; i++) {
+        st = tk_state_totals(state, topic, NULL, 0);
+        if (st.ok && st.counts >= want)
+            break;
+        usleep(100000);
+    }
+    return st;
+}
+
+/* Records deleted while the job is stopped (SIGSTOP) behind them: librdkafka stops
+ * fetching the partition when its position falls out of the log; the job stops naming
+ * what was lost, or with "skip" goes on from the log start and reads the rest. */
+static void deleted_while_running(int skip)
+{
+    const char *bs = tk_bootstrap();
+    char t[128], name[128], src[256], json[2048], state[700], job[700], log[700];
+    rd_kafka_t *p = one_topic(bs, skip ? "runskip" : "runloss", 100, t, name, src);
+    snprintf(state, sizeof(state), "%s/%s", dir, name);
+    snprintf(json, sizeof(json),
+             "{\"name\": \"%s\", \"kafka\": {\"bootstrap.servers\": \"%s\"},"
+             " \"source\": {\"format\": \"json\", \"fields\": {\"n\": \"long\"}, %s%s},"
+             " \"query\": {\"group_by\": \"_topic\", \"aggregates\": [{\"fn\": \"count\"}]},"
+             " \"trigger\": {\"interval\": \"200ms\"}, \"output\": {\"sink\": \"console\"},"
+             " \"state\": {\"dir\": \"%s\"}}",
+             name, bs, src, skip ? ", \"on_data_loss\": \"skip\"" : "", state);
+    tk_write_file(dir, "job.json", json);
+    snprintf(job, sizeof(job), "%s/job.json", dir);
+    snprintf(log, sizeof(log), "%s/sluice.log", dir);
+    const char *argv[] = {"run", job, NULL};
+    int pid = tk_spawn_cli(argv, NULL, log);
+    tk_state_totals_t st = wait_state_count(state, t, 100);
+    cr_assert_eq(st.counts, 100, "the first 100 records counted:\n%s", tk_slurp(log));
+    kill(pid, SIGSTOP);
+    /* A fetch the broker holds until records come would take the new ones before they
+     * are deleted: it answers empty once fetch.wait.max.ms (500 ms) pass. */
+    sleep(2);
+    produce_range(p, t, 0, 100, 200);
+    rd_kafka_destroy(p);
+    delete_records(bs, t, 150);
+    kill(pid, SIGCONT);
+    if (!skip) {
+        int rc = tk_wait(pid, 60);
+        cr_assert_neq(rc, 0, "the job went on past records it never read");
+        char want[300];
+        snprintf(want, sizeof(want),
+                 "source %s[0]: offsets 100 to 149 were deleted (retention) before they were "
+                 "read: 50 record(s) lost",
+                 t);
+        cr_assert(strstr(tk_slurp(log), want), "%s", tk_slurp(log));
+        st = tk_state_totals(state, t, NULL, 0);
+        cr_assert_eq(st.counts, 100, "nothing after the gap was counted");
+    } else {
+        st = wait_state_count(state, t, 150);
+        kill(pid, SIGTERM);
+        int rc = tk_wait(pid, 60);
+        cr_assert_eq(rc, 0, "%s", tk_slurp(log));
+        st = tk_state_totals(state, t, NULL, 0);
+        cr_assert_eq(st.counts, 150, "100 before the gap, 50 after it, not %llu:\n%s",
+                     (unsigned long long)st.counts, tk_slurp(log));
+        cr_assert_eq(st.positions, 200);
+        cr_assert(strstr(tk_slurp(log), "offsets 100 to 149"), "the skip is logged:\n%s",
+                  tk_slurp(log));
+    }
+    tk_delete_topic(bs, t);
+}
+
+Test(source, records_deleted_behind_a_running_job_stop_it)
+{
+    deleted_while_running(0);
+}
+
+Test(source, records_deleted_behind_a_running_job_are_skipped_when_allowed)
+{
+    deleted_while_running(1);
 }
 
 Test(source, min_records_wait_up_to_the_max_trigger_delay)
