@@ -243,7 +243,20 @@ rd_kafka_t *sl__kafka_reader(const sl_conf_kafka_t *k, const char *what, char *e
                                         "fetch.wait.max.ms",
                                         "10",
                                         NULL};
-    rd_kafka_conf_t *kc = sl__kafka_conf(k, &k->consumer, NULL, fixed, errstr, errstr_size);
+    /* A reader reads partitions through to their ends as fast as it can. librdkafka 2.0
+     * stops fetching a partition whose queue holds queued.min.messages and looks again
+     * only when its broker thread next wakes, up to a second later, so the queue must
+     * hold what the reader takes meanwhile: a changelog of 711,000 records read in
+     * 4.2 s with the default of 100,000 and in 0.67 s with 500,000, for about 100 MiB
+     * more memory while reading. */
+    static const char *const defaults[] = {"queued.min.messages",
+                                           "500000",
+                                           "max.partition.fetch.bytes",
+                                           "1048576",
+                                           "fetch.max.bytes",
+                                           "16777216",
+                                           NULL};
+    rd_kafka_conf_t *kc = sl__kafka_conf(k, &k->consumer, defaults, fixed, errstr, errstr_size);
     if (!kc)
         return NULL;
     char err[512];

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +52,16 @@ struct sl_store {
     int claimed;   /* noted as open in this process (store_dir.c) */
     int64_t marked; /* the batch SLUICE_STATE names; -1 none */
     int marker_fd;  /* SLUICE_STATE, open for rewriting; -1 until the first mark */
+    atomic_uint ssts; /* table files made for ingestion, for their names */
+};
+
+struct sl_store_sst {
+    sl_store_t *s;
+    sl_cf_t cf;
+    rocksdb_envoptions_t *env;
+    rocksdb_sstfilewriter_t *w;
+    uint64_t keys;
+    char path[];
 };
 
 struct sl_store_batch {
@@ -70,6 +81,26 @@ static void set_err(char *errstr, size_t errstr_size, const char *what, const ch
 {
     snprintf(errstr, errstr_size, "state %s: %s: %s", dir, what, rerr ? rerr : "unknown error");
     rocksdb_free(rerr);
+}
+
+/* The folder of the files being built for ingestion, emptied of what a crash left. */
+#define INGEST_DIR "ingest"
+
+static void clear_ingest(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/" INGEST_DIR, dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char f[4096 + 256];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+        unlink(f);
+    }
+    if (d)
+        closedir(d);
 }
 
 sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t **out, char *errstr,
@@ -105,6 +136,8 @@ sl_err_t sl__store_open(const char *dir, int create, int read_only, sl_store_t *
         sl__store_close(s);
         return e;
     }
+    if (!read_only)
+        clear_ingest(dir);
     s->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(s->opts, create);
     rocksdb_options_set_create_missing_column_families(s->opts, create);
@@ -495,4 +528,103 @@ sl_err_t sl__store_write(sl_store_t *s, sl_store_batch_t *b, int sync, char *err
     }
     rocksdb_writebatch_clear(b->wb);
     return SL_OK;
+}
+
+sl_err_t sl__store_sst_new(sl_store_t *s, sl_cf_t cf, sl_store_sst_t **out, char *errstr,
+                           size_t errstr_size)
+{
+    *out = NULL;
+    size_t plen = strlen(s->dir) + sizeof(INGEST_DIR) + 48;
+    sl_store_sst_t *f = calloc(1, sizeof(*f) + plen);
+    if (!f) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    f->s = s;
+    f->cf = cf;
+    snprintf(f->path, plen, "%s/" INGEST_DIR, s->dir);
+    if (mkdir(f->path, 0755) != 0 && errno != EEXIST) {
+        snprintf(errstr, errstr_size, "state %s: cannot make %s: %s", s->dir, f->path,
+                 strerror(errno));
+        free(f);
+        return SL_ERR_IO;
+    }
+    snprintf(f->path, plen, "%s/" INGEST_DIR "/%d-%u.sst", s->dir, (int)cf,
+             atomic_fetch_add(&s->ssts, 1));
+    f->env = rocksdb_envoptions_create();
+    f->w = rocksdb_sstfilewriter_create(f->env, cf == SL_CF_AGG ? s->agg_opts : s->opts);
+    char *rerr = NULL;
+    rocksdb_sstfilewriter_open(f->w, f->path, &rerr);
+    if (rerr) {
+        set_err(errstr, errstr_size, "cannot make a table file to ingest", s->dir, rerr);
+        sl__store_sst_discard(f);
+        return SL_ERR_IO;
+    }
+    *out = f;
+    return SL_OK;
+}
+
+sl_err_t sl__store_sst_put(sl_store_sst_t *f, const void *k, size_t klen, const void *v,
+                           size_t vlen, char *errstr, size_t errstr_size)
+{
+    char *rerr = NULL;
+    if (v)
+        rocksdb_sstfilewriter_put(f->w, k, klen, v, vlen, &rerr);
+    else
+        rocksdb_sstfilewriter_delete(f->w, k, klen, &rerr);
+    if (rerr) {
+        set_err(errstr, errstr_size, "cannot write a table file to ingest", f->s->dir, rerr);
+        return SL_ERR_IO;
+    }
+    f->keys++;
+    return SL_OK;
+}
+
+sl_err_t sl__store_sst_ingest(sl_store_sst_t *f, char *errstr, size_t errstr_size)
+{
+    sl_store_t *s = f->s;
+    char *rerr = NULL;
+    if (f->keys == 0) {
+        sl__store_sst_discard(f);
+        return SL_OK;
+    }
+    rocksdb_sstfilewriter_finish(f->w, &rerr);
+    if (rerr) {
+        set_err(errstr, errstr_size, "cannot finish a table file to ingest", s->dir, rerr);
+        sl__store_sst_discard(f);
+        return SL_ERR_IO;
+    }
+    if (s->broken) {
+        snprintf(errstr, errstr_size, "state %s: an earlier write failed", s->dir);
+        sl__store_sst_discard(f);
+        return SL_ERR_STATE;
+    }
+    /* Moved (linked) into the store, not copied: the file is RocksDB's from here on. */
+    rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+    rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+    const char *files[1] = {f->path};
+    no_perf_counts();
+    rocksdb_ingest_external_file_cf(s->db, s->cf[f->cf], files, 1, io, &rerr);
+    rocksdb_ingestexternalfileoptions_destroy(io);
+    sl_err_t e = SL_OK;
+    if (rerr) {
+        set_err(errstr, errstr_size, "cannot ingest a table file", s->dir, rerr);
+        e = SL_ERR_STATE;
+    } else if (f->cf == SL_CF_AGG) {
+        atomic_store_explicit(&s->agg_empty, 0, memory_order_relaxed);
+    }
+    sl__store_sst_discard(f);
+    return e;
+}
+
+void sl__store_sst_discard(sl_store_sst_t *f)
+{
+    if (!f)
+        return;
+    if (f->w)
+        rocksdb_sstfilewriter_destroy(f->w);
+    if (f->env)
+        rocksdb_envoptions_destroy(f->env);
+    unlink(f->path); /* ingested: RocksDB removed its link already */
+    free(f);
 }

@@ -113,4 +113,24 @@ size_t sl__store_batch_count(const sl_store_batch_t *b);
 sl_err_t sl__store_write(sl_store_t *s, sl_store_batch_t *b, int sync, char *errstr,
                          size_t errstr_size);
 
+/* A sorted run of one family's keys, written to a table file of its own and then
+ * ingested whole: a bulk load that bypasses the memtable and the write-ahead log, for a
+ * restore (inserting millions of keys into the memtable's skip list took most of a
+ * restore's time). The file is built in the directory's "ingest" folder, which each open
+ * empties of what a crash left there. */
+typedef struct sl_store_sst sl_store_sst_t;
+
+/** Starts a file of @p cf's keys. */
+sl_err_t sl__store_sst_new(sl_store_t *s, sl_cf_t cf, sl_store_sst_t **out, char *errstr,
+                           size_t errstr_size);
+/** Adds a key (or with @p v NULL its deletion); keys in strictly ascending order. */
+sl_err_t sl__store_sst_put(sl_store_sst_t *f, const void *k, size_t klen, const void *v,
+                           size_t vlen, char *errstr, size_t errstr_size);
+/** Finishes the file and ingests it (a file of no key is dropped): its keys supersede
+ *  what the family held of them, as one write would. Ingestion is durable, unlike an
+ *  unsynced write before it: sync what must precede it. Frees @p f, error or not. */
+sl_err_t sl__store_sst_ingest(sl_store_sst_t *f, char *errstr, size_t errstr_size);
+/** Drops an unfinished file; NULL is a no-op. */
+void sl__store_sst_discard(sl_store_sst_t *f);
+
 #endif

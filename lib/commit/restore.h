@@ -2,10 +2,13 @@
  * restore.h - changelog records written into a task's part of the store, in bulk.
  *
  * Records come in changelog order and are gathered into chunks: within a chunk the last
- * record of a key wins, the chunk's keys are written in the store's order in one
- * unsynced WriteBatch, and the expiry index follows the windows' ends (the stored values
- * the chunk replaces are read with one MultiGet, so an index entry of an end that moved
- * or of a deleted window goes). The caller writes the task's meta, synced, once every
+ * record of a key wins, the chunk's keys are written in the store's order, and the expiry
+ * index follows the windows' ends (the stored values the chunk replaces are read with one
+ * MultiGet, so an index entry of an end that moved or of a deleted window goes). A chunk
+ * that brings a task's state up to date is one unsynced WriteBatch; one that rebuilds it
+ * whole (bulk: the task's part of the store was wiped, synced, before) is a table file
+ * per family, ingested (store.h): the memtable's skip list cost more than reading the
+ * changelog. The caller writes the task's meta, synced, once every
  * record is in: a crash before leaves the task as it was before the restore began, or
  * partly restored but without the meta that would say so, and the next start restores
  * it again.
@@ -28,12 +31,17 @@ typedef struct sl_restore {
     int task;
     int windowed; /* values start with their window's end */
     int closing;  /* the expiry index is kept */
+    int bulk;     /* chunks are ingested as table files (set before the first record) */
+    size_t chunk_records; /* records a chunk gathers; 0: the default of its kind */
     sl_store_batch_t *wb;
     sl_restore_rec_t *recs; /* the chunk's records, one a key */
     size_t n, cap;
     size_t *slots; /* open addressing over recs: index + 1, 0 empty */
     size_t nslots;
     sl_buf_t keys, vals, tmp;
+    sl_buf_t ix;                 /* bulk: the chunk's expiry index keys, */
+    struct sl_restore_ix *ixs;   /* where each is in ix, and whether it goes or comes */
+    size_t nix, ixcap;
     uint64_t records, puts, deletes; /* applied so far */
 } sl_restore_t;
 

@@ -142,6 +142,9 @@ SL_API void sl_job_stats(const sl_job_t *job, sl_job_stats_t *caller, size_t siz
     out->windows_closed = atomic_load(&j->stats.windows_closed);
     out->watermark_ms = atomic_load(&j->stats.watermark_ms);
     out->records_lost = atomic_load(&j->stats.records_lost);
+    out->records_restored = atomic_load(&j->stats.records_restored);
+    out->restore_ms = atomic_load(&j->stats.restore_ms);
+    out->tasks_opened = atomic_load(&j->stats.tasks_opened);
     memset(caller, 0, size);
     memcpy(caller, &all, size < sizeof(all) ? size : sizeof(all));
 }

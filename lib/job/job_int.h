@@ -140,7 +140,8 @@ struct sl_job {
     struct {
         atomic_uint_fast64_t batches, records_in, records_bad, records_kept, rows_out;
         atomic_uint_fast64_t records_late, records_untimed, windows_closed, records_lost;
-        atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms;
+        atomic_uint_fast64_t records_restored, tasks_opened;
+        atomic_int_fast64_t first_record_ms, last_commit_ms, watermark_ms, restore_ms;
     } stats;
     sl_local_t local; /* file, memory and foreach sinks; kept after the run for memory */
 

@@ -327,6 +327,7 @@ typedef struct opening {
     int full;       /* the local state was dropped: all of it is restored */
     int at_end;
     int64_t end;    /* the changelog's end, once read to it */
+    int64_t read_ms; /* how long reading it to its end took */
     uint64_t markers, records;
     sl_marker_t last; /* the last marker read (seq 0: none) */
     int ours;         /* the outbox's batch has its marker: Kafka has it */
@@ -335,14 +336,18 @@ typedef struct opening {
     sl_restore_t r;
 } opening_t;
 
+/* Drops the task's part of the store, to restore all of it, in bulk. Synced: the
+ * restore's table files are ingested durably, and a crash must not leave them over the
+ * old state and its meta. */
 static sl_err_t wipe(sl_job_t *job, opening_t *o, char *errstr, size_t errstr_size)
 {
     sl_store_batch_t *wb = sl__store_batch_new();
     if (!wb)
         return SL_ERR_NOMEM;
     sl__restore_wipe_put(job->run.store, wb, o->t->id);
-    sl_err_t e = sl__store_write(job->run.store, wb, 0, errstr, errstr_size);
+    sl_err_t e = sl__store_write(job->run.store, wb, 1, errstr, errstr_size);
     sl__store_batch_destroy(wb);
+    o->r.bulk = 1;
     o->full = 1;
     o->probe = 0;
     o->t->seq = 0;
@@ -417,11 +422,10 @@ static sl_err_t on_marker(sl_job_t *job, rd_kafka_t *rk, opening_t *o, const rd_
                         : "the changelog holds state this state directory does not know",
                job->clog_topic);
         sl__marker_fini(&mk);
-        if ((e = wipe(job, o, errstr, errstr_size)))
-            return e;
         sl__restore_fini(&o->r);
         if ((e = sl__restore_init(&o->r, job->run.store, o->t->id, c->plan.window != SL_WIN_NONE,
-                                  sl__merge_closing(&c->plan))))
+                                  sl__merge_closing(&c->plan))) ||
+            (e = wipe(job, o, errstr, errstr_size)))
             return e;
         o->markers = 0;
         o->restart = 1;
@@ -458,6 +462,7 @@ typedef struct reading {
     rd_kafka_t *rk;
     opening_t *ops;
     int n, left; /* tasks, and those not read to their end */
+    int64_t t0;  /* when reading began */
     sl_err_t e;
     char *errstr;
     size_t errstr_size;
@@ -466,6 +471,8 @@ typedef struct reading {
 /* Marks a task read to its end, or (@p at 0) not: a record came after the end it saw. */
 static void at_end(reading_t *rd, opening_t *o, int at)
 {
+    if (at)
+        o->read_ms = sl__now_ms() - rd->t0;
     if (at && !o->at_end)
         rd->left--;
     else if (!at && o->at_end)
@@ -546,13 +553,16 @@ static sl_err_t read_changelogs(sl_job_t *job, opening_t *ops, int n, char *errs
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
-    reading_t rd = {.job = job, .rk = rk, .ops = ops, .n = n, .left = n, .errstr = errstr,
-                    .errstr_size = errstr_size};
+    reading_t rd = {.job = job, .rk = rk, .ops = ops, .n = n, .left = n, .t0 = sl__now_ms(),
+                    .errstr = errstr, .errstr_size = errstr_size};
     while (rd.left > 0 && !rd.e && !atomic_load(&job->stop) && !atomic_load(&job->opener.stop))
         sl__kafka_consume(rk, q, 1000, 10000, on_message, &rd, NULL);
     sl_err_t e = rd.e;
     for (int i = 0; i < n && !e; i++)
         e = sl__restore_flush(&ops[i].r, errstr, errstr_size);
+    for (int i = 0; i < n; i++)
+        atomic_fetch_add(&job->stats.records_restored, ops[i].records);
+    atomic_fetch_add(&job->stats.restore_ms, sl__now_ms() - rd.t0);
     rd_kafka_queue_destroy(q);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -782,9 +792,10 @@ static sl_err_t settle(sl_job_t *job, opening_t *o, char *errstr, size_t errstr_
     e = sl__store_write(st, wb, 1, errstr, errstr_size);
     if (!e)
         sl_log(SL_LOG_INFO, "task",
-               "task %d open at batch %" PRId64 " (%s; %" PRIu64 " changelog record(s) read, %" PRIu64
-               " aggregate(s) written, %" PRIu64 " deleted)",
-               t->id, t->seq, how, o->records, o->r.puts, o->r.deletes);
+               "task %d open at batch %" PRId64 " (%s; %" PRIu64 " changelog record(s) read in "
+               "%.2f s, %" PRIu64 " aggregate(s) written, %" PRIu64 " deleted)",
+               t->id, t->seq, how, o->records, (double)o->read_ms / 1000.0, o->r.puts,
+               o->r.deletes);
 done:
     sl__store_batch_destroy(wb);
     return e;
@@ -863,8 +874,10 @@ sl_err_t sl__task_open(sl_job_t *job, const int *ids, int n, char *errstr, size_
         }
         e = job->clog_topic[0] ? settle(job, &ops[i], errstr, errstr_size)
                             : open_local_only(job, ops[i].t, errstr, errstr_size);
-        if (!e)
+        if (!e) {
             ops[i].t->state = SL_TASK_READY;
+            atomic_fetch_add(&job->stats.tasks_opened, 1);
+        }
     }
     for (int i = 0; i < nops; i++) {
         pending_fini(&ops[i].pend);
@@ -961,8 +974,9 @@ static void *opener_main(void *opaque)
             atomic_compare_exchange_strong(&t->state, &opening, e ? SL_TASK_FAILED : SL_TASK_READY);
         }
         pthread_mutex_lock(&op->mu);
-        /* Stopped while restoring is no failure of the job: it stops anyway. */
-        if (e && !(e == SL_ERR_BUSY && atomic_load(&op->stop)))
+        /* Stopped while restoring (the opener, or the job: SIGTERM) is no failure of the
+         * job: it stops anyway. */
+        if (e && !(e == SL_ERR_BUSY && (atomic_load(&op->stop) || atomic_load(&job->stop))))
             sl__first_err_set(&op->fatal, e, "%s", err);
         op->busy = 0;
         pthread_cond_broadcast(&op->cv);

@@ -2,12 +2,15 @@
  * test_changelog.c - the changelog's records: markers written and read back (and what a
  * damaged or foreign one says), state keys, and changelog records restored into a store
  * (the last of a key wins, deletions, the expiry index following windows' ends, chunks),
- * and a task's state wiped without touching another's.
+ * in batches and in bulk (table files ingested), and a task's state wiped without
+ * touching another's.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commit/changelog.h"
 #include "commit/restore.h"
@@ -180,12 +183,29 @@ static char *agg(int task, const char *key, size_t *vl)
     return v;
 }
 
-Test(changelog, records_are_restored_with_the_windows_index)
+/* The files a bulk restore made for ingestion, still in the store's "ingest" folder. */
+static int ingest_files(void)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/st/ingest", dir);
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* In two chunks, written in one batch each or (@p bulk) ingested as table files. */
+static void restore_windows(int bulk)
 {
     sl_restore_t r;
     char err[512] = "";
     uint8_t b[9];
     cr_assert_eq(sl__restore_init(&r, store, 5, 1, 1), SL_OK);
+    r.bulk = bulk;
     cr_assert_eq(sl__restore_record(&r, (const uint8_t *)"g1", 2, wvalue(10, 'a', b), 9, err,
                                     sizeof(err)),
                  SL_OK, "%s", err);
@@ -222,13 +242,27 @@ Test(changelog, records_are_restored_with_the_windows_index)
     cr_assert_eq(sl__restore_flush(&r, err, sizeof(err)), SL_ERR_STATE);
     cr_assert(strstr(err, "too short"), "%s", err);
     sl__restore_fini(&r);
+    cr_assert_eq(ingest_files(), 0, "every file made was ingested or removed");
 }
 
-Test(changelog, many_records_go_in_chunks_and_every_one_lands)
+Test(changelog, records_are_restored_with_the_windows_index)
+{
+    restore_windows(0);
+}
+
+Test(changelog, records_are_restored_in_bulk_with_the_windows_index)
+{
+    restore_windows(1);
+}
+
+/* 150,000 records of 100,000 keys, in chunks of @p chunk records (0: the default). */
+static void restore_many(int bulk, size_t chunk)
 {
     sl_restore_t r;
     char err[512] = "";
     cr_assert_eq(sl__restore_init(&r, store, 0, 0, 0), SL_OK);
+    r.bulk = bulk;
+    r.chunk_records = chunk;
     for (int i = 0; i < 150000; i++) {
         char k[16], v[16];
         int kl = snprintf(k, sizeof(k), "k%06d", i % 100000);
@@ -248,6 +282,67 @@ Test(changelog, many_records_go_in_chunks_and_every_one_lands)
     free(v);
     cr_assert_eq(entries(SL_CF_EXPIRY, 0), 0, "no index without closing windows");
     sl__restore_fini(&r);
+    cr_assert_eq(ingest_files(), 0);
+}
+
+Test(changelog, many_records_go_in_chunks_and_every_one_lands)
+{
+    restore_many(0, 0);
+}
+
+Test(changelog, many_records_go_in_bulk_files_and_every_one_lands)
+{
+    restore_many(1, 0);
+    restore_many(1, 7000); /* over what is there: 22 files, each key in two of them */
+}
+
+Test(changelog, a_bulk_restore_after_a_wipe_replaces_the_task_state)
+{
+    sl_store_batch_t *wb = sl__store_batch_new();
+    char err[512] = "";
+    for (int i = 0; i < 50; i++) {
+        uint8_t k[8];
+        sl__task_put(k, 3);
+        memcpy(k + 2, "old", 3);
+        k[5] = (uint8_t)i;
+        sl__store_batch_put(wb, store, SL_CF_AGG, k, 6, "stale", 5);
+    }
+    cr_assert_eq(sl__store_write(store, wb, 1, err, sizeof(err)), SL_OK, "%s", err);
+    sl__restore_wipe_put(store, wb, 3);
+    cr_assert_eq(sl__store_write(store, wb, 1, err, sizeof(err)), SL_OK, "%s", err);
+    sl_restore_t r;
+    cr_assert_eq(sl__restore_init(&r, store, 3, 0, 0), SL_OK);
+    r.bulk = 1;
+    r.chunk_records = 2;
+    const char *keys[] = {"b", "a", "c", "a", "d"};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(sl__restore_record(&r, (const uint8_t *)keys[i], 1,
+                                        i == 4 ? NULL : (const uint8_t *)keys[i], 1, err,
+                                        sizeof(err)),
+                     SL_OK, "%s", err);
+    cr_assert_eq(sl__restore_flush(&r, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(entries(SL_CF_AGG, 3), 3, "a, b and c; none of the wiped keys, d deleted");
+    cr_assert_eq(r.puts, 4);
+    cr_assert_eq(r.deletes, 1);
+    sl__restore_fini(&r);
+    sl__store_batch_destroy(wb);
+}
+
+Test(changelog, a_store_opens_without_what_a_cut_restore_left)
+{
+    char path[700], err[512] = "";
+    snprintf(path, sizeof(path), "%s/st/ingest", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/st/ingest/1-0.sst", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("half a table file", f);
+    fclose(f);
+    cr_assert_eq(ingest_files(), 1);
+    sl__store_close(store);
+    snprintf(path, sizeof(path), "%s/st", dir);
+    cr_assert_eq(sl__store_open(path, 1, 0, &store, err, sizeof(err)), SL_OK, "%s", err);
+    cr_assert_eq(ingest_files(), 0);
 }
 
 Test(changelog, wiping_a_task_leaves_the_others)

@@ -126,6 +126,11 @@ typedef struct sl_job_stats {
     int64_t watermark_ms;     /**< the watermark (epoch ms); INT64_MIN before the first */
     uint64_t records_lost;    /**< records deleted by retention before they were read, skipped
                                    (source.on_data_loss "skip") */
+    uint64_t records_restored; /**< changelog records read while opening tasks */
+    int64_t restore_ms;        /**< time spent reading changelogs while opening tasks (the
+                                    opens of several tasks at once count once) */
+    uint64_t tasks_opened;     /**< tasks opened (a task that moves away and back counts
+                                    twice) */
 } sl_job_stats_t;
 
 /** @brief One batch's result rows, as the foreach-batch sink hands them over (borrowed:
