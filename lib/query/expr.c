@@ -717,31 +717,46 @@ static sl_expr_t *parse_not(parser_t *ps)
     return parse_pred(ps);
 }
 
+/* A chain of "and"s (or of "or"s) is one node of its operands, however long: a query
+ * testing 500 alternatives is not 500 levels deep. */
 static sl_expr_t *parse_logic(parser_t *ps, const char *kw, ekind_t kind,
                               sl_expr_t *(*sub)(parser_t *))
 {
     sl_expr_t *l = sub(ps);
-    while (l && is_kw(ps, kw)) {
-        if (need_condition(ps, l) < 0) {
-            sl__expr_destroy(l);
+    if (!l || !is_kw(ps, kw))
+        return l;
+    sl_expr_t *e = node(ps, kind);
+    if (!e || need_condition(ps, l) < 0) {
+        sl__expr_destroy(l);
+        sl__expr_destroy(e);
+        return NULL;
+    }
+    e->pos = l->pos;
+    e->type = SL_T_BOOL;
+    sl_expr_t *x = l;
+    for (;;) {
+        if (SL_GROW(e->list, e->caplist, e->nlist + 1, 4)) {
+            sl__expr_destroy(x);
+            sl__expr_destroy(e);
+            perr(ps, "%s", "out of memory");
             return NULL;
         }
-        sl_expr_t *e = node(ps, kind);
-        if (!e) {
-            sl__expr_destroy(l);
-            return NULL;
-        }
+        e->list[e->nlist++] = x;
+        if (!is_kw(ps, kw))
+            break;
         next(ps);
-        e->a = l;
-        e->type = SL_T_BOOL;
-        e->b = sub(ps);
-        if (!e->b || need_condition(ps, e->b) < 0 || deepen(ps, e) < 0) {
+        x = sub(ps);
+        if (!x || need_condition(ps, x) < 0) {
+            sl__expr_destroy(x);
             sl__expr_destroy(e);
             return NULL;
         }
-        l = e;
     }
-    return l;
+    if (deepen(ps, e) < 0) {
+        sl__expr_destroy(e);
+        return NULL;
+    }
+    return e;
 }
 
 static sl_expr_t *parse_and(parser_t *ps)

@@ -235,18 +235,20 @@ sl_err_t sl__expr_eval(const sl_expr_t *e, const sl_val_t *row, sl_arena_t *scra
     }
     case E_AND:
     case E_OR: {
-        int stop = e->kind == E_OR; /* the value that decides alone */
-        if ((err = sl__expr_eval(e->a, row, scratch, &a)))
-            return err;
-        int x = truth(&a);
-        if (x == stop) {
-            set_truth(out, stop);
-            return SL_OK;
+        /* Left to right, stopping at the value that decides alone; an unknown (null)
+         * operand makes the result unknown unless one decides. */
+        int stop = e->kind == E_OR, unknown = 0;
+        for (size_t i = 0; i < e->nlist; i++) {
+            if ((err = sl__expr_eval(e->list[i], row, scratch, &a)))
+                return err;
+            int x = truth(&a);
+            if (x == stop) {
+                set_truth(out, stop);
+                return SL_OK;
+            }
+            unknown |= x < 0;
         }
-        if ((err = sl__expr_eval(e->b, row, scratch, &b)))
-            return err;
-        int y = truth(&b);
-        set_truth(out, y == stop ? stop : (x < 0 || y < 0) ? -1 : !stop);
+        set_truth(out, unknown ? -1 : !stop);
         return SL_OK;
     }
     case E_NOT:

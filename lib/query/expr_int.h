@@ -45,14 +45,15 @@ struct sl_expr {
     sl_val_t lit;   /* E_LIT; strings owned in litbuf */
     char *litbuf;
     sl_expr_t *a, *b;
-    sl_expr_t **list; /* E_IN literals, E_CALL arguments */
+    sl_expr_t **list; /* E_IN literals, E_CALL arguments, E_AND and E_OR operands */
     size_t nlist, caplist;
     int depth; /* levels of nodes from this one down, itself included */
 };
 
 /* Expressions nest at most this deep (parentheses, operators, function calls): parsing,
  * evaluating and freeing them recurse once a level, so the limit bounds the stack they
- * take (a 100,000-term chain of '+' would be a tree that deep). */
+ * take (a 100,000-term chain of '+' would be a tree that deep; a chain of "and" or "or"
+ * is one level, its operands a list). */
 #define SL_EXPR_MAX_DEPTH 256
 
 #endif

@@ -249,11 +249,12 @@ Test(expr, deep_expressions_are_refused_not_a_crash)
         const char *tail;
     } deep[] = {
         {"", "(", 500, "a = 1"}, {"", "not ", 50000, "f"}, {"a", " + a", 100000, " > 0"},
-        {"f", " and f", 100000, ""}, {"", "-", 1000, "a = 1"}, {"", "length(lower(", 300, "s"},
+        {"", "-", 1000, "a = 1"}, {"", "length(lower(", 300, "s"},
+        {"f", " and (f", 300, ""}, /* and-chains nesting inside one another */
     };
     for (size_t i = 0; i < SL_ARRAY_LEN(deep); i++) {
         char *text = repeat(deep[i].head, deep[i].unit, deep[i].n, deep[i].tail);
-        if (deep[i].unit[0] == '(') { /* close them */
+        if (strchr(deep[i].unit, '(')) { /* close them */
             char *closed = repeat(text, ")", deep[i].n, "");
             free(text);
             text = closed;
@@ -270,6 +271,34 @@ Test(expr, deep_expressions_are_refused_not_a_crash)
     text = repeat("a", " + a", 200, " = 201");
     cr_assert(match(text));
     free(text);
+}
+
+Test(expr, long_chains_of_and_and_or_are_one_level)
+{
+    /* A query testing many alternatives is a list, not a tree as deep as it is long. */
+    set_row(1, 1.0, "x", 1);
+    char *text = repeat("f", " and f", 100000, "");
+    cr_assert(match(text));
+    free(text);
+    text = repeat("a = 0", " or a = 0", 5000, " or a = 1");
+    cr_assert(match(text), "the last alternative");
+    free(text);
+    text = repeat("a = 1", " and a = 1", 5000, " and a = 2");
+    cr_assert(!match(text), "the last conjunct");
+    free(text);
+    /* Three-valued logic over a chain: a false (and) or a true (or) decides whatever
+     * comes before it; otherwise an unknown operand makes the chain unknown. */
+    set_row(1, 1.0, NULL, 1);
+    cr_assert(!match("s = 'x' and f and a = 2"));
+    cr_assert(!match("s = 'x' and f and a = 1"), "unknown, not true");
+    cr_assert(!match("not (s = 'x' and f and a = 1)"), "not unknown is unknown");
+    cr_assert(match("not (s = 'x' and f and a = 2)"), "false, so not false is true");
+    cr_assert(match("s = 'x' or a = 2 or f"));
+    cr_assert(!match("s = 'x' or a = 2 or not f"), "unknown");
+    cr_assert(match("s = 'x' or a = 1 and f"), "and binds tighter than or");
+    cr_assert(!match("(s = 'x' or a = 1) and not f"));
+    expect_error("f and a", "a long is not a condition");
+    expect_error("f or f and s", "a string is not a condition");
 }
 
 Test(expr, string_functions)
