@@ -15,6 +15,7 @@ typedef struct checker {
     sl_conf_t *c;
     sl_buf_t errs;
     int nerrs;
+    int wm_refused; /* a watermark was given, but its field was refused (reported) */
 } checker_t;
 
 /** Adds a problem: "origin: path: message". */

@@ -326,6 +326,7 @@ static void parse_watermark(checker_t *ck, json_t *q)
     json_t *w = json_object_get(q, "watermark");
     if (!w)
         return;
+    ck->wm_refused = 1; /* until its field is known */
     if (!json_is_object(w)) {
         sl__conf_problem(ck, "query.watermark",
                          "must be an object such as {\"field\": \"ts\", "
@@ -346,6 +347,7 @@ static void parse_watermark(checker_t *ck, json_t *q)
             c->plan.wm_slot = -1;
         }
     }
+    ck->wm_refused = c->plan.wm_slot < 0;
     json_t *d = json_object_get(w, "delay");
     if (!d)
         sl__conf_problem(ck, "query.watermark.delay",
@@ -580,7 +582,8 @@ void sl__conf_check_mode(checker_t *ck)
                          "update for records passed through");
     /* A window or watermark whose time was refused has its problem reported already:
      * comparing it with the other would only add a confusing second one. */
-    int times_known = c->plan.window == SL_WIN_NONE || c->plan.time_slot >= 0;
+    int times_known =
+        (c->plan.window == SL_WIN_NONE || c->plan.time_slot >= 0) && !ck->wm_refused;
     if (c->plan.mode == SL_MODE_APPEND && c->plan.aggregating && times_known) {
         if (c->plan.wm_slot < 0 || c->plan.window == SL_WIN_NONE)
             sl__conf_problem(ck, "output.mode",

@@ -274,6 +274,12 @@ Test(conf, output_mode_rules)
     parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1m\"}, \"group_by\": \"page\", "
               "\"aggregates\": [{\"fn\": \"count\"}]",
               "\"sink\": \"console\", \"mode\": \"append\"", "append mode emits a row once");
+    /* A misspelt watermark field is the one problem: the watermark is there. */
+    parse_bad("\"window\": {\"time\": \"ts\", \"size\": \"1m\"}, \"watermark\": {\"field\": "
+              "\"tss\", \"delay\": \"1m\"}, \"group_by\": \"page\", \"aggregates\": [{\"fn\": "
+              "\"count\"}]",
+              "\"sink\": \"console\", \"mode\": \"append\"",
+              "query.watermark.field: unknown field 'tss'");
     parse_bad("\"select\": [\"page\"]", "\"sink\": \"console\", \"mode\": \"complete\"",
               "output.mode: complete mode outputs the whole result table, so it needs an "
               "aggregation");
