@@ -3,6 +3,7 @@
  * query layout stored beside the aggregates is enough to decode them. It opens the store
  * read-only, so it can look at the state of a running job.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -77,6 +78,22 @@ static int parse_layout(layout_t *l, const char *desc)
     return 0;
 }
 
+/* A string of a group key as inspect prints it, and as --key takes it: a control byte
+ * (NUL among them) as \xHH, a backslash as \\ and a comma (the --key separator) as \,;
+ * the rest as it is. */
+static void print_key_string(FILE *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else if (c == '\\' || c == ',')
+            fprintf(out, "\\%c", c);
+        else
+            fputc(c, out);
+    }
+}
+
 static void print_row(layout_t *l, const char *k, size_t klen, const char *v, size_t vlen)
 {
     sl_val_t keys[65];
@@ -99,8 +116,13 @@ static void print_row(layout_t *l, const char *k, size_t klen, const char *v, si
     }
     fputs("  ", l->out);
     for (int i = 0; i < l->ngroup; i++) {
-        sl__val_format(&keys[i], buf, sizeof(buf));
-        fprintf(l->out, "%s%s=%s", i ? " " : "", l->gnames[i], buf);
+        fprintf(l->out, "%s%s=", i ? " " : "", l->gnames[i]);
+        if (keys[i].t == SL_T_STRING) {
+            print_key_string(l->out, keys[i].u.s, keys[i].n);
+        } else {
+            sl__val_format(&keys[i], buf, sizeof(buf));
+            fputs(buf, l->out);
+        }
     }
     if (l->windowed) {
         sl_val_t we = {.t = SL_T_TIMESTAMP, .u.i = wend};
@@ -227,7 +249,34 @@ static int count_cb(void *opaque, int stream, int64_t seq, uint32_t idx, const u
     return 0;
 }
 
-/* Builds the key bytes of "v1,v2" for the stored key types. */
+/* Undoes print_key_string() in place, from @p p up to the next unescaped comma (with
+ * @p stop_at_comma) or the end. *len gets the value's length, *next where the next value
+ * starts (past the comma) or NULL at the end; -1 for a malformed escape. */
+static int unescape(char *p, int stop_at_comma, uint32_t *len, char **next)
+{
+    char *w = p, *start = p;
+    for (; *p && !(stop_at_comma && *p == ','); p++) {
+        if (*p != '\\') {
+            *w++ = *p;
+        } else if (p[1] == '\\' || p[1] == ',') {
+            *w++ = *++p;
+        } else if (p[1] == 'x' && isxdigit((unsigned char)p[2]) &&
+                   isxdigit((unsigned char)p[3])) {
+            char hex[3] = {p[2], p[3], 0};
+            *w++ = (char)strtol(hex, NULL, 16);
+            p += 3;
+        } else {
+            return -1;
+        }
+    }
+    *next = *p == ',' ? p + 1 : NULL;
+    *len = (uint32_t)(w - start);
+    *w = 0; /* p is at or past w: the separator has been read */
+    return 0;
+}
+
+/* Builds the key bytes of "v1,v2" for the stored key types (escapes as inspect prints
+ * them). */
 static int key_from_text(const layout_t *l, const char *text, sl_buf_t *out)
 {
     char *copy = strdup(text);
@@ -240,13 +289,14 @@ static int key_from_text(const layout_t *l, const char *text, sl_buf_t *out)
     if (l->ngroup > 64)
         rc = -1;
     for (int i = 0; i < l->ngroup && rc == 0; i++) {
-        char *comma = i + 1 < l->ngroup ? strchr(tok, ',') : NULL;
-        if (i + 1 < l->ngroup && !comma) {
+        uint32_t n;
+        char *next;
+        if (!tok || unescape(tok, i + 1 < l->ngroup, &n, &next) < 0 ||
+            (i + 1 < l->ngroup && !next)) {
             rc = -1;
             break;
         }
-        if (comma)
-            *comma = 0;
+        char *comma = next;
         slots[i] = i;
         sl_val_t *v = &vals[i];
         char *end;
@@ -275,9 +325,9 @@ static int key_from_text(const layout_t *l, const char *text, sl_buf_t *out)
         default:
             v->t = SL_T_STRING;
             v->u.s = tok;
-            v->n = (uint32_t)strlen(tok);
+            v->n = n;
         }
-        tok = comma ? comma + 1 : tok;
+        tok = comma;
     }
     if (rc == 0)
         rc = sl__key_encode(vals, slots, l->ngroup, out) ? -1 : 0;

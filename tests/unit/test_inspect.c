@@ -201,6 +201,25 @@ Test(inspect, prints_one_aggregate_by_its_group_key)
     }
 }
 
+Test(inspect, control_bytes_and_separators_in_keys_are_escaped_and_taken_back)
+{
+    /* A NUL, a tab, a backslash and a comma in a page; the comma is --key's separator. */
+    run_job(JOB, "{\"page\": \"a\\u0000b\\tc\\\\d,e\", \"n\": 7, \"x\": 1}\n");
+    char err[1024];
+    sl_err_t rc;
+    char *text = inspect(NULL, &rc, err, sizeof(err));
+    cr_assert_eq(rc, SL_OK, "%s", err);
+    cr_assert(strstr(text, "  page=a\\x00b\\x09c\\\\d\\,e n=7 -> count=1 avg_x=1.0\n"), "%s", text);
+    free(text);
+    text = inspect("a\\x00b\\x09c\\\\d\\,e,7", &rc, err, sizeof(err));
+    cr_assert_eq(rc, SL_OK, "%s", err);
+    cr_assert(strstr(text, "count=1"), "%s", text);
+    free(text);
+    text = inspect("a\\x0,7", &rc, err, sizeof(err));
+    cr_assert_eq(rc, SL_ERR_INVAL, "a cut escape");
+    free(text);
+}
+
 Test(inspect, windows_show_their_bounds_and_the_watermark)
 {
     run_job(WINDOWED_JOB, "{\"page\": \"/a\", \"ts\": \"2026-11-25T09:00:01Z\"}\n"
